@@ -1,0 +1,47 @@
+# seal-audit: `make demo` (set up + main job), `make test` (set up + every check), `make install`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test lint typecheck imports pytest browser bench clean
+
+install: $(STAMP)
+
+# torch is pinned first: an unpinned torch (or a package pulling it in) would fetch a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[all,dev]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/seal data inspect ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz
+
+browser:
+	@bash scripts/ensure-chromium.sh
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+imports: install
+	$(VENV)/bin/lint-imports
+
+pytest: install browser
+	$(PY) -m pytest -q
+
+test: lint typecheck imports pytest
+
+bench: install
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""Options and helpers shared by several verbs (source loading options, progress display)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from seal_audit.sources import ColumnMap, LoadOptions, LoadResult, load
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True)
+"""Progress and messages go to stderr so stdout stays parseable."""
+
+
+def source_options(fn: F) -> F:
+    """The options that say how to read a pairs source; every verb that loads data takes them."""
+    opts = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["auto", "hh-rlhf", "pairs", "conversation", "multi-variant"]),
+            default="auto",
+            show_default=True,
+            help="Record shape; auto detects it from the first record.",
+        ),
+        click.option(
+            "--prompt-col", default="prompt", show_default=True, help="Column with the prompt/context."
+        ),
+        click.option(
+            "--chosen-col", default="chosen", show_default=True, help="Column with the chosen response."
+        ),
+        click.option(
+            "--rejected-col", default="rejected", show_default=True, help="Column with the rejected response."
+        ),
+        click.option(
+            "--id-col", default=None, help="Column with the pair id (default: pair_id or id if present)."
+        ),
+        click.option(
+            "--split-rule",
+            type=click.Choice(["turn", "reference"]),
+            default="turn",
+            show_default=True,
+            help="hh-rlhf split: last '\\n\\nAssistant:' turn marker, or last bare 'Assistant:' "
+            "(the released SEAL code).",
+        ),
+        click.option("--limit", type=int, default=None, help="Keep the first N pairs."),
+        click.option(
+            "--sample",
+            type=float,
+            default=None,
+            help="Seeded random sample: a count N >= 1 or a fraction in (0, 1).",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample."),
+        click.option(
+            "--on-error",
+            type=click.Choice(["raise", "skip"]),
+            default="raise",
+            show_default=True,
+            help="Stop at the first bad record, or skip bad records into a quarantine file.",
+        ),
+        click.option(
+            "--quarantine",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Where skipped records go (default: quarantine.jsonl beside the output).",
+        ),
+        click.option("--subset", default=None, help="Hugging Face dataset subset (for hf:NAME sources)."),
+        click.option(
+            "--split",
+            "hf_split",
+            default="train",
+            show_default=True,
+            help="Hugging Face dataset split (for hf:NAME sources).",
+        ),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+SOURCE_KEYS = (
+    "fmt",
+    "prompt_col",
+    "chosen_col",
+    "rejected_col",
+    "id_col",
+    "split_rule",
+    "limit",
+    "sample",
+    "seed",
+    "on_error",
+    "quarantine",
+    "subset",
+    "hf_split",
+)
+
+
+def load_options(kwargs: dict[str, Any], default_quarantine: Path | None = None) -> LoadOptions:
+    """Pop the source options out of a verb's kwargs into a LoadOptions."""
+    o = {k: kwargs.pop(k) for k in SOURCE_KEYS}
+    quarantine = o["quarantine"] or (default_quarantine if o["on_error"] == "skip" else None)
+    return LoadOptions(
+        format=o["fmt"],
+        columns=ColumnMap(
+            prompt=o["prompt_col"], chosen=o["chosen_col"], rejected=o["rejected_col"], id=o["id_col"]
+        ),
+        split_rule=o["split_rule"],
+        limit=o["limit"],
+        sample=o["sample"],
+        seed=o["seed"],
+        on_error=o["on_error"],
+        quarantine=quarantine,
+        hf_subset=o["subset"],
+        hf_split=o["hf_split"],
+    )
+
+
+def load_with_status(spec: str, options: LoadOptions) -> LoadResult:
+    """Load a source behind a spinner, then say how many records were skipped and where they went."""
+    with console.status(f"reading {spec} ..."):
+        result = load(spec, options)
+    if result.skipped:
+        where = f" -> {options.quarantine}" if options.quarantine else ""
+        console.print(f"[yellow]skipped {len(result.skipped)} bad record(s){where}[/yellow]")
+    return result

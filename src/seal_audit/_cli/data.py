@@ -1,0 +1,122 @@
+"""``seal data``: look at a preference dataset and convert it to the canonical pairs table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from rich.table import Table
+
+from seal_audit._cli._common import console, load_options, load_with_status, source_options
+from seal_audit.data.records import SIDES, PreferencePair
+from seal_audit.store import pairs_to_frame, write_parquet_atomic, write_text_atomic
+
+
+@click.group("data")
+def command() -> None:
+    """Inspect and convert preference datasets."""
+
+
+def _reply(response: str) -> str:
+    return response[len("Assistant:") :] if response.startswith("Assistant:") else response
+
+
+def _quantiles(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {}
+    arr = np.asarray(values, dtype=float)
+    return {
+        "mean": round(float(arr.mean()), 1),
+        "p10": float(np.percentile(arr, 10)),
+        "p50": float(np.percentile(arr, 50)),
+        "p90": float(np.percentile(arr, 90)),
+        "max": float(arr.max()),
+    }
+
+
+def describe(pairs: list[PreferencePair]) -> dict[str, Any]:
+    """The numbers ``seal data inspect`` prints: counts, divergence, duplicates, lengths."""
+    ids = [p.pair_id for p in pairs]
+    stats: dict[str, Any] = {
+        "pairs": len(pairs),
+        "context_diverges": sum(p.context_diverges for p in pairs),
+        "duplicate_pair_ids": len(ids) - len(set(i.split("~")[0] for i in ids)),
+        "empty_replies": {
+            s: sum(not _reply(p.response(s)).strip() for p in pairs) for s in ("chosen", "rejected")
+        },
+        "length": {},
+    }
+    for side in SIDES:
+        texts = [p.response(side) for p in pairs]
+        stats["length"][side] = {
+            "chars": _quantiles([len(t) for t in texts]),
+            "words": _quantiles([len(t.split()) for t in texts]),
+        }
+    stats["chosen_longer_share"] = (
+        round(sum(len(p.chosen) > len(p.rejected) for p in pairs) / len(pairs), 4) if pairs else None
+    )
+    return stats
+
+
+@command.command("inspect")
+@click.argument("files", nargs=-1, required=True)
+@source_options
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def inspect_cmd(files: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
+    """Pair count, diverging contexts, duplicates and length distributions of FILES."""
+    options = load_options(kwargs, default_quarantine=Path("quarantine.jsonl"))
+    report: dict[str, Any] = {}
+    for spec in files:
+        result = load_with_status(spec, options)
+        info = describe(list(result.pairs))
+        info.update(format=result.format, records_read=result.records_read, skipped=len(result.skipped))
+        report[spec] = info
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for spec, info in report.items():
+        table = Table(title=f"{spec} ({info['format']})", show_header=True)
+        table.add_column("")
+        table.add_column("chosen", justify="right")
+        table.add_column("rejected", justify="right")
+        for unit in ("chars", "words"):
+            for q in ("mean", "p10", "p50", "p90", "max"):
+                table.add_row(
+                    f"{unit} {q}",
+                    str(info["length"]["chosen"][unit].get(q, "-")),
+                    str(info["length"]["rejected"][unit].get(q, "-")),
+                )
+        table.add_row(
+            "empty replies", str(info["empty_replies"]["chosen"]), str(info["empty_replies"]["rejected"])
+        )
+        click.echo(
+            f"{spec}: {info['pairs']} pairs from {info['records_read']} records; "
+            f"{info['context_diverges']} with diverging contexts; {info['duplicate_pair_ids']} duplicate pair ids; "
+            f"{info['skipped']} skipped; chosen longer than rejected in "
+            f"{100 * (info['chosen_longer_share'] or 0):.1f}% of pairs"
+        )
+        console.print(table)
+
+
+@command.command("convert")
+@click.argument("file")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output table: .parquet (canonical) or .jsonl.",
+)
+@source_options
+def convert_cmd(file: str, out: Path, **kwargs: Any) -> None:
+    """Write FILE as the canonical pairs table (pair_id, context, chosen, rejected, ..., meta)."""
+    options = load_options(kwargs, default_quarantine=out.with_name(out.stem + ".quarantine.jsonl"))
+    result = load_with_status(file, options)
+    df = pairs_to_frame(list(result.pairs))
+    if out.suffix == ".jsonl":
+        write_text_atomic(out, df.to_json(orient="records", lines=True, force_ascii=False))
+    else:
+        write_parquet_atomic(out, df)
+    click.echo(f"wrote {len(df)} pairs to {out} ({len(result.skipped)} skipped)")

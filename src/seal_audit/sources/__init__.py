@@ -1,0 +1,31 @@
+"""LOAD stage: preference pairs from hh-rlhf transcripts, pairs files, conversations, HF datasets."""
+
+from seal_audit.sources.formats import ColumnMap, render_turns, split_transcript
+from seal_audit.sources.loader import (
+    BadRecord,
+    LoadOptions,
+    LoadResult,
+    load,
+    load_conversations,
+    load_hf_dataset,
+    load_hh_rlhf,
+    load_multi_variant,
+    load_pairs,
+    load_pairs_file,
+)
+
+__all__ = [
+    "BadRecord",
+    "ColumnMap",
+    "LoadOptions",
+    "LoadResult",
+    "load",
+    "load_conversations",
+    "load_hf_dataset",
+    "load_hh_rlhf",
+    "load_multi_variant",
+    "load_pairs",
+    "load_pairs_file",
+    "render_turns",
+    "split_transcript",
+]

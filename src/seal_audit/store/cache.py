@@ -1,0 +1,108 @@
+"""Content-addressed cache of per-text results (rewards, labels, rewrites, embeddings).
+
+SQLite in WAL mode: every ``put_many`` is one transaction, so a killed process loses at most the
+batch it was writing and never corrupts finished entries. Keys are printable:
+``component|settings-hash|text-hash``, so ``seal cache`` can show what is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+"""
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    """A short, order-independent hash of a component's settings (JSON with sorted keys)."""
+    blob = json.dumps(settings, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def cache_key(component: str, settings: Mapping[str, Any], text_sha256: str) -> str:
+    """The printable cache key of one text under one component with given settings."""
+    return f"{component}|{settings_hash(settings)}|{text_sha256}"
+
+
+class Cache:
+    """A namespaced key → JSON value store in one SQLite file, safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The cached values of those keys that are present (absent keys are simply missing)."""
+        out: dict[str, Any] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT key, value FROM entries WHERE namespace = ? AND key IN ({marks})",
+                    [namespace, *chunk],
+                ).fetchall()
+                out.update((k, json.loads(v)) for k, v in rows)
+        return out
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        return self.get_many(namespace, [key]).get(key)
+
+    def put_many(self, namespace: str, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        """Store values in one atomic transaction (all of the batch or none of it)."""
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+        if not pairs:
+            return
+        now = time.time()
+        rows = [(namespace, k, json.dumps(v, ensure_ascii=False, allow_nan=True), now) for k, v in pairs]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO entries (namespace, key, value, created) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        self.put_many(namespace, [(key, value)])
+
+    def delete_namespace(self, namespace: str) -> int:
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM entries WHERE namespace = ?", [namespace])
+            return cur.rowcount
+
+    def summary(self) -> list[tuple[str, str, int]]:
+        """(namespace, component, count) for every component stored: what ``seal cache`` prints."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT namespace, substr(key, 1, instr(key, '|') - 1) AS comp, count(*) "
+                "FROM entries GROUP BY namespace, comp ORDER BY namespace, comp"
+            ).fetchall()
+        return [(str(a), str(b), int(c)) for a, b, c in rows]

@@ -1,0 +1,31 @@
+"""Shared fixtures. Tests are offline: nothing may reach a hub or an API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+HH_PATH = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def hh_path() -> Path:
+    """The real hh-rlhf harmless-base test split (2,312 pairs), read from ../shared, never copied."""
+    if not HH_PATH.exists():
+        pytest.fail(f"the shared hh-rlhf data is missing at {HH_PATH}")
+    return HH_PATH
+
+
+@pytest.fixture(scope="session")
+def hh_pairs(hh_path: Path) -> list:  # type: ignore[type-arg]
+    from seal_audit.sources import load_pairs
+
+    return load_pairs(hh_path)
