@@ -1,0 +1,218 @@
+"""``seal label``: per-text features of a run's chosen and rejected texts, into its ``features`` table."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from seal_audit.backends.llm import LLMSettings, ModelPrice
+from seal_audit.data.errors import ConfigError
+from seal_audit.features import (
+    Featurizer,
+    UserFeatures,
+    available_featurizers,
+    build_items,
+    get_featurizer,
+    label_run,
+    lm_feature_set,
+    load_feature_config,
+    offline_featurizer_names,
+)
+from seal_audit.features import Progress as LabelProgress
+from seal_audit.features.lm import LMLabeler
+from seal_audit.store.run_store import RunStore
+
+console = Console(stderr=True)
+
+HELP = """Label the chosen and rejected texts of RUN_DIR with one or more featurizers.
+
+\b
+--featurizer NAME, repeatable:
+  lm            LM-labeler (SEAL taxonomy + --features-toml LM features) over an
+                OpenAI-compatible endpoint: needs --model (and --base-url for non-OpenAI servers)
+  offline       every offline featurizer: length, sentiment (VADER), refusal, offensive,
+                readability, formatting, questions, hedging (or name them one by one)
+  columns       dataset-column features defined in --features-toml (source = "column")
+
+\b
+LM runs print an estimate of calls, tokens and cost first and ask to go on (--yes skips that).
+Results are cached per text: a re-run sends no request for finished texts, and a killed run
+loses only the calls in flight. --max-cost stops cleanly before the budget is crossed; finished
+work is stored and the stage status says 'stopped'. Calls are logged to RUN_DIR/logs/lm_calls.jsonl
+(no prompt text, no key). --batch-api uses the OpenAI Batch API (half price, slow); its batch
+ids are kept in RUN_DIR/lm_batches.json so running the command again resumes polling.
+"""
+
+
+def _expand(names: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for n in names:
+        for m in offline_featurizer_names() if n == "offline" else [n]:
+            if m not in out:
+                out.append(m)
+    return out
+
+
+def _settings(opts: dict[str, Any]) -> LLMSettings:
+    if not opts["model"]:
+        raise ConfigError("--featurizer lm needs --model (the model name the endpoint serves)")
+    price = None
+    if opts["price_in"] is not None or opts["price_out"] is not None:
+        if opts["price_in"] is None or opts["price_out"] is None:
+            raise ConfigError("give both --price-in and --price-out (USD per 1M tokens)")
+        price = ModelPrice(input_per_mtok=opts["price_in"], output_per_mtok=opts["price_out"])
+    key_env = opts["api_key_env"]
+    return LLMSettings(
+        model=opts["model"],
+        base_url=opts["base_url"],
+        api_key_env=None if key_env.lower() in ("", "none") else key_env,
+        concurrency=opts["concurrency"],
+        timeout_s=opts["timeout"],
+        max_retries=opts["max_retries"],
+        max_repairs=opts["max_repairs"],
+        price=price,
+        batch_api=opts["batch_api"],
+        batch_poll_s=opts["batch_poll"],
+    )
+
+
+def build_featurizers(names: list[str], user: UserFeatures | None, opts: dict[str, Any]) -> list[Featurizer]:
+    fz: list[Featurizer] = []
+    if user and user.columns and "columns" not in names:
+        names = [*names, "columns"]  # column features in the TOML are cheap: always produce them
+    for n in names:
+        if n == "lm":
+            feats = lm_feature_set(user, include_seal=False if opts["no_seal_taxonomy"] else None)
+            fz.append(
+                LMLabeler(
+                    _settings(opts), feats, max_cost=opts["max_cost"], batch_timeout_s=opts["batch_wait"]
+                )
+            )
+        elif n == "columns":
+            col_specs = [s for s in (user.specs if user else ()) if s.source == "column"]
+            fz.append(get_featurizer("columns", specs=col_specs, columns=user.columns if user else {}))
+        else:
+            fz.append(get_featurizer(n))
+    return fz
+
+
+@click.command("label", help=HELP)
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--featurizer", "featurizers", multiple=True, help="Featurizer name (repeatable; see above).")
+@click.option(
+    "--features-toml",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="User-defined features: a TOML file with [[features]] tables.",
+)
+@click.option("--no-seal-taxonomy", is_flag=True, help="LM-label only the --features-toml LM features.")
+@click.option(
+    "--base-url",
+    default="https://api.openai.com/v1",
+    show_default=True,
+    help="OpenAI-compatible endpoint root.",
+)
+@click.option("--model", default=None, help="Model name for the LM-labeler.")
+@click.option(
+    "--api-key-env",
+    default="OPENAI_API_KEY",
+    show_default=True,
+    help="Environment variable holding the API key ('none' for servers without a key).",
+)
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Most LM calls in flight.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per HTTP call.")
+@click.option("--max-retries", type=int, default=6, show_default=True, help="Retries on 429/5xx/timeouts.")
+@click.option(
+    "--max-repairs",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Follow-up turns asking the model to fix an invalid reply.",
+)
+@click.option("--max-cost", type=float, default=None, help="Stop before spending more than this (USD).")
+@click.option("--price-in", type=float, default=None, help="USD per 1M input tokens (overrides built-in).")
+@click.option("--price-out", type=float, default=None, help="USD per 1M output tokens.")
+@click.option("--batch-api", is_flag=True, help="Use the OpenAI Batch API (half price, up to 24 h).")
+@click.option(
+    "--batch-poll", type=float, default=30.0, show_default=True, help="Seconds between batch polls."
+)
+@click.option(
+    "--batch-wait",
+    type=float,
+    default=None,
+    help="Stop polling after this many seconds (run again to resume); default: wait.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of the cost estimate.")
+@click.option("--list", "list_only", is_flag=True, help="List the featurizers and exit.")
+def command(
+    run_dir: Path,
+    featurizers: tuple[str, ...],
+    features_toml: Path | None,
+    list_only: bool,
+    yes: bool,
+    **opts: Any,
+) -> None:
+    if list_only:
+        for name, desc in available_featurizers().items():
+            click.echo(f"{name:12s} {desc}")
+        return
+    if not featurizers:
+        raise ConfigError("give at least one --featurizer (e.g. --featurizer offline); --list shows them")
+    store = RunStore(run_dir, create=False)
+    user = load_feature_config(features_toml) if features_toml else None
+    if user and user.lm_specs() and "lm" not in featurizers:
+        console.print(
+            "[yellow]note:[/] --features-toml defines LM features; add --featurizer lm to label them"
+        )
+    fz = build_featurizers(_expand(featurizers), user, opts)
+    items = None
+    for f in fz:
+        if isinstance(f, LMLabeler):
+            items = items or build_items(store.read_pairs())
+            est = f.estimate(items, store)
+            console.print(f"[bold]LM-labeler estimate:[/] {est.describe()}")
+            if opts["max_cost"] is not None:
+                console.print(f"budget: --max-cost ${opts['max_cost']:.4f}")
+            if est.n_calls and not yes:
+                click.confirm("Go on?", default=False, abort=True, err=True)
+
+    stop = threading.Event()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(p: LabelProgress) -> None:
+            if p.featurizer not in tasks:
+                tasks[p.featurizer] = progress.add_task(p.featurizer, total=p.total, stats="")
+            stats = f"done {p.done - p.failed:,}  failed {p.failed:,}  cached {p.cached:,}"
+            if p.featurizer == "lm":
+                stats += f"  cost ${p.cost_usd:,.4f}"
+            progress.update(tasks[p.featurizer], completed=p.done, stats=stats)
+
+        try:
+            out = label_run(store, fz, on_progress=on_progress, stop=stop)
+        except KeyboardInterrupt:
+            stop.set()
+            raise
+    for name, s in out.summary().items():
+        line = f"{name}: {s['texts']:,} texts, {s['failed']:,} failed"
+        if name == "lm":
+            line += f", {s['cached']:,} from cache, cost ${s['cost_usd']:.4f}"
+        console.print(line)
+        if s["stopped"]:
+            console.print(
+                f"[yellow]{name} stopped: {s['stop_reason']}[/] -- finished work is stored; "
+                "run the same command again to continue"
+            )
+    click.echo(str(store.table_path("features")))
