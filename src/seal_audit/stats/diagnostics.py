@@ -1,0 +1,166 @@
+"""Beyond the paper: calibration, resistance by feature presence, suspicious pairs for relabeling."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import special
+
+from seal_audit.stats._common import BoolArray, FloatArray, StrArray, no_json
+from seal_audit.stats.inference import RateEstimate, rate_estimate
+
+
+@dataclasses.dataclass(frozen=True)
+class ReliabilityBin:
+    """One bin of the reliability diagram: mean predicted probability vs observed frequency."""
+
+    bin: int
+    lower: float
+    upper: float
+    n: int
+    mean_predicted: float
+    observed: float
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationResult:
+    """How well σ(r(t_c) − r(t_r)) works as P(human prefers t_c) (not in the paper).
+
+    Every pair is counted in both orientations (t_c vs t_r with outcome 1, t_r vs t_c with outcome
+    0, probability 1 − p): with only 'chosen wins' outcomes a reliability diagram is degenerate, and
+    the symmetric form is the standard one for pairwise preference models. Brier score and log loss
+    are identical in both forms; ECE is computed on the symmetric one.
+    """
+
+    rm: str
+    n: int
+    brier: float
+    log_loss: float
+    ece: float
+    """Expected calibration error: Σ_bins (n_b / 2N) |mean p − observed|."""
+    mean_probability: float
+    """Mean σ(margin) over pairs: the RM's average confidence in the human's choice."""
+    bins: tuple[ReliabilityBin, ...]
+
+
+def calibration(rm: str, rewards: FloatArray, n_bins: int = 10) -> CalibrationResult:
+    """Brier, log loss, ECE and the reliability table of σ(r(t_c) − r(t_r)) (rewards: (n, 2))."""
+    margin = rewards[:, 0] - rewards[:, 1]
+    p = special.expit(margin)
+    n = int(p.size)
+    brier = float(np.mean((1 - p) ** 2))
+    log_loss = float(-np.mean(special.log_expit(margin)))
+    probs = np.concatenate([p, 1 - p])
+    outcome = np.concatenate([np.ones(n), np.zeros(n)])
+    idx = np.minimum((probs * n_bins).astype(np.int64), n_bins - 1)
+    cnt = np.bincount(idx, minlength=n_bins)
+    sum_p = np.bincount(idx, weights=probs, minlength=n_bins)
+    sum_y = np.bincount(idx, weights=outcome, minlength=n_bins)
+    bins = []
+    ece = 0.0
+    for b in range(n_bins):
+        c = int(cnt[b])
+        mp = sum_p[b] / c if c else float("nan")
+        ob = sum_y[b] / c if c else float("nan")
+        if c:
+            ece += c / (2 * n) * abs(mp - ob)
+        bins.append(
+            ReliabilityBin(
+                bin=b,
+                lower=b / n_bins,
+                upper=(b + 1) / n_bins,
+                n=c,
+                mean_predicted=float(mp),
+                observed=float(ob),
+            )
+        )
+    return CalibrationResult(
+        rm=rm,
+        n=n,
+        brier=brier,
+        log_loss=log_loss,
+        ece=float(ece),
+        mean_probability=float(p.mean()) if n else float("nan"),
+        bins=tuple(bins),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureResistance:
+    """Resistance (post-D misalignment) among pairs with / without a binary feature on one side."""
+
+    feature: str
+    side: str
+    present: RateEstimate
+    absent: RateEstimate
+    difference: float
+    """present − absent misalignment rate."""
+
+
+def resistance_by_feature(
+    delta_post: BoolArray, features: dict[str, FloatArray], *, alpha: float
+) -> tuple[FeatureResistance, ...]:
+    """Break the resistance down by each binary feature's presence on the chosen and rejected side;
+    pairs whose feature value is missing are left out of that feature's rows only."""
+    out = []
+    for name in sorted(features):
+        arr = features[name]
+        for s, side in enumerate(("chosen", "rejected")):
+            v = arr[:, s]
+            ok = np.isfinite(v)
+            on = ok & (v == 1)
+            off = ok & (v == 0)
+            pres = rate_estimate(int(np.sum(~delta_post[on])), int(on.sum()), alpha)
+            abs_ = rate_estimate(int(np.sum(~delta_post[off])), int(off.sum()), alpha)
+            out.append(
+                FeatureResistance(
+                    feature=name, side=side, present=pres, absent=abs_, difference=pres.rate - abs_.rate
+                )
+            )
+    return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class SuspiciousPairs:
+    """Pairs that every available judge (post-D RM, pre-D RM, LM-labeler) thinks are mislabeled,
+    ranked by the post-D margin r1(t_c) − r1(t_r), most negative first: candidates for relabeling."""
+
+    criterion: str
+    n: int
+    top: tuple[str, ...]
+    """The first ``max_listed_ids`` pair_ids of the ranking (the table has all of them)."""
+    order: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(0, np.int64), metadata=no_json(), repr=False
+    )
+    """Row indices (into the analysed pairs) of the ranking, not in JSON."""
+
+
+def suspicious_pairs(
+    pair_ids: StrArray,
+    post_margin: FloatArray,
+    pre_margin: FloatArray | None,
+    gamma: StrArray | None,
+    *,
+    max_listed: int,
+) -> SuspiciousPairs:
+    """Flag pairs where the post-D RM, the pre-D RM (if any) and the LM (γ = r, if any) all disagree
+    with the human; NaN margins/unknown γ never flag a pair."""
+    flag = post_margin <= 0
+    parts = ["post-D RM disagrees"]
+    if pre_margin is not None:
+        flag &= pre_margin <= 0
+        parts.append("pre-D RM disagrees")
+    if gamma is not None:
+        flag &= gamma == "r"
+        parts.append("LM-labeler prefers the rejected response (γ = r)")
+    idx = np.flatnonzero(flag)
+    # stable order: margin ascending, ties by pair_id, so the ranking is reproducible
+    keys = np.lexsort((pair_ids[idx].astype(str), post_margin[idx]))
+    order = idx[keys]
+    return SuspiciousPairs(
+        criterion=" and ".join(parts) + "; ranked by post-D margin, most negative first",
+        n=int(order.size),
+        top=tuple(str(p) for p in pair_ids[order[:max_listed]]),
+        order=order,
+    )

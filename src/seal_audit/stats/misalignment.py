@@ -1,0 +1,109 @@
+"""What drives misalignment (SEAL-METHOD.md §3): one row per pair, 2×K side features as regressors."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from seal_audit.data.errors import SealError
+from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, Skipped
+from seal_audit.stats.inference import Correction
+from seal_audit.stats.regression import RegressionResult, logit, ols
+
+
+def side_design(
+    x_chosen: FloatArray, x_rejected: FloatArray, names: Sequence[str]
+) -> tuple[FloatArray, tuple[str, ...]]:
+    """[chosen features | rejected features] with terms named ``chosen:τ`` and ``rejected:τ``."""
+    x = np.column_stack([x_chosen, x_rejected])
+    terms = tuple(f"chosen:{n}" for n in names) + tuple(f"rejected:{n}" for n in names)
+    return x, terms
+
+
+@dataclasses.dataclass(frozen=True)
+class MisalignmentResult:
+    """LPM (the reference's model) and logit of 1 − δ(r1) on the side features."""
+
+    rm: str
+    n: int
+    misaligned: int
+    lpm: RegressionResult
+    """OLS with HC1 robust SEs: coefficients are changes in the probability of misalignment."""
+    logit: RegressionResult | Skipped
+    """Logit with HC0 sandwich SEs (statsmodels' robust logit); odds ratios per term."""
+    exclusions: Exclusions
+
+
+def misalignment_drivers(
+    delta_post: BoolArray,
+    x_chosen: FloatArray,
+    x_rejected: FloatArray,
+    names: Sequence[str],
+    *,
+    rm: str,
+    exclusions: Exclusions,
+    correction: Correction,
+    alpha: float,
+    max_iter: int = 100,
+) -> MisalignmentResult:
+    """Regress 1 − δ_i(r1) on the 2×K side features (§3 'what drives misalignment').
+
+    Side columns that never vary (e.g. a feature never present on the rejected side) are dropped and
+    named; genuine collinearity raises. A logit that cannot be fitted (separation) is reported as
+    skipped with the reason while the LPM stands.
+    """
+    y = (~delta_post).astype(np.float64)
+    x, terms = side_design(x_chosen, x_rejected, names)
+    lpm = ols(
+        y,
+        x,
+        terms,
+        cov_type="HC1",
+        correction=correction,
+        alpha=alpha,
+        drop_constant=True,
+        context="misalignment LPM",
+    )
+    lg: RegressionResult | Skipped
+    try:
+        lg = logit(
+            y,
+            x,
+            terms,
+            cov_type="HC0",
+            correction=correction,
+            alpha=alpha,
+            drop_constant=True,
+            max_iter=max_iter,
+            context="misalignment logit",
+        )
+    except SealError as exc:
+        lg = Skipped(skipped=str(exc))
+    return MisalignmentResult(
+        rm=rm, n=int(y.size), misaligned=int(y.sum()), lpm=lpm, logit=lg, exclusions=exclusions
+    )
+
+
+def theta_regression(
+    theta: FloatArray,
+    x_chosen: FloatArray,
+    x_rejected: FloatArray,
+    names: Sequence[str],
+    *,
+    correction: Correction,
+    alpha: float,
+) -> RegressionResult:
+    """OLS of the reward shift θ_i on the 2×K side features with HC1 robust SEs (§3)."""
+    x, terms = side_design(x_chosen, x_rejected, names)
+    return ols(
+        theta,
+        x,
+        terms,
+        cov_type="HC1",
+        correction=correction,
+        alpha=alpha,
+        drop_constant=True,
+        context="reward-shift OLS",
+    )

@@ -1,0 +1,225 @@
+"""Alignment robustness (SEAL-METHOD.md §5): does rewriting a text flip the post-D RM's verdict?"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+from scipy import stats as sps
+
+from seal_audit.data.errors import SealError
+from seal_audit.data.records import FeatureKind
+from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, Skipped
+from seal_audit.stats.inference import (
+    Correction,
+    McNemarResult,
+    RateEstimate,
+    bootstrap_cell_counts,
+    mcnemar_exact,
+    percentile_interval,
+    rate_estimate,
+    rng_for,
+)
+from seal_audit.stats.regression import RegressionResult, logit, ols
+
+SIDE_NAMES = ("chosen", "rejected")
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftGate:
+    """Bookkeeping of the rewrites of one transform: how many exist, failed, drifted (§5)."""
+
+    n_pairs_with_rewrites: int
+    n_rows: int
+    n_ok: int
+    n_rejected: int
+    n_failed: int
+    n_drifted: int
+    mean_similarity: float
+    """Mean embedding cosine similarity of ok rewrites (reference ≈ 0.96); NaN without similarities."""
+    exclude_drifted: bool
+    n_pairs_excluded: int
+    """Pairs left out because a side's rewrite failed, was rejected or (if excluded) drifted."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AccuracyChange:
+    """Agreement of one RM on original vs rewritten texts of the same pairs (paired)."""
+
+    rm: str
+    n: int
+    agreement_original: RateEstimate
+    agreement_rewritten: RateEstimate
+    drop: float
+    """agreement_original − agreement_rewritten (reference r1: 73.2% → 70.1%)."""
+    drop_ci_low: float
+    """Paired Wald interval of the drop; the bootstrap percentile interval is beside it."""
+    drop_ci_high: float
+    drop_boot_ci_low: float
+    drop_boot_ci_high: float
+    mcnemar: McNemarResult
+    became_misaligned: RateEstimate
+    """Share of pairs with δ(original) = 1 and δ(rewritten) = 0: the outcome M_i."""
+    became_aligned: RateEstimate
+    flipped: RateEstimate
+
+
+@dataclasses.dataclass(frozen=True)
+class IndicatorCount:
+    """How many pairs have a given change indicator set (a score is only meaningful if > 0)."""
+
+    term: str
+    feature: str
+    side: str
+    direction: str
+    """D+ = the feature got weaker (Δ = original − rewritten > 0), D− = it got stronger."""
+    n: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RobustnessResult:
+    """Robustness of the post-D RM to one rewrite transform (§5)."""
+
+    transform: str
+    rm: str
+    n: int
+    drift: DriftGate | None
+    accuracy: tuple[AccuracyChange, ...]
+    indicators: tuple[IndicatorCount, ...]
+    lpm: RegressionResult | Skipped
+    """Robustness scores π: LPM of M_i on all D+/D− indicators, HC3 robust SEs (an indicator is often
+    set for only a few dozen rewritten pairs, where HC0/HC1 understate the SE)."""
+    logit: RegressionResult | Skipped
+    """The same regression as a logit (HC0 robust SEs; odds ratios), as the paper reads them."""
+    exclusions: Exclusions
+    numeric_tolerances: dict[str, float]
+    """For numeric features: the |Δ| beyond which a change counts (tolerance_sd × SD of originals)."""
+
+
+def change_indicators(
+    original: FloatArray, rewritten: FloatArray, kind: FeatureKind, tolerance: float = 0.0
+) -> tuple[BoolArray, BoolArray]:
+    """D+ and D− for one feature, (n, 2) each (§5). Binary/ordinal: sign of Δ = original − rewritten
+    (for a binary feature Δ ∈ {−1, 0, 1}, so this is exactly 1[Δ = ±1]; an ordinal jump of two levels
+    also counts). Numeric: Δ beyond ±tolerance, so that rounding noise is not a 'change'."""
+    d = original - rewritten
+    tol = tolerance if kind == "numeric" else 0.0
+    return d > tol, d < -tol
+
+
+def accuracy_change(
+    rm: str,
+    original: FloatArray,
+    rewritten: FloatArray,
+    *,
+    alpha: float,
+    n_bootstrap: int,
+    seed: int,
+    transform: str,
+) -> AccuracyChange:
+    """Paired agreement before/after rewriting, flip rates and the exact McNemar test."""
+    a = original[:, 0] > original[:, 1]
+    b = rewritten[:, 0] > rewritten[:, 1]
+    n = int(a.size)
+    cells = np.array([np.sum(a & b), np.sum(a & ~b), np.sum(~a & b), np.sum(~a & ~b)], dtype=np.int64)
+    boot = bootstrap_cell_counts(cells, n_bootstrap, rng_for(seed, f"robustness:{transform}:{rm}"))
+    drop = (cells[1] - cells[2]) / n if n else float("nan")
+    if n:
+        var = ((cells[1] + cells[2]) / n - drop**2) / n
+        half = float(sps.norm.ppf(1 - alpha / 2)) * float(np.sqrt(max(var, 0.0)))
+    else:
+        half = float("nan")
+    if boot.size:
+        bd = (boot[:, 1] - boot[:, 2]) / n
+        blo, bhi = percentile_interval(bd.astype(np.float64), alpha)
+    else:
+        blo = bhi = float("nan")
+    bb = boot if boot.size else None
+    return AccuracyChange(
+        rm=rm,
+        n=n,
+        agreement_original=rate_estimate(
+            int(a.sum()), n, alpha, (bb[:, 0] + bb[:, 1]) / n if bb is not None else None
+        ),
+        agreement_rewritten=rate_estimate(
+            int(b.sum()), n, alpha, (bb[:, 0] + bb[:, 2]) / n if bb is not None else None
+        ),
+        drop=float(drop),
+        drop_ci_low=float(drop - half),
+        drop_ci_high=float(drop + half),
+        drop_boot_ci_low=blo,
+        drop_boot_ci_high=bhi,
+        mcnemar=mcnemar_exact("original", "rewritten", a, b),
+        became_misaligned=rate_estimate(int(cells[1]), n, alpha, bb[:, 1] / n if bb is not None else None),
+        became_aligned=rate_estimate(int(cells[2]), n, alpha, bb[:, 2] / n if bb is not None else None),
+        flipped=rate_estimate(
+            int(cells[1] + cells[2]), n, alpha, (bb[:, 1] + bb[:, 2]) / n if bb is not None else None
+        ),
+    )
+
+
+def robustness_scores(
+    post_original: FloatArray,
+    post_rewritten: FloatArray,
+    spoilers: Mapping[str, tuple[FloatArray, FloatArray, FeatureKind, float]],
+    *,
+    correction: Correction,
+    alpha: float,
+    max_iter: int = 100,
+) -> tuple[RegressionResult | Skipped, RegressionResult | Skipped, tuple[IndicatorCount, ...]]:
+    """Regress M_i = 1[δ(original) = 1 and δ(rewritten) = 0] on every D+/D− indicator of every
+    spoiler feature on both sides (§5). Indicators that never fire are dropped and named."""
+    m = ((post_original[:, 0] > post_original[:, 1]) & ~(post_rewritten[:, 0] > post_rewritten[:, 1])).astype(
+        np.float64
+    )
+    cols: list[np.ndarray] = []
+    terms: list[str] = []
+    counts: list[IndicatorCount] = []
+    for name in sorted(spoilers):
+        orig, rew, kind, tol = spoilers[name]
+        dp, dm = change_indicators(orig, rew, kind, tol)
+        for s, side in enumerate(SIDE_NAMES):
+            for direction, ind in (("D+", dp), ("D-", dm)):
+                term = f"{side}:{name}:{direction}"
+                cols.append(ind[:, s].astype(np.float64))
+                terms.append(term)
+                counts.append(
+                    IndicatorCount(
+                        term=term, feature=name, side=side, direction=direction, n=int(ind[:, s].sum())
+                    )
+                )
+    if not cols:
+        skip = Skipped(skipped="no spoiler features labeled on both original and rewritten texts")
+        return skip, skip, ()
+    x = np.column_stack(cols)
+    lpm: RegressionResult | Skipped
+    lg: RegressionResult | Skipped
+    try:
+        lpm = ols(
+            m,
+            x,
+            terms,
+            cov_type="HC3",
+            correction=correction,
+            alpha=alpha,
+            drop_constant=True,
+            context="robustness LPM",
+        )
+    except SealError as exc:
+        lpm = Skipped(skipped=str(exc))
+    try:
+        lg = logit(
+            m,
+            x,
+            terms,
+            cov_type="HC0",
+            correction=correction,
+            alpha=alpha,
+            drop_constant=True,
+            max_iter=max_iter,
+            context="robustness logit",
+        )
+    except SealError as exc:
+        lg = Skipped(skipped=str(exc))
+    return lpm, lg, tuple(counts)

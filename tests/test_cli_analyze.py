@@ -1,0 +1,138 @@
+"""`seal simulate` then `seal analyze` (table mode and run-directory mode) through the click group."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from seal_audit._cli import cli
+
+
+def _simulate(tmp_path: Path) -> Path:
+    out = tmp_path / "sim"
+    res = CliRunner().invoke(cli, ["simulate", "--out", str(out), "--pairs", "600", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    for name in ("pairs", "scores", "features", "rewrites"):
+        assert (out / f"{name}.parquet").exists()
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["imprint"]["post"]["is_harmless"] == 2.1
+    return out
+
+
+def test_simulate_then_analyze_tables(tmp_path: Path) -> None:
+    sim = _simulate(tmp_path)
+    out = tmp_path / "analysis"
+    args = [
+        "analyze",
+        "--pairs",
+        str(sim / "pairs.parquet"),
+        "--scores",
+        str(sim / "scores.parquet"),
+        "--features",
+        str(sim / "features.parquet"),
+        "--rewrites",
+        str(sim / "rewrites.parquet"),
+        "--specs",
+        str(sim / "features.json"),
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--out",
+        str(out),
+        "--bootstrap",
+        "100",
+        "--csv",
+    ]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["inputs"]["n_pairs"] == 600
+    assert stats["imprint"]["pooled"]["post"]["regression"]["cov_type"] == "cluster"
+    assert (out / "imprint.parquet").exists() and (out / "imprint.csv").exists()
+    assert "pair_id" in pd.read_parquet(out / "pair_diagnostics.parquet").columns
+    first = (out / "stats.json").read_bytes()
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert (out / "stats.json").read_bytes() == first
+
+
+def test_analyze_csv_inputs_with_inferred_specs_and_roles(tmp_path: Path) -> None:
+    sim = _simulate(tmp_path)
+    for name in ("pairs", "scores", "features"):
+        pd.read_parquet(sim / f"{name}.parquet").to_csv(tmp_path / f"{name}.csv", index=False)
+    out = tmp_path / "a2"
+    res = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            "--pairs",
+            str(tmp_path / "pairs.csv"),
+            "--scores",
+            str(tmp_path / "scores.csv"),
+            "--features",
+            str(tmp_path / "features.csv"),
+            "--roles",
+            "is_harmless=target,is_helpful=target",
+            "--post",
+            "post",
+            "--out",
+            str(out),
+            "--bootstrap",
+            "0",
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    stats = json.loads((out / "stats.json").read_text())
+    roles = {f["name"]: f["role"] for f in stats["inputs"]["features"]}
+    assert roles["is_harmless"] == "target" and roles["is_eloquent"] == "spoiler"
+    kinds = {f["name"]: f["kind"] for f in stats["inputs"]["features"]}
+    assert kinds["sentiment"] == "ordinal" and kinds["is_harmless"] == "binary"
+    assert stats["regimes"] == {"skipped": "no pre-D RM"}
+
+
+def test_analyze_run_directory(tmp_path: Path) -> None:
+    from seal_audit.store import RunStore
+
+    sim = _simulate(tmp_path)
+    run = tmp_path / "run"
+    store = RunStore(run)
+    for name in ("pairs", "scores", "features", "rewrites"):
+        store.write_table(name, pd.read_parquet(sim / f"{name}.parquet"))
+    store.write_json("feature_specs", json.loads((sim / "features.json").read_text()))
+    store.update_manifest(settings={"rms": {"pre": {"role": "pre"}, "post": {"role": "post"}}})
+    res = CliRunner().invoke(cli, ["analyze", str(run), "--bootstrap", "50", "--quiet"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads((run / "stats.json").read_text())
+    assert stats["inputs"]["pre"] == "pre" and stats["inputs"]["post"] == "post"
+    assert (run / "analysis" / "imprint.parquet").exists()
+
+
+def test_analyze_errors_are_one_line(tmp_path: Path) -> None:
+    sim = _simulate(tmp_path)
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seal_audit",
+            "analyze",
+            "--pairs",
+            str(sim / "pairs.parquet"),
+            "--scores",
+            str(sim / "scores.parquet"),
+            "--post",
+            "nope",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "nope" in proc.stderr
