@@ -12,18 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from seal_audit.backends.llm import LLMSettings, ModelPrice
 from seal_audit.data.errors import ConfigError
-from seal_audit.features import (
-    Featurizer,
-    UserFeatures,
-    available_featurizers,
-    build_items,
-    get_featurizer,
-    label_run,
-    lm_feature_set,
-    load_feature_config,
-    offline_featurizer_names,
-)
 from seal_audit.features import Progress as LabelProgress
+from seal_audit.features import (
+    available_featurizers,
+    build_featurizers,
+    build_items,
+    label_run,
+    load_feature_config,
+)
 from seal_audit.features.lm import LMLabeler
 from seal_audit.store.run_store import RunStore
 
@@ -49,15 +45,6 @@ ids are kept in RUN_DIR/lm_batches.json so running the command again resumes pol
 """
 
 
-def _expand(names: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for n in names:
-        for m in offline_featurizer_names() if n == "offline" else [n]:
-            if m not in out:
-                out.append(m)
-    return out
-
-
 def _settings(opts: dict[str, Any]) -> LLMSettings:
     if not opts["model"]:
         raise ConfigError("--featurizer lm needs --model (the model name the endpoint serves)")
@@ -79,26 +66,6 @@ def _settings(opts: dict[str, Any]) -> LLMSettings:
         batch_api=opts["batch_api"],
         batch_poll_s=opts["batch_poll"],
     )
-
-
-def build_featurizers(names: list[str], user: UserFeatures | None, opts: dict[str, Any]) -> list[Featurizer]:
-    fz: list[Featurizer] = []
-    if user and user.columns and "columns" not in names:
-        names = [*names, "columns"]  # column features in the TOML are cheap: always produce them
-    for n in names:
-        if n == "lm":
-            feats = lm_feature_set(user, include_seal=False if opts["no_seal_taxonomy"] else None)
-            fz.append(
-                LMLabeler(
-                    _settings(opts), feats, max_cost=opts["max_cost"], batch_timeout_s=opts["batch_wait"]
-                )
-            )
-        elif n == "columns":
-            col_specs = [s for s in (user.specs if user else ()) if s.source == "column"]
-            fz.append(get_featurizer("columns", specs=col_specs, columns=user.columns if user else {}))
-        else:
-            fz.append(get_featurizer(n))
-    return fz
 
 
 @click.command("label", help=HELP)
@@ -169,7 +136,14 @@ def command(
         console.print(
             "[yellow]note:[/] --features-toml defines LM features; add --featurizer lm to label them"
         )
-    fz = build_featurizers(_expand(featurizers), user, opts)
+    fz = build_featurizers(
+        featurizers,
+        user,
+        _settings(opts) if "lm" in featurizers else None,
+        max_cost=opts["max_cost"],
+        batch_timeout_s=opts["batch_wait"],
+        include_seal=False if opts["no_seal_taxonomy"] else None,
+    )
     items = None
     for f in fz:
         if isinstance(f, LMLabeler):

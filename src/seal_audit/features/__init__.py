@@ -15,6 +15,7 @@ from seal_audit.features.base import (
     offline_featurizer_names,
     register_featurizer,
 )
+from seal_audit.features.build import build_featurizers, expand_names
 from seal_audit.features.run import (
     FEATURES_TABLE,
     SPECS_DOC,
@@ -51,7 +52,9 @@ __all__ = [
     "Progress",
     "UserFeatures",
     "available_featurizers",
+    "build_featurizers",
     "build_items",
+    "expand_names",
     "feature_set_hash",
     "get_featurizer",
     "label_items",
