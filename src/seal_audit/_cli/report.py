@@ -1,0 +1,41 @@
+"""``seal report RUN_DIR``: write report.html (figures + pair explorer) and report.md for a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from seal_audit._cli._common import console
+from seal_audit.report import DEFAULT_TEXT_LIMIT, build_report
+from seal_audit.store import RunStore
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the HTML (default: RUN_DIR/report.html); report.md goes beside it.",
+)
+@click.option(
+    "--text-limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_TEXT_LIMIT,
+    show_default=True,
+    help="Characters kept per text in the pair explorer (0 = no limit).",
+)
+def command(run_dir: Path, out: Path | None, text_limit: int) -> None:
+    """Build the self-contained HTML report and the Markdown summary of RUN_DIR.
+
+    Sections the run has not computed say so ("not computed: <reason>") instead of failing.
+    """
+    store = RunStore(run_dir, create=False)
+    with console.status("rendering the report ..."):
+        paths = build_report(store, out, text_limit=text_limit or None)
+    for w in paths.warnings:
+        console.print(f"[yellow]warning: {w}[/yellow]")
+    size = paths.html.stat().st_size / 1e6
+    click.echo(f"{paths.html} ({size:.1f} MB)")
+    click.echo(str(paths.md))

@@ -1,0 +1,155 @@
+"""Real inputs for the report tests: a simulated SEAL dataset with planted effects, analysed by the
+statistics package and stored in a run directory exactly as ``seal analyze`` would store it.
+
+Texts come from the real hh-rlhf harmless-base test split (so the explorer shows realistic
+transcripts), with two hostile texts injected to check that dataset text never executes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from seal_audit.store import RunStore, pairs_to_frame, write_text_atomic
+
+ROOT = Path(__file__).resolve().parents[2]
+HH_PATH = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+XSS_SCRIPT = "<script>window.__pwned=1</script>"
+XSS_IMG = '<img src=x onerror="window.__pwned=1">'
+XSS_TEXT = f"Assistant: Sure. {XSS_SCRIPT} and {XSS_IMG} </script><!-- done"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+def _texts(n: int) -> pd.DataFrame:
+    """n pairs of real hh-rlhf text (cycled when n exceeds the split), keyed later by the sim ids."""
+    from seal_audit.sources import load_pairs
+
+    pairs = load_pairs(HH_PATH) if HH_PATH.exists() else []
+    if not pairs:
+        rows = [
+            {
+                "context": f"\n\nHuman: question {i}?",
+                "chosen": f"Assistant: answer {i}",
+                "rejected": f"Assistant: other {i}",
+            }
+            for i in range(n)
+        ]
+        df = pd.DataFrame(rows)
+        df["rejected_context"] = None
+        df["context_diverges"] = False
+        df["source_path"] = "synthetic"
+        df["source_record"] = range(1, n + 1)
+        df["source_variant"] = None
+        df["meta"] = "{}"
+        return df
+    frame = pairs_to_frame(pairs)
+    reps = -(-n // len(frame))
+    return pd.concat([frame] * reps, ignore_index=True).iloc[:n].reset_index(drop=True)
+
+
+def build_run(
+    root: Path,
+    n_pairs: int = 600,
+    seed: int = 3,
+    n_bootstrap: int = 200,
+    inject: bool = True,
+    unique_texts: bool = False,
+) -> RunStore:
+    """Simulate, analyse and store one run under ``root`` (pairs, scores, features, stats, tables)."""
+    from seal_audit.stats.analysis import analyze
+    from seal_audit.stats.options import AnalysisOptions
+    from seal_audit.stats.simulate import SimulationSpec, simulate
+
+    sim = simulate(SimulationSpec(n_pairs=n_pairs, seed=seed, truth_mc_pairs=20_000))
+    result = analyze(sim.inputs(), AnalysisOptions(seed=seed, n_bootstrap=n_bootstrap))
+    store = RunStore(root)
+    texts = _texts(n_pairs)
+    texts["pair_id"] = sim.pairs["pair_id"].astype(str).to_numpy()
+    if unique_texts:  # every text distinct, as in a real dataset of this size (no sharing to exploit)
+        tag = pd.Series([f" [{i}]" for i in range(n_pairs)])
+        for col in ("context", "chosen", "rejected"):
+            texts[col] = texts[col] + tag
+    texts["context_diverges"] = sim.pairs["context_diverges"].to_numpy()
+    if inject:
+        texts.loc[0, "chosen"] = XSS_TEXT
+        texts.loc[1, "context"] = "\n\nHuman: what is " + XSS_IMG + "?\n\n"
+    store.write_table("pairs", texts)
+    scores = sim.scores.copy()
+    scores["n_tokens"] = 100
+    store.write_table("scores", scores)
+    feats = sim.features.copy()
+    feats["featurizer"] = "lm"
+    feats["status"] = "ok"
+    store.write_table("features", feats)
+    store.write_table("rewrites", sim.rewrites)
+    write_text_atomic(store.path("stats.json"), result.to_json())
+    for name, df in result.tables().items():
+        store.write_table(f"analysis/{name}", df)
+    settings: dict[str, Any] = {
+        "rms": {
+            "post": {
+                "spec": "OpenAssistant/reward-model-deberta-v3-large-v2",
+                "role": "post",
+                "format": "text-pair",
+                "revision": "c355404",
+            },
+            "pre": {
+                "spec": "OpenAssistant/reward-model-deberta-v3-large",
+                "role": "pre",
+                "format": "text-pair",
+                "revision": "2a3d7f1",
+            },
+            "length_chars": {"spec": "length:chars", "role": "baseline", "format": "text"},
+        },
+        "featurizers": {
+            "lm": {"model": "gpt-4-turbo-2024-04-09", "temperature": 0, "prompt_sha256": "3f9a0c…"}
+        },
+        "simulation": {"n_pairs": n_pairs, "seed": seed},
+    }
+    store.update_manifest(settings=settings, seed=seed)
+    store.record_stage("score", {"seconds": 12.5, "texts": 2 * n_pairs})
+    store.record_stage("analyze", {"seconds": 1.9, "n_bootstrap": n_bootstrap})
+    return store
+
+
+def chromium_or_skip() -> Path:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "Debian chromium not installed: /usr/bin/chromium is absent (make browser installs it as root)"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip(
+            "playwright (Python package) not installed: pip install playwright (never `playwright install`)"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report") / "run"
+    build_run(root)
+    return root
+
+
+@pytest.fixture()
+def fresh_run(run_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the session run, for tests that write or break things."""
+    dst = tmp_path / "run"
+    shutil.copytree(run_dir, dst)
+    return dst

@@ -1,0 +1,203 @@
+"""Fast checks of the report without a browser: escaping, sections, numbers, CLI, degraded runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from seal_audit._cli import cli
+from seal_audit.report import build_report, embed_json
+from seal_audit.report._svg import pct
+from seal_audit.store import RunStore, write_text_atomic
+
+from .conftest import XSS_IMG, XSS_SCRIPT, XSS_TEXT
+
+SECTIONS = (
+    "headline",
+    "imprint",
+    "resistance",
+    "misalignment",
+    "robustness",
+    "calibration",
+    "watchlist",
+    "explorer",
+    "manifest",
+)
+
+
+def _outside_data(html: str) -> str:
+    """The page without the JSON data block and our own script: where no dataset markup may appear."""
+    html = re.sub(r'<script type="application/json" id="pair-data">.*?</script>', "", html, flags=re.S)
+    return re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def built(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict]:  # type: ignore[type-arg]
+    out = tmp_path_factory.mktemp("out") / "report.html"
+    paths = build_report(RunStore(run_dir, create=False), out)
+    assert paths.warnings == ()
+    stats = json.loads((run_dir / "stats.json").read_text())
+    return paths.html.read_text(encoding="utf-8"), paths.md.read_text(encoding="utf-8"), stats
+
+
+def test_embed_json_round_trips_and_cannot_close_the_script() -> None:
+    obj = {"t": [XSS_TEXT, "</SCRIPT >", "<!-- x", "<Script>", "a</b>", "\u2028 é 中"]}
+    text = embed_json(obj)
+    assert json.loads(text) == obj
+    low = text.lower()
+    assert "</" not in low and "<!--" not in low and "<script" not in low
+
+
+def test_every_section_has_a_reading_guide(built: tuple[str, str, dict]) -> None:  # type: ignore[type-arg]
+    html, _, _ = built
+    for sid in SECTIONS:
+        m = re.search(rf'<section id="{sid}">\s*<h2>[^<]+</h2>\s*<p class="guide">([^<]+)</p>', html)
+        assert m, f"section {sid} lacks a title and a one-line guide"
+    assert "<svg" in html and "not computed" not in html.split('id="explorer"')[0]
+
+
+def test_self_contained_with_a_strict_csp(built: tuple[str, str, dict]) -> None:  # type: ignore[type-arg]
+    html, _, _ = built
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    assert csp
+    policy = csp.group(1).replace("&#x27;", "'")
+    assert "default-src 'none'" in policy and "connect-src 'none'" in policy and "img-src data:" in policy
+    assert re.search(r"script-src 'unsafe-inline' 'sha256-[A-Za-z0-9+/=]+'", policy)
+    # nothing is loaded from anywhere: no external src/href, no @import, no url() to the network
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html)
+    assert "@import" not in html and not re.search(r"url\(\s*['\"]?(?:https?:)?//", html)
+    assert html.count("</script>") == 2  # the data block and our script; dataset text cannot add one
+
+
+def test_dataset_markup_is_escaped_everywhere(built: tuple[str, str, dict]) -> None:  # type: ignore[type-arg]
+    html, _, _ = built
+    rest = _outside_data(html)
+    assert XSS_SCRIPT not in rest and "<img" not in rest.lower()
+    assert "onerror=" not in rest.replace("onerror=&quot;", "")  # only ever as escaped text
+    data = re.search(r'<script type="application/json" id="pair-data">(.*?)</script>', html, flags=re.S)
+    assert data
+    doc = json.loads(data.group(1))
+    assert XSS_TEXT in doc["ch"] and any(XSS_IMG in c for c in doc.get("ctx", doc.get("ctx_u", [])))
+
+
+def test_headline_numbers_are_the_stats_json_numbers(built: tuple[str, str, dict]) -> None:  # type: ignore[type-arg]
+    html, _, stats = built
+    pattern = r'data-stat="([^"]+)" data-value="([^"]*)">([^<]*)<'
+    found = {k: (v, t) for k, v, t in re.findall(pattern, html)}
+    assert found["n_pairs"] == (str(stats["inputs"]["n_pairs"]), f"{stats['inputs']['n_pairs']:,}")
+    res = stats["resistance"]["rate"]
+    assert float(found["resistance"][0]) == res and found["resistance"][1] == pct(res)
+    for rm, ag in stats["agreement"].items():
+        v, t = found[f"agreement:{rm}"]
+        assert float(v) == ag["agreement"]["rate"] and t == pct(ag["agreement"]["rate"])
+    for k, share in stats["regimes"]["shares"].items():
+        v, t = found[f"regime:{k}"]
+        assert float(v) == share["rate"] and t == pct(share["rate"])
+
+
+def test_markdown_summary(built: tuple[str, str, dict]) -> None:  # type: ignore[type-arg]
+    _, md, stats = built
+    assert "## Headline" in md and pct(stats["resistance"]["rate"]) in md
+    assert "stayed aligned" in md and "Feature imprint" in md and "Robustness" in md
+
+
+def test_explorer_payload_matches_the_diagnostics(run_dir: Path) -> None:
+    from seal_audit.report._data import load
+    from seal_audit.report._explorer import explorer_payload
+
+    data = load(RunStore(run_dir, create=False))
+    doc = explorer_payload(data)
+    diag = data.tables["pair_diagnostics"].set_index("pair_id")
+    assert doc["n"] == len(diag) == len(doc["ids"])
+    regimes = doc["regimes"]
+    for i in (0, 7, doc["n"] - 1):
+        pid = doc["ids"][i]
+        assert regimes[doc["regime"][i]] == diag.loc[pid, "regime"]
+        assert doc["gamma"][i] == diag.loc[pid, "gamma"]
+        assert doc["rw"]["post"][0][i] == pytest.approx(diag.loc[pid, "post_chosen"], abs=1e-4)
+    assert {f["name"] for f in doc["feats"]} >= {"is_harmless", "sentiment"}
+    assert doc["feats"][0]["role"] == "target"
+
+
+def test_run_without_stats_still_renders(tmp_path: Path, run_dir: Path) -> None:
+    store = RunStore(tmp_path / "bare")
+    store.write_table("pairs", RunStore(run_dir, create=False).read_table("pairs").head(20))
+    paths = build_report(store)
+    html = paths.html.read_text(encoding="utf-8")
+    assert "not computed:" in html and "no stats.json" in html
+    assert '"n":20' in html
+    assert "Statistics not computed" in paths.md.read_text(encoding="utf-8")
+
+
+def test_skipped_and_broken_analyses_are_stated_not_fatal(fresh_run: Path) -> None:
+    stats = json.loads((fresh_run / "stats.json").read_text())
+    stats["regimes"] = {"skipped": "no pre-D RM"}
+    stats["robustness"] = {"skipped": "no rewrites"}
+    stats["imprint"] = {"pooled": 5}  # a malformed entry from some other version
+    write_text_atomic(fresh_run / "stats.json", json.dumps(stats))
+    paths = build_report(RunStore(fresh_run, create=False))
+    html = paths.html.read_text(encoding="utf-8")
+    assert "not computed:</strong> no rewrites" in html
+    assert "Regimes not computed: no pre-D RM" in html
+    assert any("imprint" in w for w in paths.warnings)
+    assert "could not render" in html and 'id="calibration"' in html
+
+
+def test_run_without_pre_d_rm(tmp_path: Path) -> None:
+    """A real analysis without a pre-D RM: regime, θ and pre-D panels say so."""
+    from seal_audit.stats.analysis import analyze
+    from seal_audit.stats.options import AnalysisOptions
+    from seal_audit.stats.simulate import SimulationSpec, simulate
+
+    sim = simulate(SimulationSpec(n_pairs=200, seed=1, truth_mc_pairs=5000))
+    res = analyze(dataclasses.replace(sim.inputs(), pre=None), AnalysisOptions(n_bootstrap=0))
+    store = RunStore(tmp_path / "r")
+    write_text_atomic(store.path("stats.json"), res.to_json())
+    for name, df in res.tables().items():
+        store.write_table(f"analysis/{name}", df)
+    store.write_table("scores", sim.scores[sim.scores["rm"] != "pre"])
+    html = build_report(store).html.read_text(encoding="utf-8")
+    assert "not computed:</strong> no pre-D RM" in html
+    assert "pre-D RM (β₀): not computed (no pre-D RM)" in html
+
+
+def test_cli_report_and_view(fresh_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    out = fresh_run / "elsewhere" / "r.html"
+    res = runner.invoke(cli, ["report", str(fresh_run), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.exists() and out.with_suffix(".md").exists()
+    opened: list[str] = []
+
+    def fake_open(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setattr("webbrowser.open", fake_open)
+    res = runner.invoke(cli, ["view", str(fresh_run)])  # no report.html in the run yet: builds it
+    assert res.exit_code == 0, res.output
+    assert opened == [(fresh_run / "report.html").resolve().as_uri()]
+
+
+def test_serve_binds_localhost_and_serves_the_report(fresh_run: Path) -> None:
+    from seal_audit._cli.view import serve
+
+    build_report(RunStore(fresh_run, create=False))
+    server = serve(fresh_run, 0)
+    host, port = server.server_address[:2]
+    assert host == "127.0.0.1"
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/report.html", timeout=10) as r:
+            assert r.status == 200 and b'id="pair-data"' in r.read()
+    finally:
+        server.shutdown()
+        server.server_close()
