@@ -1,0 +1,219 @@
+"""``seal score``: rewards of every chosen and rejected text under each RM, into the run's ``scores``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from seal_audit._cli._common import console, load_options, load_with_status, source_options
+from seal_audit.data.errors import SealError
+from seal_audit.store.run_store import MANIFEST, RunStore
+
+HELP = """Score PAIRS_OR_RUN (a pairs file, or a run directory) with one or more reward models.
+
+\b
+--rm NAME=SPEC, repeatable. SPEC is one of:
+  hf:OWNER/NAME or OWNER/NAME   Hugging Face hub id (must be in the local cache when offline)
+  DIR or hf:DIR                 a local Hugging Face sequence-classification model
+  local:DIR (or DIR)            an RM written by `seal train-rm`
+  python:module:function        fn(list[(context, response)]) -> list[float]
+  length_chars, length_tokens   null baselines (response characters / whitespace words)
+Per-RM options follow a '?' as key=value pairs joined by '&', e.g.
+  --rm 'post=hf:OpenAssistant/reward-model-deberta-v3-large-v2?max_length=512&dtype=float32'
+(keys: format, template, max_length, batch_tokens, max_batch, device, dtype, logit_index,
+revision, trust_remote_code). The --input-format/--max-length/--batch-tokens/--device/--dtype
+flags set the same options for every RM; a per-RM '?' option wins. (The RM input format flag is
+--input-format because --format already names the pairs file's record shape.)
+
+\b
+Roles: an RM named pre or post gets that role; otherwise use --pre NAME / --post NAME.
+Given a pairs file, the run directory is --out (default ./seal-run); given a run directory,
+its pairs are scored. Rewards are cached per text in the run, so an interrupted run resumes and
+a repeated run is a cache read. Texts over the max length lose context tokens from the left
+(the response is kept); the number cut is printed and recorded in the manifest.
+
+\b
+--self-check scores a seeded sample of 70 of your texts at batch sizes 1, 7 and 64, records the
+largest reward difference in manifest stages.score.self_check and fails above the tolerance
+(default 1e-4 in float32; 5e-2 in bfloat16/float16, whose rounding alone exceeds 1e-4).
+"""
+
+
+def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
+    def make(name: str, total: int) -> Callable[[int], None]:
+        task = progress.add_task(f"scoring {name}", total=total)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        return advance
+
+    return make
+
+
+@contextmanager
+def _maybe_progress(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("texts"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        yield progress
+
+
+def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore:
+    """The run to score: ``source`` itself if it is a run directory, else ``out`` filled from the file."""
+    if source.is_dir() and (source / MANIFEST).exists():
+        load_options(kwargs)  # consumed, unused: the run already holds its pairs
+        if out is not None and out.resolve() != source.resolve():
+            raise SealError(f"{source} is a run directory; --out {out} would be ignored (drop it)")
+        return RunStore(source, create=False)
+    if source.is_dir():
+        raise SealError(f"{source}: a directory without {MANIFEST} is not a run; pass a pairs file")
+    run_dir = out or Path("seal-run")
+    options = load_options(kwargs, default_quarantine=run_dir / "quarantine.jsonl")
+    result = load_with_status(str(source), options)
+    if not result.pairs:
+        raise SealError(f"{source}: no pairs to score")
+    store = RunStore(run_dir)
+    if store.has_table("pairs"):
+        have = {p.pair_id for p in store.read_pairs()}
+        if have != {p.pair_id for p in result.pairs}:
+            raise SealError(
+                f"{run_dir} already holds different pairs ({len(have)}); pass another --out or the run dir"
+            )
+    else:
+        store.write_pairs(result.pairs)
+        store.record_input(str(source), result.format)
+    return store
+
+
+@click.command("score", help=HELP)
+@click.argument("pairs_or_run", type=click.Path(exists=True, path_type=Path))
+@click.option("--rm", "rm_args", multiple=True, metavar="NAME=SPEC", help="A reward model (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run directory [./seal-run].")
+@click.option("--pre", "pre_name", default=None, help="Name of the pre-D RM (not trained on D).")
+@click.option("--post", "post_name", default=None, help="Name of the post-D RM (trained on D).")
+@click.option(
+    "--input-format",
+    type=click.Choice(["text-pair", "chat-template", "concat"]),
+    default=None,
+    help="How HF RMs see (context, response) [text-pair; chat-template if the tokenizer has one].",
+)
+@click.option("--template", default=None, help="String of the concat format [{context}{response}].")
+@click.option("--max-length", type=int, default=None, help="Token limit [the model's].")
+@click.option(
+    "--batch-tokens", type=int, default=None, help="Padded tokens per batch [CPU 4096, CUDA 32768]."
+)
+@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps [auto].")
+@click.option("--dtype", default=None, help="float32, bfloat16, float16 [CUDA bf16, CPU fp32].")
+@click.option("--logit-index", type=int, default=None, help="Which logit is the reward [0].")
+@click.option("--trust-remote-code", is_flag=True, help="Allow model code from the hub repository.")
+@click.option("--chunk-size", type=int, default=2048, show_default=True, help="Texts per streaming chunk.")
+@click.option("--self-check", is_flag=True, help="Check batch-size invariance on a sample (see above).")
+@click.option("--self-check-tol", type=float, default=None, help="Tolerance of --self-check.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@source_options
+def command(
+    pairs_or_run: Path,
+    rm_args: tuple[str, ...],
+    out: Path | None,
+    pre_name: str | None,
+    post_name: str | None,
+    input_format: str | None,
+    template: str | None,
+    max_length: int | None,
+    batch_tokens: int | None,
+    device: str | None,
+    dtype: str | None,
+    logit_index: int | None,
+    trust_remote_code: bool,
+    chunk_size: int,
+    self_check: bool,
+    self_check_tol: float | None,
+    no_progress: bool,
+    **kwargs: Any,
+) -> None:
+    from dataclasses import replace
+
+    from seal_audit.backends.reward import RMOptions, RMSpec, parse_rm_arg
+    from seal_audit.score import score_run
+
+    seed = int(kwargs.get("seed") or 0)
+    base = RMOptions().with_overrides(
+        format=input_format,
+        template=template,
+        max_length=max_length,
+        batch_tokens=batch_tokens,
+        device=device,
+        dtype=dtype,
+        logit_index=logit_index,
+        trust_remote_code=trust_remote_code or None,
+    )
+    store = open_run(pairs_or_run, out, kwargs)
+    specs: list[RMSpec] = []
+    if rm_args:
+        specs = [parse_rm_arg(a, base) for a in rm_args]
+    else:
+        recorded = store.manifest.settings.get("rms", {})
+        if not recorded:
+            raise SealError("no reward model given: use --rm NAME=SPEC (see seal score --help)")
+        specs = [
+            replace(parse_rm_arg(f"{n}={e['spec']}", base), role=e.get("role")) for n, e in recorded.items()
+        ]
+    names = {s.name for s in specs}
+    for role, name in (("pre", pre_name), ("post", post_name)):
+        if name is None:
+            continue
+        if name not in names:
+            raise SealError(f"--{role} {name}: no --rm named '{name}' (have {', '.join(sorted(names))})")
+        specs = [replace(s, role=role) if s.name == name else s for s in specs]  # type: ignore[arg-type]
+    with _maybe_progress(not no_progress) as progress:
+        result = score_run(
+            store,
+            specs,
+            chunk_size=chunk_size,
+            run_self_check=self_check,
+            self_check_tolerance=self_check_tol,
+            seed=seed,
+            progress=_progress_factory(progress) if progress is not None else None,
+            log=(lambda m: console.print(m)),
+        )
+    table = Table(title=f"scores: {result.n_pairs} pairs -> {store.table_path('scores')}")
+    for col in ("rm", "role", "texts", "cached", "computed", "truncated", "texts/s"):
+        table.add_column(col, justify="left" if col in ("rm", "role") else "right")
+    for r in result.rms:
+        table.add_row(
+            r.name,
+            r.role or "",
+            str(r.n_texts),
+            str(r.n_cached),
+            str(r.n_computed),
+            str(r.n_truncated),
+            f"{r.texts_per_s:,.1f}",
+        )
+    console.print(table)
+    for c in result.self_checks:
+        console.print(
+            f"self-check {c.rm}: max |reward difference| across batch sizes {list(c.batch_sizes)} on "
+            f"{c.n_texts} texts = {c.max_abs_dev:.2e} (tolerance {c.tolerance:g}): "
+            + ("[green]passed[/green]" if c.passed else "[red]FAILED[/red]")
+        )
+    if result.n_truncated:
+        console.print(
+            f"[yellow]{result.n_truncated} text(s) were longer than the max length and lost context "
+            "from the left (response kept); see the 'truncated' column[/yellow]"
+        )

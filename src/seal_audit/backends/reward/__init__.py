@@ -1,0 +1,145 @@
+"""Reward-model backends: a Protocol, a registry of factories, and the ``NAME=SPEC`` spec syntax.
+
+Spec strings (what ``--rm NAME=SPEC`` takes):
+
+- ``hf:OWNER/NAME`` or a bare ``OWNER/NAME`` — a Hugging Face hub id (looked up in the local
+  cache first); ``hf:DIR`` or a directory path — a local Hugging Face model;
+- ``local:DIR`` or a directory whose ``config.json`` has ``seal_rm_type`` — an RM written by
+  ``seal train-rm``;
+- ``python:module:function`` — a Python callable ``fn(list[(context, response)]) -> list[float]``;
+- ``length_chars`` / ``length_tokens`` — the null baselines.
+
+Options may follow a ``?`` as ``key=value`` pairs joined by ``&``, e.g.
+``post=hf:OpenAssistant/reward-model-deberta-v3-large-v2?format=text-pair&max_length=512``.
+Factories import torch/transformers only when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from seal_audit.backends.reward.base import (
+    INPUT_FORMATS,
+    Encoded,
+    InputFormat,
+    RewardModel,
+    RMOptions,
+    RMSpec,
+    fixed_batches,
+    options_from_mapping,
+    plan_batches,
+)
+from seal_audit.data.errors import ConfigError
+
+__all__ = [
+    "INPUT_FORMATS",
+    "Encoded",
+    "InputFormat",
+    "RMOptions",
+    "RMSpec",
+    "RewardModel",
+    "fixed_batches",
+    "load_reward_model",
+    "parse_rm_arg",
+    "plan_batches",
+    "register_reward_model",
+    "split_spec",
+]
+
+Factory = Callable[[str, RMOptions], RewardModel]
+
+
+def _hf(target: str, options: RMOptions) -> RewardModel:
+    from seal_audit.backends.reward.hf import HFRewardModel
+
+    return HFRewardModel(target, options)
+
+
+def _local(target: str, options: RMOptions) -> RewardModel:
+    from seal_audit.backends.reward.local import load_local_rm
+
+    return load_local_rm(target, options)
+
+
+def _python(target: str, options: RMOptions) -> RewardModel:
+    from seal_audit.backends.reward.simple import CallableRewardModel
+
+    return CallableRewardModel(target, options)
+
+
+def _length(unit: str) -> Factory:
+    def factory(target: str, options: RMOptions) -> RewardModel:
+        from seal_audit.backends.reward.simple import LengthRewardModel
+
+        return LengthRewardModel(unit)
+
+    return factory
+
+
+_REGISTRY: dict[str, Factory] = {
+    "hf": _hf,
+    "local": _local,
+    "python": _python,
+    "length_chars": _length("chars"),
+    "length_tokens": _length("tokens"),
+}
+
+
+def register_reward_model(kind: str, factory: Factory) -> None:
+    """Add a backend: ``KIND:TARGET`` specs (or a bare ``KIND``) are then built by ``factory``."""
+    _REGISTRY[kind] = factory
+
+
+def split_spec(spec: str) -> tuple[str, str, dict[str, str]]:
+    """(backend kind, target, options) of a spec string, without loading anything."""
+    base, _, query = spec.partition("?")
+    opts: dict[str, str] = {}
+    if query:
+        for part in query.split("&"):
+            if not part:
+                continue
+            key, eq, value = part.partition("=")
+            if not eq:
+                raise ConfigError(f"RM spec '{spec}': option '{part}' is not key=value")
+            opts[key.strip()] = value.strip()
+    base = base.strip()
+    if base in _REGISTRY and ":" not in base:
+        return base, "", opts
+    kind, colon, target = base.partition(":")
+    if colon and kind in _REGISTRY and len(kind) > 1:  # len>1: not a Windows drive letter
+        return kind, target, opts
+    path = Path(base).expanduser()
+    if path.is_dir():
+        from seal_audit.backends.reward.local import local_rm_type
+
+        return ("local" if local_rm_type(path) else "hf"), base, opts
+    if base.count("/") == 1 and not base.startswith((".", "/", "~")) and " " not in base:
+        return "hf", base, opts
+    raise ConfigError(
+        f"RM spec '{spec}': not a directory, hub id (owner/name) or known kind "
+        f"({', '.join(sorted(_REGISTRY))})"
+    )
+
+
+def load_reward_model(spec: str, options: RMOptions | None = None) -> RewardModel:
+    """Build the RM a spec names. ``?key=value`` options in the spec override ``options``."""
+    kind, target, query = split_spec(spec)
+    opts = options_from_mapping(query, options)
+    return _REGISTRY[kind](target, opts)
+
+
+def parse_rm_arg(arg: str, options: RMOptions | None = None) -> RMSpec:
+    """``NAME=SPEC`` (or a bare SPEC, named after its kind) → RMSpec; the name ``pre``/``post`` sets the role."""
+    name, eq, spec = arg.partition("=")
+    if not eq:
+        spec = arg
+        kind, target, _ = split_spec(arg)
+        name = kind if not target else Path(target.rstrip("/")).name or kind
+    name, spec = name.strip(), spec.strip()
+    if not name or not spec:
+        raise ConfigError(f"--rm '{arg}': expected NAME=SPEC")
+    _, _, query = split_spec(spec)
+    opts = options_from_mapping(query, options)
+    role = name if name in ("pre", "post") else None
+    return RMSpec(name=name, spec=spec, role=role, options=opts)  # type: ignore[arg-type]

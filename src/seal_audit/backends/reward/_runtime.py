@@ -1,0 +1,130 @@
+"""Torch/transformers plumbing shared by the HF and local-encoder backends (imported lazily)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seal_audit.data.errors import ConfigError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import torch
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
+
+
+def import_torch() -> Any:
+    """torch, or the one clear "install the [hf] extra" error."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("hf", "torch") from exc
+    return torch
+
+
+def import_transformers() -> Any:
+    import_torch()
+    try:
+        import transformers
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("hf", "transformers") from exc
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    return transformers
+
+
+def choose_device(requested: str | None) -> torch.device:
+    """The requested device, else CUDA, then MPS, then CPU."""
+    import_torch()
+    import torch
+
+    if requested:
+        try:
+            dev = torch.device(requested)
+        except RuntimeError as exc:
+            raise ConfigError(f"unknown device '{requested}'") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device '{requested}' requested but CUDA is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def choose_dtype(requested: str | None, device: torch.device) -> torch.dtype:
+    """The requested dtype, else bf16 on CUDA (fp16 where bf16 is unsupported), fp16 on MPS, fp32 on CPU.
+
+    CPU stays fp32 because CPU half-precision kernels are slower than fp32 on most machines and
+    the batch-invariance check (1e-4) only holds in fp32.
+    """
+    import_torch()
+    import torch
+
+    if requested:
+        key = _DTYPES.get(requested.lower())
+        if key is None:
+            raise ConfigError(f"unknown dtype '{requested}' (use float32, bfloat16 or float16)")
+        dt = getattr(torch, key)
+        assert isinstance(dt, torch.dtype)
+        return dt
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def default_batch_tokens(device: torch.device) -> int:
+    """Token budget per forward pass: big enough to fill a GPU, small enough for CPU caches."""
+    return 32768 if device.type == "cuda" else 4096
+
+
+def dir_fingerprint(path: Path) -> str:
+    """A cheap content fingerprint of a model directory, so retrained weights invalidate the cache.
+
+    Config and tokenizer files are hashed whole; weight files by name, size and their first and
+    last MiB (hashing gigabytes of weights on every run would cost seconds for no practical gain).
+    """
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        size = f.stat().st_size
+        h.update(f"{rel}\0{size}\0".encode())
+        with open(f, "rb") as fh:
+            if size <= 4 << 20:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(size - (1 << 20))
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return data

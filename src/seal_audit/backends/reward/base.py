@@ -1,0 +1,180 @@
+"""The reward-model Protocol, its options record, and the token-budget batch planner.
+
+The scorer drives every RM in two phases: ``encode`` (tokenize, truncate, measure; pure CPU work
+done outside the model call) and ``score_batch`` (one forward pass over a batch the scorer formed
+from the encoded lengths). Splitting the phases is what lets the scorer sort by length, pack
+batches by a token budget, and cache per text, identically for every backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from seal_audit.data.errors import ConfigError
+
+InputFormat = Literal["text-pair", "chat-template", "concat"]
+INPUT_FORMATS: tuple[InputFormat, ...] = ("text-pair", "chat-template", "concat")
+Role = Literal["pre", "post"]
+
+
+@dataclass(frozen=True)
+class RMOptions:
+    """How to run one RM. ``None`` means "let the backend choose" (and record what it chose)."""
+
+    format: InputFormat | None = None
+    """Input format of HF models; default text-pair, or chat-template when the tokenizer has one."""
+    template: str = "{context}{response}"
+    """The string built by the ``concat`` format (placeholders ``{context}`` and ``{response}``)."""
+    max_length: int | None = None
+    """Token limit; longer inputs lose context tokens from the left (default: the model's limit)."""
+    batch_tokens: int | None = None
+    """Padded tokens per forward pass (batch size x longest input); default depends on the device."""
+    max_batch: int = 512
+    """Upper bound on texts per forward pass, whatever the token budget allows."""
+    device: str | None = None
+    """``cpu``, ``cuda``, ``cuda:1``, ``mps``; default: CUDA if available, then MPS, then CPU."""
+    dtype: str | None = None
+    """``float32``, ``bfloat16``, ``float16``; default: CUDA bf16 (fp16 without bf16), MPS fp16, CPU fp32."""
+    logit_index: int = 0
+    """Which output logit is the reward (OpenAssistant RMs: 0, the only one)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) of a hub id; the resolved commit is recorded."""
+    trust_remote_code: bool = False
+    """Run model code shipped with a hub repository; off unless the user asks."""
+
+    def with_overrides(self, **changes: Any) -> RMOptions:
+        """A copy with the non-None ``changes`` applied (CLI flags fill in what the spec left open)."""
+        from dataclasses import replace
+
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_OPTION_PARSERS: dict[str, Any] = {
+    "format": str,
+    "template": str,
+    "max_length": int,
+    "batch_tokens": int,
+    "max_batch": int,
+    "device": str,
+    "dtype": str,
+    "logit_index": int,
+    "revision": str,
+    "trust_remote_code": lambda v: str(v).lower() in ("1", "true", "yes", "on"),
+}
+
+
+def options_from_mapping(values: Mapping[str, Any], base: RMOptions | None = None) -> RMOptions:
+    """Validate option names/values (from a spec's ``?k=v`` suffix or a config file) early."""
+    out: dict[str, Any] = {}
+    for key, raw in values.items():
+        k = key.replace("-", "_")
+        if k not in _OPTION_PARSERS:
+            raise ConfigError(f"unknown RM option '{key}' (known: {', '.join(sorted(_OPTION_PARSERS))})")
+        try:
+            out[k] = _OPTION_PARSERS[k](raw)
+        except ValueError as exc:
+            raise ConfigError(f"RM option '{key}': bad value {raw!r}") from exc
+    if "format" in out and out["format"] not in INPUT_FORMATS:
+        raise ConfigError(f"RM option 'format': {out['format']!r} is not one of {', '.join(INPUT_FORMATS)}")
+    return (base or RMOptions()).with_overrides(**out)
+
+
+@dataclass(frozen=True)
+class RMSpec:
+    """One RM of a run as the user named it: ``--rm NAME=SPEC`` plus its role and options."""
+
+    name: str
+    """The RM's name in the run and in the ``scores`` table (``pre``, ``post``, ``length``...)."""
+    spec: str
+    """What to load: ``hf:ID``, a directory, ``local:DIR``, ``python:mod:fn``, ``length_chars``..."""
+    role: Role | None = None
+    """``pre`` (not trained on D) or ``post`` (trained on D); None for baselines and extras."""
+    options: RMOptions = field(default_factory=RMOptions)
+
+
+@dataclass(eq=False)
+class Encoded:
+    """One (context, response) after encoding: what the scorer batches, and what it reports."""
+
+    length: int
+    """Cost of the item in the batch planner's units (tokens; characters for text-only RMs)."""
+    n_tokens: int | None
+    """Tokens the model actually sees (None for RMs without a tokenizer)."""
+    truncated: bool
+    """True when context (or, if the response alone was too long, the response) was cut."""
+    data: Any
+    """Backend-specific payload (token ids, texts)."""
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    """A reward model the scorer can drive: encode outside the model, then score batches."""
+
+    @property
+    def name(self) -> str:
+        """The backend kind (``hf``, ``local-embed``, ``python``...), used in cache keys."""
+        ...
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        """Everything that changes the rewards (model, revision, weights fingerprint, format,
+        max length, logit index, dtype): the cache key's settings, recorded in the manifest."""
+        ...
+
+    @property
+    def batch_tokens(self) -> int:
+        """Token budget of one forward pass (padded batch size x longest input)."""
+        ...
+
+    @property
+    def max_batch(self) -> int: ...
+
+    def encode(self, items: Sequence[tuple[str, str]]) -> list[Encoded]:
+        """Tokenize and truncate (context, response) pairs; must not run the model."""
+        ...
+
+    def score_batch(self, batch: Sequence[Encoded]) -> list[float]:
+        """Rewards of one batch, in order; batch composition must not change the values."""
+        ...
+
+
+def plan_batches(
+    lengths: Sequence[int], batch_tokens: int, max_batch: int, *, sort: bool = True
+) -> list[list[int]]:
+    """Group item indices into batches whose padded size (count x longest) fits the token budget.
+
+    Sorting by length (longest first) keeps padding near zero and puts the biggest batch first, so
+    an out-of-memory error shows up at once rather than after an hour. An item longer than the
+    budget still gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i]) if sort else list(range(len(lengths)))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        n = max(1, lengths[i])
+        new_longest = max(longest, n)
+        if current and ((len(current) + 1) * new_longest > batch_tokens or len(current) >= max_batch):
+            batches.append(current)
+            current, new_longest = [], n
+        current.append(i)
+        longest = new_longest
+    if current:
+        batches.append(current)
+    return batches
+
+
+def fixed_batches(n: int, size: int) -> list[list[int]]:
+    """Batches of ``size`` items in input order (the self-check and the benchmarks' baseline)."""
+    return [list(range(s, min(n, s + size))) for s in range(0, n, size)]
+
+
+def offline_mode() -> bool:
+    """Whether the user switched Hugging Face downloads off (either of the two usual variables)."""
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )

@@ -1,0 +1,233 @@
+"""The SCORE stage over a run directory: every text of every pair under every RM, into ``scores``."""
+
+from __future__ import annotations
+
+import gc
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from seal_audit.backends.reward import RewardModel, RMSpec, load_reward_model
+from seal_audit.data.errors import SealError
+from seal_audit.data.records import SIDES, PreferencePair, Score
+from seal_audit.score.engine import ScoreItem, Scorer, score_fixed_batches
+from seal_audit.store.run_store import RunStore
+
+SCORES_TABLE = "scores"
+SCORE_COLUMNS = ["pair_id", "side", "rm", "reward", "n_tokens", "truncated", "variant"]
+SELF_CHECK_SIZES = (1, 7, 64)
+
+
+@dataclass(frozen=True)
+class RMRunInfo:
+    """How scoring went for one RM (printed by the CLI, recorded in the manifest)."""
+
+    name: str
+    spec: str
+    role: str | None
+    n_texts: int
+    n_cached: int
+    n_computed: int
+    n_truncated: int
+    n_forward: int
+    seconds: float
+    texts_per_s: float
+    computed_per_s: float
+
+
+@dataclass(frozen=True)
+class SelfCheckResult:
+    """Largest reward difference between batch sizes on the same sampled texts."""
+
+    rm: str
+    n_texts: int
+    batch_sizes: tuple[int, ...]
+    max_abs_dev: float
+    tolerance: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class ScoreRunResult:
+    n_pairs: int
+    n_rows: int
+    rms: tuple[RMRunInfo, ...]
+    self_checks: tuple[SelfCheckResult, ...]
+
+    @property
+    def n_truncated(self) -> int:
+        return sum(r.n_truncated for r in self.rms)
+
+
+def pair_items(pairs: Sequence[PreferencePair], variant: str = "original") -> list[ScoreItem]:
+    """Both sides of every pair, each with its own context (diverging pairs keep theirs)."""
+    return [
+        ScoreItem(
+            pair_id=p.pair_id, side=s, context=p.context_for(s), response=p.response(s), variant=variant
+        )
+        for p in pairs
+        for s in SIDES
+    ]
+
+
+def scores_frame(scores: Sequence[Score]) -> pd.DataFrame:
+    """The long ``scores`` table: one row per (pair_id, side, rm, variant)."""
+    df = pd.DataFrame([s.model_dump() for s in scores], columns=SCORE_COLUMNS)
+    df["n_tokens"] = df["n_tokens"].astype("Int64")
+    df["truncated"] = df["truncated"].astype(bool)
+    df["reward"] = df["reward"].astype("float64")
+    return df
+
+
+def merge_scores(store: RunStore, scores: Sequence[Score]) -> pd.DataFrame:
+    """Write ``scores`` into the run's table, replacing rows with the same (pair_id, side, rm, variant).
+
+    Rows of other RMs and variants are kept, so the rewrite stage and later ``--rm`` additions
+    extend the table instead of overwriting it.
+    """
+    new = scores_frame(scores)
+    if store.has_table(SCORES_TABLE):
+        old = store.read_table(SCORES_TABLE)
+        keys = ["pair_id", "side", "rm", "variant"]
+        replaced = old.set_index(keys).index.isin(new.set_index(keys).index)
+        new = pd.concat([old[~replaced], new], ignore_index=True)
+        new["n_tokens"] = new["n_tokens"].astype("Int64")
+    store.write_table(SCORES_TABLE, new)
+    return new
+
+
+def default_tolerance(model: RewardModel) -> float:
+    """1e-4 in fp32; half precision cannot promise that, so 5e-2 there (see ``seal score --help``)."""
+    return 1e-4 if str(model.identity.get("dtype", "float32")) == "float32" else 5e-2
+
+
+def self_check(
+    model: RewardModel,
+    items: Sequence[ScoreItem],
+    *,
+    rm: str = "rm",
+    sizes: Sequence[int] = SELF_CHECK_SIZES,
+    sample: int = 70,
+    seed: int = 0,
+    tolerance: float | None = None,
+) -> SelfCheckResult:
+    """Score a seeded sample at each batch size (input order, so batches mix lengths and pad)."""
+    rng = random.Random(seed)
+    chosen = rng.sample(list(items), min(sample, len(items)))
+    runs = [score_fixed_batches(model, chosen, size) for size in sizes]
+    dev = max(
+        (abs(a - b) for other in runs[1:] for a, b in zip(runs[0], other, strict=True)),
+        default=0.0,
+    )
+    tol = default_tolerance(model) if tolerance is None else tolerance
+    return SelfCheckResult(
+        rm=rm,
+        n_texts=len(chosen),
+        batch_sizes=tuple(sizes),
+        max_abs_dev=float(dev),
+        tolerance=tol,
+        passed=bool(dev <= tol),
+    )
+
+
+def rm_manifest_entry(spec: RMSpec, model: RewardModel) -> dict[str, Any]:
+    ident = dict(model.identity)
+    return {
+        "spec": spec.spec,
+        "role": spec.role,
+        "format": ident.get("format"),
+        "revision": ident.get("revision"),
+        "identity": ident,
+    }
+
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+def score_run(
+    store: RunStore,
+    rms: Sequence[RMSpec],
+    *,
+    models: Mapping[str, RewardModel] | None = None,
+    chunk_size: int = 2048,
+    run_self_check: bool = False,
+    self_check_tolerance: float | None = None,
+    seed: int = 0,
+    progress: ProgressFactory | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ScoreRunResult:
+    """Score every text of the run's pairs under each RM and write the ``scores`` table.
+
+    RMs are loaded one at a time (``models`` may supply ready ones by name) and released after
+    use, so two large RMs never share memory. With ``run_self_check`` each RM is also checked for
+    batch invariance on a seeded sample; a failure raises after everything is recorded.
+    """
+    if not rms:
+        raise SealError("no reward model given (use --rm NAME=SPEC)")
+    names = [s.name for s in rms]
+    if len(set(names)) != len(names):
+        raise SealError(f"RM names must be unique, got {names}")
+    pairs = store.read_pairs()
+    items = pair_items(pairs)
+    infos: list[RMRunInfo] = []
+    checks: list[SelfCheckResult] = []
+    all_scores: list[Score] = []
+    manifest_rms: dict[str, Any] = dict(store.manifest.settings.get("rms", {}))
+    for spec in rms:
+        t0 = time.perf_counter()
+        model = (models or {}).get(spec.name) or load_reward_model(spec.spec, spec.options)
+        if log:
+            log(f"{spec.name}: loaded {spec.spec} in {time.perf_counter() - t0:.1f}s")
+        scorer = Scorer(
+            model=model,
+            rm=spec.name,
+            cache=store.cache,
+            chunk_size=chunk_size,
+            progress=progress(spec.name, len(items)) if progress else None,
+        )
+        all_scores.extend(scorer.score(items))
+        st = scorer.stats
+        infos.append(
+            RMRunInfo(
+                name=spec.name,
+                spec=spec.spec,
+                role=spec.role,
+                n_texts=st.n_items,
+                n_cached=st.n_cached,
+                n_computed=st.n_computed,
+                n_truncated=st.n_truncated,
+                n_forward=st.n_forward,
+                seconds=st.seconds,
+                texts_per_s=st.texts_per_s,
+                computed_per_s=st.computed_per_s,
+            )
+        )
+        manifest_rms[spec.name] = rm_manifest_entry(spec, model)
+        if run_self_check:
+            checks.append(self_check(model, items, rm=spec.name, seed=seed, tolerance=self_check_tolerance))
+        del model, scorer
+        gc.collect()
+    df = merge_scores(store, all_scores)
+    store.update_manifest(settings={"rms": manifest_rms})
+    info: dict[str, Any] = {
+        "n_pairs": len(pairs),
+        "n_rows": len(df),
+        "truncated": {i.name: i.n_truncated for i in infos},
+        "rms": {i.name: asdict(i) for i in infos},
+    }
+    if checks:
+        info["self_check"] = {c.rm: asdict(c) for c in checks}
+    store.record_stage("score", info)
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        detail = "; ".join(f"{c.rm}: max deviation {c.max_abs_dev:.3g} > {c.tolerance:g}" for c in failed)
+        raise SealError(
+            f"self-check FAILED: rewards change with batch size ({detail}); padding is leaking into "
+            "the model's output, so rewards depend on which texts share a batch. Scores were written "
+            "but should not be trusted; try --dtype float32 or report the model"
+        )
+    return ScoreRunResult(n_pairs=len(pairs), n_rows=len(df), rms=tuple(infos), self_checks=tuple(checks))

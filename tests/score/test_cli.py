@@ -1,0 +1,93 @@
+"""``seal score`` and ``seal train-rm`` as a user runs them: subprocesses on real hh-rlhf data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+SEAL = str(Path(sys.executable).parent / "seal")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _seal(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SEAL, *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=300)
+
+
+def test_cli_score_train_and_rescore(tiny_rm: Path, tmp_path: Path) -> None:
+    rm_dir = tmp_path / "ngram-rm"
+    tr = _seal("train-rm", str(DATA), "--limit", "120", "--out", str(rm_dir), "--kind", "ngram", cwd=tmp_path)
+    assert tr.returncode == 0, tr.stderr
+    assert "validation accuracy" in tr.stdout and (rm_dir / "model.safetensors").exists()
+
+    run = tmp_path / "run"
+    args = [
+        "score",
+        str(DATA),
+        "--limit",
+        "25",
+        "--out",
+        str(run),
+        "--no-progress",
+        "--rm",
+        f"a={tiny_rm}?max_length=64",
+        "--rm",
+        f"b=local:{rm_dir}",
+        "--rm",
+        "len=length_chars",
+        "--pre",
+        "a",
+        "--post",
+        "b",
+        "--self-check",
+    ]
+    r = _seal(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "self-check a" in r.stderr and "passed" in r.stderr and "truncated" in r.stderr
+    df = pd.read_parquet(run / "scores.parquet")
+    assert len(df) == 25 * 2 * 3
+    manifest = json.loads((run / "manifest.json").read_text())
+    rms = manifest["settings"]["rms"]
+    assert rms["a"]["role"] == "pre" and rms["b"]["role"] == "post" and rms["a"]["format"] == "text-pair"
+    n_trunc = int(df[df.rm == "a"]["truncated"].sum())
+    assert n_trunc > 0 and manifest["stages"]["score"]["truncated"]["a"] == n_trunc
+
+    again = _seal("score", str(run), "--no-progress", cwd=tmp_path)  # RMs from the manifest, all cached
+    assert again.returncode == 0, again.stderr
+    assert json.loads((run / "manifest.json").read_text())["stages"]["score"]["rms"]["a"]["n_computed"] == 0
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    r = _seal(
+        "score",
+        str(DATA),
+        "--limit",
+        "3",
+        "--out",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--rm",
+        "x=hf:seal-audit-tests/not-cached",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "local directory" in r.stderr
+
+
+def test_gpu_check_smoke_on_cpu(tmp_path: Path) -> None:
+    r = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--small"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ours:" in r.stdout and "reference:" in r.stdout and "texts/s" in r.stdout
