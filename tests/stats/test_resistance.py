@@ -113,8 +113,13 @@ def test_reward_shift_angles() -> None:
     post = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [1.0, 2.0], [-1.0, -1.0], [6.0, -4.0], [1.0, 0.0]])
     theta = reward_shift(pre, post)
     np.testing.assert_allclose(
-        theta, [90.0, 0.0, -90.0, np.degrees(np.arctan2(3, 4)), 180.0, 0.0, 0.0], atol=1e-12
+        theta, [-90.0, 0.0, 90.0, -np.degrees(np.arctan2(3, 4)), 180.0, 0.0, 0.0], atol=1e-12
     )
+    # sign convention of the reference's published numbers: turning from misaligned (above the
+    # diagonal) to aligned (below it) is a positive shift ("got aligned" +18°)
+    got_aligned = reward_shift(np.array([[0.0, 1.0]]), np.array([[1.0, 0.0]]))
+    reversed_ = reward_shift(np.array([[2.0, 1.0]]), np.array([[1.0, 2.0]]))
+    assert got_aligned[0] == pytest.approx(90.0) and reversed_[0] < 0
     # scale invariance: only directions matter
     np.testing.assert_allclose(reward_shift(pre * 7.5, post * 0.1), theta, atol=1e-12)
 

@@ -663,8 +663,8 @@ def resistance(ctx: Ctx) -> Section:
         parts.append(
             figure(
                 Markup('<div class="row polars">') + join(Markup(f) for f in figs) + Markup("</div>"),
-                "θ = signed angle from uᵢ = (r₀(t_c), r₀(t_r)) to vᵢ = (r₁(t_c), r₁(t_r)), counter-clockwise positive; wedge area ∝ pairs, "
-                "the ray marks the mean. Negative θ turns a vector towards the chosen axis (more aligned).",
+                "θ = signed angle from uᵢ = (r₀(t_c), r₀(t_r)) to vᵢ = (r₁(t_c), r₁(t_r)); wedge area ∝ pairs, "
+                "the ray marks the mean. Positive θ turns a vector towards the chosen axis (more aligned), as in the paper.",
                 "wide",
             )
         )

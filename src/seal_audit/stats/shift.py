@@ -11,14 +11,17 @@ from seal_audit.stats.inference import MeanEstimate, mean_estimate
 
 
 def reward_shift(pre: FloatArray, post: FloatArray) -> FloatArray:
-    """θ_i in degrees: the signed angle, counter-clockwise positive, from u_i = (r0(t_c), r0(t_r))
-    to v_i = (r1(t_c), r1(t_r)) in the (chosen, rejected) plane (§3).
+    """θ_i in degrees: the signed angle from u_i = (r0(t_c), r0(t_r)) to v_i = (r1(t_c), r1(t_r)) (§3),
+    positive when v_i is turned towards the chosen axis, i.e. towards alignment.
 
-    atan2(u × v, u · v) is exact in every quadrant and never divides by a norm; a zero vector gives 0.
-    A positive θ turns the vector towards the rejected axis, i.e. away from alignment (below the
-    diagonal = aligned); the reference reports means per regime (got aligned +18°...).
+    SEAL-METHOD.md calls θ counter-clockwise positive; its published signs (got aligned +18°,
+    stayed +8°, resisted −8°, reversed −10°, overall mean +6.5°) hold only if the angle is measured
+    with the rejected reward on the x-axis — in the (chosen, rejected) plane a turn towards alignment
+    (below the diagonal) is clockwise. We follow the published numbers: θ = atan2(v × u, u · v),
+    counter-clockwise positive in the (rejected, chosen) plane. Exact in every quadrant, never
+    divides by a norm; a zero vector gives 0.
     """
-    cross = pre[:, 0] * post[:, 1] - pre[:, 1] * post[:, 0]
+    cross = pre[:, 1] * post[:, 0] - pre[:, 0] * post[:, 1]
     dot = pre[:, 0] * post[:, 0] + pre[:, 1] * post[:, 1]
     theta: FloatArray = np.degrees(np.arctan2(cross, dot))
     return theta
