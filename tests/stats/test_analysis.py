@@ -155,6 +155,26 @@ def test_collinear_specs_fail_with_the_feature_names(sim) -> None:  # type: igno
         analyze(inputs, AnalysisOptions(n_bootstrap=0))
 
 
+def test_constant_feature_errors_or_is_dropped_and_named(sim) -> None:  # type: ignore[no-untyped-def]
+    f = sim.features
+    const = f[f["feature"] == "is_helpful"].assign(feature="never", value=0.0)
+    specs = (*sim.specs, sim.specs[1].model_copy(update={"name": "never"}))
+    inputs = AnalysisInputs(
+        pairs=sim.pairs,
+        scores=sim.scores,
+        post="post",
+        pre="pre",
+        features=pd.concat([f, const]),
+        specs=specs,
+    )
+    with pytest.raises(CollinearityError, match=r"constant feature\(s\) \['never'\]"):
+        analyze(inputs, AnalysisOptions(n_bootstrap=0))
+    doc = json.loads(analyze(inputs, AnalysisOptions(n_bootstrap=0, drop_constant=True)).to_json())
+    assert any("never" in n for n in doc["inputs"]["notes"])
+    terms = {c["term"] for c in doc["imprint"]["pooled"]["post"]["regression"]["coefficients"]}
+    assert "never" not in terms and "is_helpful" in terms
+
+
 def test_bad_inputs_name_the_record(sim) -> None:  # type: ignore[no-untyped-def]
     scores = sim.scores.copy()
     scores.loc[5, "side"] = "left"

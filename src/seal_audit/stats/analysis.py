@@ -263,13 +263,17 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         # One up-front check on the imprint design, so a constant or collinear feature is reported
         # once, by name, before any analysis runs (rather than by whichever regression hits it first).
         xc0, xr0 = design(feat_ok)
-        check_design(
+        _, kept, dropped = check_design(
             stack_texts(xc0, xr0),
             regressors,
             intercept=True,
-            drop_constant=False,
+            drop_constant=opt.drop_constant,
             context="imprint regressors",
         )
+        if dropped:
+            notes.append(f"constant feature(s) left out of the regressions: {list(dropped)}")
+            regressors = tuple(kept)
+            design = _Design(feat_c, regressors, n)
     feature_info = tuple(
         FeatureInfo(
             name=s.name,

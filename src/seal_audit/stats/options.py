@@ -43,6 +43,10 @@ class AnalysisOptions:
     max_listed_ids: int = 100
     """Excluded / suspicious pair_ids listed inline in stats.json (tables hold all of them)."""
     logit_max_iter: int = 100
+    drop_constant: bool = False
+    """Leave features that never vary out of the imprint regressions (named in ``inputs.notes``)
+    instead of stopping with an error. Collinear groups always stop the analysis: dropping one of
+    them would silently change what the others mean."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or self.seed < 0:
