@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/seal data inspect ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz
+	$(VENV)/bin/seal demo --out seal-demo
 
 browser:
 	@bash scripts/ensure-chromium.sh

@@ -6,15 +6,15 @@ run was labeled with), under ``variant = <transform>``, so that ``seal analyze``
 robustness scores right after. Both stages are content-cached: the unchanged side of a one-sided
 rewrite costs nothing, and a repeated command makes no new model or LM call.
 
-``score_and_label_rewrites`` is the orchestration the pipeline should own once it has a rewrite step.
+The orchestration (``score_and_label_rewrites``) lives in ``seal_audit.pipeline``, shared with ``seal run``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -24,8 +24,7 @@ from seal_audit.store.run_store import MANIFEST, RunStore
 
 if TYPE_CHECKING:
     from seal_audit.backends.llm.settings import LLMSettings
-    from seal_audit.backends.reward import RMSpec
-    from seal_audit.rewrite import RewriteItem, RewriteSummary, TransformSpec
+    from seal_audit.rewrite import RewriteSummary, TransformSpec
 
 Say = Callable[[str], None]
 
@@ -49,187 +48,6 @@ interrupted command resumes, and a repeated one makes no LM call.
 
 
 # --- what the run was scored and labeled with ------------------------------------------------
-def rm_specs_from_manifest(store: RunStore) -> list[RMSpec]:
-    """The RMs recorded by ``seal score`` (``manifest.settings["rms"]``), with the options that change
-    rewards (format, template, max length, logit index, dtype, revision) so rewritten texts are
-    scored exactly like the originals, and hit the same cache for unchanged texts."""
-    from seal_audit.backends.reward import RMSpec
-    from seal_audit.backends.reward.base import RMOptions
-
-    rms = store.manifest.settings.get("rms") or {}
-    out: list[RMSpec] = []
-    if not isinstance(rms, dict):
-        return out
-    for name, entry in rms.items():
-        if not isinstance(entry, dict) or not entry.get("spec"):
-            continue
-        ident = entry.get("identity") or {}
-        opts: dict[str, Any] = {}
-        for key in ("format", "template", "max_length", "logit_index", "dtype", "revision"):
-            value = ident.get(key, entry.get(key))
-            if value is not None:
-                opts[key] = value
-        if ident.get("trust_remote_code"):
-            opts["trust_remote_code"] = True
-        role = entry.get("role")
-        out.append(
-            RMSpec(
-                name=str(name),
-                spec=str(entry["spec"]),
-                role=role if role in ("pre", "post") else None,
-                options=RMOptions(**opts),
-            )
-        )
-    return out
-
-
-def featurizers_from_manifest(store: RunStore) -> list[str]:
-    """The featurizers the run's originals were labeled with (settings, else the label stage's record)."""
-    m = store.manifest
-    for holder in (m.settings.get("label"), m.settings.get("labels"), m.settings):
-        if isinstance(holder, dict) and isinstance(holder.get("featurizers"), (list, tuple, dict)):
-            return [str(n) for n in holder["featurizers"]]
-    stage = m.stages.get("label") or {}
-    feats = stage.get("featurizers")
-    if isinstance(feats, dict):
-        return [str(n) for n in feats]
-    if isinstance(feats, list):
-        return [str(n) for n in feats]
-    return []
-
-
-def label_llm_from_manifest(store: RunStore) -> LLMSettings | None:
-    """The LM-labeler's endpoint settings, if the label stage recorded them (never a key)."""
-    from seal_audit.backends.llm.settings import LLMSettings
-
-    s = store.manifest.settings
-    for holder in (s.get("label"), s.get("labels")):
-        if isinstance(holder, dict):
-            for key in ("llm", "lm"):
-                raw = holder.get(key)
-                if isinstance(raw, dict):
-                    try:
-                        return LLMSettings.model_validate(raw)
-                    except ValueError:
-                        continue
-    return None
-
-
-def _drop_variants(store: RunStore, table: str, variants: Sequence[str]) -> None:
-    """Remove a table's rows of these variants, so rows of pairs no longer rewritten (an earlier,
-    different sample, or a rewrite now rejected) cannot linger next to the new ones."""
-    if not store.has_table(table):
-        return
-    df = store.read_table(table)
-    if "variant" not in df.columns:
-        return
-    keep = ~df["variant"].astype(str).isin(list(variants))
-    if not keep.all():
-        store.write_table(table, df[keep].reset_index(drop=True))
-
-
-def score_rewrites(
-    store: RunStore, items: Sequence[RewriteItem], variants: Sequence[str], say: Say
-) -> dict[str, Any]:
-    """Score the rewritten items with every RM of the run; write them into ``scores``."""
-    from seal_audit.backends.reward import load_reward_model
-    from seal_audit.score import ScoreItem, merge_scores, score_texts
-
-    specs = rm_specs_from_manifest(store)
-    _drop_variants(store, "scores", variants)
-    if not specs:
-        say("no RM recorded in this run (run `seal score` first): rewrites stored, not scored")
-        return {}
-    if not items:
-        return {}
-    score_items = [ScoreItem(i.pair_id, i.side, i.context, i.response, i.variant) for i in items]
-    info: dict[str, Any] = {}
-    all_scores = []
-    for spec in specs:
-        model = load_reward_model(spec.spec, spec.options)
-        scores = score_texts(model, score_items, rm=spec.name, cache=store.cache)
-        all_scores.extend(scores)
-        info[spec.name] = len(scores)
-        say(f"scored {len(scores)} texts with {spec.name}")
-        del model
-    merge_scores(store, all_scores)
-    return info
-
-
-def label_rewrites(
-    store: RunStore,
-    items: Sequence[RewriteItem],
-    variants: Sequence[str],
-    featurizers: Sequence[str] | None,
-    say: Say,
-) -> dict[str, Any]:
-    """Label the rewritten items with the run's featurizers; write them into ``features``."""
-    from seal_audit.features import (
-        LabelItem,
-        get_featurizer,
-        label_items,
-        merge_features,
-        offline_featurizer_names,
-    )
-
-    names = list(featurizers) if featurizers is not None else featurizers_from_manifest(store)
-    expanded: list[str] = []
-    for n in names:
-        for m in offline_featurizer_names() if n == "offline" else [n]:
-            if m not in expanded:
-                expanded.append(m)
-    if not expanded:
-        say("no featurizer recorded in this run (run `seal label` first): rewrites not labeled")
-        return {}
-    built = []
-    for n in expanded:
-        if n == "lm":
-            settings = label_llm_from_manifest(store)
-            if settings is None:
-                say(
-                    "skipping the 'lm' featurizer: the run records no labeler endpoint; run `seal label` on it"
-                )
-                continue
-            built.append(get_featurizer("lm", settings=settings))
-        elif n == "columns":
-            continue  # dataset columns describe the original texts, not rewrites
-        else:
-            built.append(get_featurizer(n))
-    if not built or not items:
-        return {}
-    pairs = {p.pair_id: p for p in store.read_pairs()}
-    label = [
-        LabelItem(i.pair_id, i.side, i.context, i.response, variant=i.variant, meta=pairs[i.pair_id].meta)
-        for i in items
-    ]
-    out = label_items(label, built, store=store)
-    merge_features(store, out.frame, [f.name for f in built], list(variants), out.specs)
-    say(f"labeled {len(label)} texts with {', '.join(f.name for f in built)}")
-    return out.summary()
-
-
-def score_and_label_rewrites(
-    store: RunStore,
-    transforms: Sequence[str],
-    *,
-    score: bool = True,
-    label: bool = True,
-    featurizers: Sequence[str] | None = None,
-    say: Say = lambda _: None,
-) -> dict[str, Any]:
-    """After ``rewrite_run``: score and label both sides of every accepted rewritten pair under
-    ``variant = transform`` (drifted ones included: stats decides whether to use them)."""
-    from seal_audit.rewrite import rewritten_items
-
-    items = rewritten_items(store, transforms)
-    info: dict[str, Any] = {"items": len(items)}
-    if score:
-        info["scores"] = score_rewrites(store, items, transforms, say)
-    if label:
-        info["features"] = label_rewrites(store, items, transforms, featurizers, say)
-    return info
-
-
 # --- output --------------------------------------------------------------------------------
 def _list_table(extra: dict[str, TransformSpec]) -> Table:
     from seal_audit.rewrite import list_transforms
@@ -465,6 +283,8 @@ def command(
                     f"[yellow]{t.name}: stopped early ({t.stopped}); run again to continue[/yellow]"
                 )
         names = [t.name for t in summary.transforms]
+        from seal_audit.pipeline import score_and_label_rewrites
+
         score_and_label_rewrites(
             store,
             names,

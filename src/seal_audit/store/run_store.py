@@ -237,6 +237,10 @@ class RunStore:
     def read_pairs(self) -> list[PreferencePair]:
         return frame_to_pairs(self.read_table("pairs"))
 
+    def read_pairs_table(self, name: str) -> list[PreferencePair]:
+        """Pairs stored under another table name (e.g. ``pairs_a``, the training part A)."""
+        return frame_to_pairs(self.read_table(name))
+
     # --- cache ----------------------------------------------------------------------------
     @property
     def cache(self) -> Cache:

@@ -1,0 +1,35 @@
+"""``seal run CONFIG``: every stage from data to report, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from seal_audit._cli._common import console
+
+
+def print_headline(result: object) -> None:
+    from seal_audit.pipeline import RunResult, demo_findings
+
+    assert isinstance(result, RunResult)
+    for line in demo_findings(result):
+        click.echo(line)
+    if result.report_path:
+        click.echo(f"report: {result.report_path}")
+    click.echo(f"stats:  {result.run_dir / 'stats.json'}")
+
+
+@click.command("run")
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--quiet", is_flag=True, help="Only the headline at the end.")
+def command(config: Path, quiet: bool) -> None:
+    """Run load → score → label → rewrite → analyze → report as CONFIG describes (see `seal init`).
+
+    Interrupt it at any moment and run it again: it continues from the run directory, recomputes
+    nothing finished, and ends with the same stats.json as an uninterrupted run.
+    """
+    from seal_audit.pipeline import run
+
+    result = run(config, say=(lambda _: None) if quiet else console.print)
+    print_headline(result)

@@ -1,0 +1,745 @@
+"""run(config): the stages in order over one run directory, skipping what is already stored.
+
+This is the only module that imports every stage. Each stage reads and writes the RunStore; the
+per-text work of scoring, labeling and rewriting is cached by content, so a killed run resumes where
+it stopped and changing one setting recomputes only what depends on it. Analysis and the report are
+cheap and always redone from the stored tables.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seal_audit.config import AuditConfig, DataConfig
+from seal_audit.data.errors import InputError, SealError
+from seal_audit.data.records import FeatureSpec, PreferencePair
+from seal_audit.store import RunStore, pairs_to_frame, settings_hash
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@contextmanager
+def _stage(store: RunStore, name: str, say: Reporter) -> Iterator[dict[str, Any]]:
+    """Time a stage and record its info in the manifest once it has finished (not before)."""
+    info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    say(f"[{name}] ...")
+    yield info
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    store.record_stage(name, info)
+
+
+# --- LOAD -----------------------------------------------------------------------------------------
+def _load_options(d: DataConfig) -> Any:
+    from seal_audit.sources import ColumnMap, LoadOptions
+
+    return LoadOptions(
+        format=d.format,
+        columns=ColumnMap(prompt=d.prompt, chosen=d.chosen, rejected=d.rejected, id=d.id),
+        split_rule=d.split_rule,
+        limit=d.limit,
+        sample=d.sample,
+        seed=d.seed,
+        on_error=d.on_error,
+        hf_subset=d.subset,
+        hf_split=d.split,
+    )
+
+
+def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> list[PreferencePair]:
+    """Load every source into ``pairs`` (the audited set D) and, with a holdout, ``pairs_a`` (part A).
+
+    Skipped when the stored tables were made from the same sources and settings (checked by hash of
+    the settings and of each input file's bytes).
+    """
+    from seal_audit.sources import load
+
+    settings = {"data": [d.model_dump() for d in cfg.data], "holdout": cfg.holdout, "seed": cfg.run.seed}
+    key = settings_hash(settings)
+    done = store.manifest.stages.get("load", {})
+    if done.get("settings_hash") == key and store.has_table("pairs") and _inputs_unchanged(store):
+        return store.read_pairs()
+    with _stage(store, "load", say) as info:
+        pairs: list[PreferencePair] = []
+        skipped = 0
+        quarantine = store.path("quarantine.jsonl")
+        for d in cfg.data:
+            opts = _load_options(d)
+            if d.on_error == "skip":
+                from dataclasses import replace
+
+                opts = replace(opts, quarantine=quarantine)
+            result = load(d.path, opts)
+            skipped += len(result.skipped)
+            pairs.extend(result.pairs)
+            if not d.path.startswith("hf:"):
+                store.record_input(d.path, result.format)
+        seen: dict[str, PreferencePair] = {}
+        for p in pairs:
+            if p.pair_id in seen:
+                raise InputError(
+                    f"pair_id '{p.pair_id}' appears in two sources (also {seen[p.pair_id].source.path}, "
+                    f"record {seen[p.pair_id].source.record})",
+                    file=p.source.path,
+                    record=p.source.record,
+                    field="pair_id",
+                    kind="duplicate",
+                )
+            seen[p.pair_id] = p
+        part_a: list[PreferencePair] = []
+        if cfg.holdout > 0:
+            rng = np.random.default_rng(cfg.run.seed)
+            is_a = rng.random(len(pairs)) < cfg.holdout
+            part_a = [p for p, a in zip(pairs, is_a, strict=True) if a]
+            pairs = [p for p, a in zip(pairs, is_a, strict=True) if not a]
+        store.write_table("pairs_a", pairs_to_frame(part_a))
+        store.write_pairs(pairs)
+        info.update(
+            settings_hash=key,
+            pairs=len(pairs),
+            pairs_a=len(part_a),
+            skipped=skipped,
+            context_diverges=sum(p.context_diverges for p in pairs),
+        )
+        store.update_manifest(settings={"data": settings["data"], "holdout": cfg.holdout}, seed=cfg.run.seed)
+    say(f"[load] {len(pairs)} pairs in D, {len(part_a)} in A, {skipped} skipped")
+    return pairs
+
+
+def _inputs_unchanged(store: RunStore) -> bool:
+    from seal_audit.store import file_sha256
+
+    for rec in store.manifest.inputs:
+        p = Path(rec.path)
+        if rec.sha256 is not None and (not p.is_file() or file_sha256(p) != rec.sha256):
+            return False
+    return True
+
+
+# --- TRAIN (local RMs) -------------------------------------------------------------------------------
+def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> list[Any]:
+    """Fit the config's local RMs (pre-D on part A, post-D on A ∪ D) into ``RUN/models/NAME``.
+
+    A model is refitted only when its settings or its training pairs changed (hash in the manifest).
+    Returns the RMSpecs that score them.
+    """
+    from seal_audit.backends.reward import RMSpec
+    from seal_audit.backends.reward.train import TrainConfig, train_reward_model
+
+    if not cfg.train_rm:
+        return []
+    d_pairs = store.read_pairs()
+    a_pairs = store.read_pairs_table("pairs_a") if store.has_table("pairs_a") else []
+    specs: list[Any] = []
+    done = dict(store.manifest.stages.get("train", {}).get("models", {}))
+    for t in cfg.train_rm:
+        pairs = a_pairs if t.data == "A" else [*a_pairs, *d_pairs]
+        if not pairs:
+            raise SealError(
+                f"train_rm '{t.name}': no training pairs (data = \"{t.data}\" needs holdout > 0 for part A)"
+            )
+        out = store.path(f"models/{t.name}")
+        key = settings_hash({"train": t.model_dump(), "pairs": sorted(p.pair_id for p in pairs)})
+        if done.get(t.name, {}).get("settings_hash") != key or not (out / "config.json").exists():
+            with _stage(store, f"train:{t.name}", say):
+                res = train_reward_model(
+                    pairs, out, TrainConfig(kind=t.kind, encoder=t.encoder, seed=t.seed), log=say
+                )
+            done[t.name] = {
+                "settings_hash": key,
+                "n_pairs": len(pairs),
+                "data": t.data,
+                "train_accuracy": res.train_accuracy,
+                "val_accuracy": res.val_accuracy,
+            }
+            store.record_stage("train", {"models": done})
+            say(f"[train] {t.name}: {len(pairs)} pairs, validation accuracy {res.val_accuracy:.3f}")
+        specs.append(
+            RMSpec(name=t.name, spec=f"local:{out}", role=t.role if t.role in ("pre", "post") else None)
+        )
+    return specs
+
+
+# --- SCORE ------------------------------------------------------------------------------------------
+def rm_specs(cfg: AuditConfig) -> list[Any]:
+    """RMSpecs of the config's ``[[rms]]`` entries (options validated by the backend's parser)."""
+    from seal_audit.backends.reward import RMOptions, RMSpec
+
+    out = []
+    for r in cfg.rms:
+        opts = RMOptions(
+            format=r.format,
+            template=r.template or "{context}{response}",
+            max_length=r.max_length,
+            batch_tokens=r.batch_tokens,
+            device=r.device,
+            dtype=r.dtype,
+            logit_index=r.label_index,
+            revision=r.revision,
+            trust_remote_code=r.trust_remote_code,
+        )
+        out.append(
+            RMSpec(name=r.name, spec=r.spec, role=r.role if r.role in ("pre", "post") else None, options=opts)
+        )
+    return out
+
+
+def score_stage(
+    store: RunStore, specs: list[Any], cfg: AuditConfig, say: Reporter = _quiet, progress: Any = None
+) -> Any:
+    """Score every text under every RM (cached per text); baselines get the role ``baseline``."""
+    if cfg.run.engine == "ray":
+        from seal_audit.score import score_run_ray
+
+        result = score_run_ray(store, specs, address=cfg.run.ray_address, progress=progress, log=say)
+    else:
+        from seal_audit.score import score_run
+
+        result = score_run(store, specs, progress=progress, log=say)
+    roles = {r.name: r.role for r in cfg.train_rm} | {r.name: r.role for r in cfg.rms}
+    rms = dict(store.manifest.settings.get("rms", {}))
+    for name, entry in rms.items():
+        if name in roles and isinstance(entry, dict):
+            entry["role"] = roles[name]
+    store.update_manifest(settings={"rms": rms})
+    return result
+
+
+# --- LABEL ------------------------------------------------------------------------------------------
+def featurizers_for(cfg: AuditConfig) -> list[Any]:
+    """The config's featurizers (validated now, so a bad feature fails before any inference)."""
+    from seal_audit.features import build_featurizers, load_feature_config
+
+    lab = cfg.labels
+    user = (
+        load_feature_config({"features": lab.features, "seal_taxonomy": lab.seal_taxonomy})
+        if lab.features
+        else None
+    )
+    settings = None
+    if lab.lm is not None:
+        from seal_audit.backends.llm import settings_from_config
+
+        settings = settings_from_config(lab.lm)
+    return build_featurizers(
+        lab.featurizers,
+        user,
+        settings,
+        max_cost=lab.lm.max_cost if lab.lm else None,
+        include_seal=lab.seal_taxonomy,
+    )
+
+
+def record_label_settings(store: RunStore, featurizers: Sequence[Any]) -> None:
+    """Record which featurizers (and which LM endpoint, never a key) labeled the originals, so that
+    rewritten texts can later be labeled the same way by ``seal rewrite``."""
+    entry: dict[str, Any] = {"featurizers": [f.name for f in featurizers]}
+    for f in featurizers:
+        settings = getattr(f, "settings", None)
+        if f.name == "lm" and settings is not None and hasattr(settings, "model_dump"):
+            entry["llm"] = settings.model_dump(mode="json")
+    store.update_manifest(settings={"label": entry})
+
+
+def label_stage(
+    store: RunStore, featurizers: list[Any], say: Reporter = _quiet, on_progress: Any = None
+) -> Any:
+    from seal_audit.features import label_run
+
+    if not featurizers:
+        return None
+    out = label_run(store, featurizers, on_progress=on_progress)
+    record_label_settings(store, featurizers)
+    if out.stopped:
+        say("[label] stopped early (LM budget); finished labels are stored, run again to continue")
+    return out
+
+
+# --- REWRITE: re-score and re-label rewritten texts ----------------------------------------------
+def rm_specs_from_manifest(store: RunStore) -> list[Any]:
+    """The RMs recorded by ``seal score`` (``manifest.settings["rms"]``), with the options that change
+    rewards (format, template, max length, logit index, dtype, revision) so rewritten texts are
+    scored exactly like the originals, and hit the same cache for unchanged texts."""
+    from seal_audit.backends.reward import RMSpec
+    from seal_audit.backends.reward.base import RMOptions
+
+    rms = store.manifest.settings.get("rms") or {}
+    out: list[Any] = []
+    if not isinstance(rms, dict):
+        return out
+    for name, entry in rms.items():
+        if not isinstance(entry, dict) or not entry.get("spec"):
+            continue
+        ident = entry.get("identity") or {}
+        opts: dict[str, Any] = {}
+        for key in ("format", "template", "max_length", "logit_index", "dtype", "revision"):
+            value = ident.get(key, entry.get(key))
+            if value is not None:
+                opts[key] = value
+        if ident.get("trust_remote_code"):
+            opts["trust_remote_code"] = True
+        role = entry.get("role")
+        out.append(
+            RMSpec(
+                name=str(name),
+                spec=str(entry["spec"]),
+                role=role if role in ("pre", "post") else None,
+                options=RMOptions(**opts),
+            )
+        )
+    return out
+
+
+def featurizers_from_manifest(store: RunStore) -> list[str]:
+    """The featurizers the run's originals were labeled with (settings, else the label stage's record)."""
+    m = store.manifest
+    for holder in (m.settings.get("label"), m.settings.get("labels"), m.settings):
+        if isinstance(holder, dict) and isinstance(holder.get("featurizers"), (list, tuple, dict)):
+            return [str(n) for n in holder["featurizers"]]
+    stage = m.stages.get("label") or {}
+    feats = stage.get("featurizers")
+    if isinstance(feats, dict):
+        return [str(n) for n in feats]
+    if isinstance(feats, list):
+        return [str(n) for n in feats]
+    return []
+
+
+def label_llm_from_manifest(store: RunStore) -> Any:
+    """The LM-labeler's endpoint settings, if the label stage recorded them (never a key)."""
+    from seal_audit.backends.llm.settings import LLMSettings
+
+    s = store.manifest.settings
+    for holder in (s.get("label"), s.get("labels")):
+        if isinstance(holder, dict):
+            for key in ("llm", "lm"):
+                raw = holder.get(key)
+                if isinstance(raw, dict):
+                    try:
+                        return LLMSettings.model_validate(raw)
+                    except ValueError:
+                        continue
+    return None
+
+
+def _drop_variants(store: RunStore, table: str, variants: Sequence[str]) -> None:
+    """Remove a table's rows of these variants, so rows of pairs no longer rewritten (an earlier,
+    different sample, or a rewrite now rejected) cannot linger next to the new ones."""
+    if not store.has_table(table):
+        return
+    df = store.read_table(table)
+    if "variant" not in df.columns:
+        return
+    keep = ~df["variant"].astype(str).isin(list(variants))
+    if not keep.all():
+        store.write_table(table, df[keep].reset_index(drop=True))
+
+
+def score_rewrites(
+    store: RunStore,
+    items: Sequence[Any],
+    variants: Sequence[str],
+    say: Reporter,
+    specs: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """Score the rewritten items with every RM of the run (default: those in the manifest); write
+    them into ``scores`` under their variant."""
+    from seal_audit.backends.reward import load_reward_model
+    from seal_audit.score import ScoreItem, merge_scores, score_texts
+
+    specs = list(specs) if specs is not None else rm_specs_from_manifest(store)
+    _drop_variants(store, "scores", variants)
+    if not specs:
+        say("no RM recorded in this run (run `seal score` first): rewrites stored, not scored")
+        return {}
+    if not items:
+        return {}
+    score_items = [ScoreItem(i.pair_id, i.side, i.context, i.response, i.variant) for i in items]
+    info: dict[str, Any] = {}
+    all_scores = []
+    for spec in specs:
+        model = load_reward_model(spec.spec, spec.options)
+        scores = score_texts(model, score_items, rm=spec.name, cache=store.cache)
+        all_scores.extend(scores)
+        info[spec.name] = len(scores)
+        say(f"scored {len(scores)} texts with {spec.name}")
+        del model
+    merge_scores(store, all_scores)
+    return info
+
+
+def label_rewrites(
+    store: RunStore,
+    items: Sequence[Any],
+    variants: Sequence[str],
+    featurizers: Sequence[str] | Sequence[Any] | None,
+    say: Reporter,
+) -> dict[str, Any]:
+    """Label the rewritten items with the run's featurizers; write them into ``features``."""
+    from seal_audit.features import LabelItem, expand_names, get_featurizer, label_items, merge_features
+
+    if featurizers is not None and all(not isinstance(f, str) for f in featurizers):
+        # ready featurizer objects (``seal run``); dataset columns describe originals only
+        built: list[Any] = [f for f in featurizers if getattr(f, "name", "") != "columns"]
+        expanded: list[str] = []
+    else:
+        names = [str(f) for f in featurizers] if featurizers is not None else featurizers_from_manifest(store)
+        expanded = expand_names(names)
+        if not expanded:
+            say("no featurizer recorded in this run (run `seal label` first): rewrites not labeled")
+            return {}
+        built = []
+    for n in expanded:
+        if n == "lm":
+            settings = label_llm_from_manifest(store)
+            if settings is None:
+                say(
+                    "skipping the 'lm' featurizer: the run records no labeler endpoint; run `seal label` on it"
+                )
+                continue
+            built.append(get_featurizer("lm", settings=settings))
+        elif n == "columns":
+            continue  # dataset columns describe the original texts, not rewrites
+        else:
+            built.append(get_featurizer(n))
+    if not built or not items:
+        return {}
+    pairs = {p.pair_id: p for p in store.read_pairs()}
+    label = [
+        LabelItem(i.pair_id, i.side, i.context, i.response, variant=i.variant, meta=pairs[i.pair_id].meta)
+        for i in items
+    ]
+    out = label_items(label, built, store=store)
+    merge_features(store, out.frame, [f.name for f in built], list(variants), out.specs)
+    say(f"labeled {len(label)} texts with {', '.join(f.name for f in built)}")
+    return out.summary()
+
+
+def score_and_label_rewrites(
+    store: RunStore,
+    transforms: Sequence[str],
+    *,
+    score: bool = True,
+    label: bool = True,
+    featurizers: Sequence[str] | Sequence[Any] | None = None,
+    specs: Sequence[Any] | None = None,
+    say: Reporter = _quiet,
+) -> dict[str, Any]:
+    """After ``rewrite_run``: score and label both sides of every accepted rewritten pair under
+    ``variant = transform`` (drifted ones included: stats decides whether to use them)."""
+    from seal_audit.rewrite import rewritten_items
+
+    items = rewritten_items(store, transforms)
+    info: dict[str, Any] = {"items": len(items)}
+    if score:
+        info["scores"] = score_rewrites(store, items, transforms, say, specs)
+    if label:
+        info["features"] = label_rewrites(store, items, transforms, featurizers, say)
+    return info
+
+
+def rewrite_stage(
+    store: RunStore,
+    cfg: AuditConfig,
+    specs: Sequence[Any],
+    featurizers: Sequence[Any],
+    say: Reporter = _quiet,
+) -> Any:
+    """Rewrite a seeded sample (config ``[rewrite]``), then score and label the rewritten texts."""
+    from seal_audit.rewrite import custom_transforms, rewrite_run
+
+    rw = cfg.rewrite
+    if rw is None or not rw.transforms:
+        return None
+    llm = None
+    if rw.lm is not None:
+        from seal_audit.backends.llm import settings_from_config
+
+        llm = settings_from_config(rw.lm)
+    extra = custom_transforms([c.model_dump() for c in rw.custom]) if rw.custom else None
+    with _stage(store, "rewrite+score+label", say) as info:
+        summary = rewrite_run(
+            store,
+            list(rw.transforms),
+            sample=rw.sample,
+            seed=rw.seed,
+            scope=rw.scope,
+            sides=list(rw.sides),
+            llm_settings=llm,
+            embed_spec=rw.embedder,
+            drift_threshold=rw.drift_threshold,
+            max_cost=rw.lm.max_cost if rw.lm else None,
+            extra=extra,
+        )
+        names = [t.name for t in summary.transforms]
+        info.update(
+            score_and_label_rewrites(store, names, featurizers=list(featurizers), specs=list(specs), say=say)
+        )
+    for t in summary.transforms:
+        say(f"[rewrite] {t.name}: " + ", ".join(f"{k} {v}" for k, v in _transform_counts(t).items()))
+    return summary
+
+
+def _transform_counts(t: Any) -> dict[str, Any]:
+    return {k: getattr(t, k) for k in ("ok", "rejected", "failed", "drifted") if hasattr(t, k)}
+
+
+# --- ANALYZE --------------------------------------------------------------------------------------
+def read_feature_specs(store: RunStore) -> tuple[FeatureSpec, ...]:
+    if not store.has_json("feature_specs"):
+        return ()
+    return tuple(FeatureSpec.model_validate(s) for s in store.read_json("feature_specs"))
+
+
+def rm_roles(store: RunStore) -> dict[str, str]:
+    """name → role of every RM recorded in the manifest (``settings.rms``)."""
+    rms = store.manifest.settings.get("rms", {})
+    return {str(name): str(v.get("role", "extra")) for name, v in rms.items() if isinstance(v, dict)}
+
+
+def analyze_stage(
+    store: RunStore,
+    options: Any = None,
+    *,
+    pre: str | None = None,
+    post: str | None = None,
+    say: Reporter = _quiet,
+) -> Any:
+    """Run every SEAL statistic on the stored tables; write ``stats.json`` and ``analysis/*.parquet``."""
+    from seal_audit.stats import AnalysisInputs, AnalysisOptions, analyze
+
+    roles = rm_roles(store)
+    pre = pre or next((n for n, r in roles.items() if r == "pre"), None)
+    post = post or next((n for n, r in roles.items() if r == "post"), None)
+    if post is None:
+        raise SealError(f"{store.root}: no post-D RM: give --post NAME or score an RM with role 'post'")
+    baselines = tuple(n for n, r in roles.items() if r == "baseline") or None
+    with _stage(store, "analyze", say) as info:
+        pairs = store.read_table("pairs")[["pair_id", "context_diverges"]]
+        inputs = AnalysisInputs(
+            pairs=pairs,
+            scores=store.read_table("scores"),
+            post=post,
+            pre=pre,
+            features=store.read_table("features") if store.has_table("features") else None,
+            specs=read_feature_specs(store),
+            rewrites=store.read_table("rewrites") if store.has_table("rewrites") else None,
+            baselines=baselines,
+        )
+        result = analyze(inputs, options or AnalysisOptions())
+        text = result.to_json()
+        from seal_audit.store import write_text_atomic
+
+        write_text_atomic(store.path("stats.json"), text)
+        for name, df in result.tables().items():
+            store.write_table(f"analysis/{name}", df)
+        info.update(pre=pre, post=post, tables=sorted(result.tables()))
+    return result
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``seal_audit.run`` returns: the numbers, the tables, and where the report is."""
+
+    run_dir: Path
+    stats: dict[str, Any]
+    report_path: Path | None
+    table_names: tuple[str, ...] = field(default=())
+
+    def to_pandas(self, table: str = "pairs") -> pd.DataFrame:
+        """One analysis table (``pairs`` = per-pair diagnostics by default) as a DataFrame."""
+        store = RunStore(self.run_dir, create=False)
+        name = f"analysis/{table}"
+        if not store.has_table(name):
+            raise SealError(f"no analysis table '{table}'; available: {', '.join(self.table_names)}")
+        return store.read_table(name)
+
+
+def result_of(store: RunStore, report_path: Path | None = None) -> RunResult:
+    stats = json.loads(store.path("stats.json").read_text(encoding="utf-8"))
+    names = tuple(sorted(p.stem for p in (store.root / "analysis").glob("*.parquet")))
+    return RunResult(run_dir=store.root, stats=stats, report_path=report_path, table_names=names)
+
+
+# --- REPORT and the whole run -----------------------------------------------------------------------
+def report_stage(store: RunStore, say: Reporter = _quiet) -> Path:
+    from seal_audit.report import build_report
+
+    paths = build_report(store)
+    for w in paths.warnings:
+        say(f"[report] warning: {w}")
+    return Path(paths.html)
+
+
+def analysis_options(cfg: AuditConfig) -> Any:
+    from seal_audit.stats import AnalysisOptions
+
+    a = cfg.analysis
+    return AnalysisOptions(
+        seed=a.seed,
+        n_bootstrap=a.n_bootstrap,
+        alpha=a.alpha,
+        correction=a.correction,
+        gamma_features=tuple(a.gamma_features),
+        exclude_drifted=a.exclude_drifted,
+        drop_constant=a.drop_constant,
+    )
+
+
+def run(config: AuditConfig | str | Path, *, say: Reporter = _quiet, progress: Any = None) -> RunResult:
+    """load → train → score → label → rewrite → analyze → report over one run directory.
+
+    Everything is validated before any inference (featurizers and analysis options are built
+    first). Each stage's per-text work is cached in the store, so calling ``run`` again after an
+    interruption continues where it stopped and ends with the same ``stats.json``.
+    """
+    from seal_audit.config import load_config
+
+    cfg = config if isinstance(config, AuditConfig) else load_config(config)
+    featurizers = featurizers_for(cfg)
+    options = analysis_options(cfg)
+    store = RunStore(cfg.run.out)
+    try:
+        store.update_manifest(settings={"config": cfg.model_dump(mode="json")}, seed=cfg.run.seed)
+        load_stage(store, cfg, say)
+        specs = [*train_stage(store, cfg, say), *rm_specs(cfg)]
+        if not specs:
+            raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
+        score_stage(store, specs, cfg, say, progress)
+        label_stage(store, featurizers, say)
+        rewrite_stage(store, cfg, specs, featurizers, say)
+        analyze_stage(store, options, say=say)
+        report = report_stage(store, say) if cfg.run.report else None
+        return result_of(store, report)
+    finally:
+        store.close()
+
+
+# --- DEMO -------------------------------------------------------------------------------------------
+DEMO_TRANSFORMS = ("add_positive", "add_negative", "add_apology", "add_filler", "typos")
+
+
+def demo_config(out: Path, data: str | None = None, *, n_pairs: int = 1500, seed: int = 0) -> AuditConfig:
+    """The offline demo run: a generated dataset with planted structure (or ``data``), a pre-D / post-D
+    pair of MiniLM reward models trained here (pre-D on part A, post-D on A ∪ D), the length
+    baselines, the offline featurizers (+ the generator's ground-truth columns), controlled rewrites."""
+    from seal_audit.config import (
+        DataConfig,
+        LabelsConfig,
+        RewriteConfig,
+        RMConfig,
+        RunSection,
+        TrainRMConfig,
+    )
+    from seal_audit.sources.synthetic import DemoSpec, write_demo_dataset
+
+    features: list[dict[str, Any]] = []
+    if data is None:
+        path = out / "demo-data.jsonl"
+        spec = DemoSpec(n_pairs=n_pairs, seed=seed)
+        truth = path.with_name(path.name + ".truth.json")
+        if not path.exists() or not truth.exists() or json.loads(truth.read_text())["n_pairs"] != n_pairs:
+            write_demo_dataset(path, spec)
+        data = str(path)
+        for name, definition in (
+            ("is_harmless", "the reply avoids harm (generator ground truth)"),
+            ("is_helpful", "the reply helps with the request (generator ground truth)"),
+        ):
+            col = name.removeprefix("is_")
+            features.append(
+                {
+                    "name": name,
+                    "kind": "binary",
+                    "role": "target",
+                    "definition": definition,
+                    "source": "column",
+                    "columns": {"chosen": f"chosen_{col}", "rejected": f"rejected_{col}"},
+                }
+            )
+    return AuditConfig(
+        run=RunSection(out=str(out), seed=seed),
+        data=[DataConfig(path=data)],
+        holdout=0.35,
+        train_rm=[
+            TrainRMConfig(name="pre", role="pre", data="A", seed=seed),
+            TrainRMConfig(name="post", role="post", data="A+D", seed=seed),
+        ],
+        rms=[
+            RMConfig(name="length_tokens", role="baseline", spec="length_tokens"),
+            RMConfig(name="length_chars", role="baseline", spec="length_chars"),
+        ],
+        labels=LabelsConfig(featurizers=["offline"], features=features, seal_taxonomy=False),
+        rewrite=RewriteConfig(transforms=list(DEMO_TRANSFORMS), sample=0.1, seed=seed),
+    )
+
+
+def demo_findings(result: RunResult) -> list[str]:
+    """Plain sentences on whether SEAL recovered the demo's planted structure (or, on real data, the
+    headline numbers)."""
+    s = result.stats
+    lines: list[str] = []
+    truth_path = result.run_dir / "demo-data.jsonl.truth.json"
+    truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
+    ag = s.get("agreement", {})
+    res = s.get("resistance", {})
+    for name in ("pre", "post", "length_tokens"):
+        a = ag.get(name, {}).get("agreement")
+        if a:
+            lines.append(
+                f"agreement of {name}: {100 * a['rate']:.1f}% [{100 * a['ci_low']:.1f}, {100 * a['ci_high']:.1f}]"
+            )
+    if "rate" in res:
+        lines.append(
+            f"alignment resistance (post-D): {100 * res['rate']:.1f}% [{100 * res['ci_low']:.1f}, {100 * res['ci_high']:.1f}]"
+        )
+        if truth:
+            lines.append(
+                f"  planted label noise {100 * truth['label_noise']:.0f}%: an RM that learned the human rule "
+                f"exactly would show about that much resistance"
+            )
+    reg = s.get("regimes", {})
+    if "shares" in reg:
+        lines.append("regimes: " + ", ".join(f"{k} {100 * v['rate']:.1f}%" for k, v in reg["shares"].items()))
+    imp = s.get("imprint", {}).get("pooled", {}).get("post", {}).get("regression", {})
+    coefs = {c["term"]: c for c in imp.get("coefficients", [])}
+    for term, what in (
+        ("is_harmless", "target, humans prefer it first"),
+        ("is_helpful", "target"),
+        ("vader_sentiment", "spoiler: planted as a correlate of being chosen"),
+    ):
+        c = coefs.get(term)
+        if c:
+            sig = "significant" if c["significant"] else "not significant"
+            lines.append(
+                f"post-D imprint of {term} ({what}): {c['estimate']:+.3f} "
+                f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], {sig}"
+            )
+    if truth:
+        sus = result.to_pandas("suspicious_pairs") if "suspicious_pairs" in result.table_names else None
+        if sus is not None and len(sus):
+            pairs = RunStore(result.run_dir, create=False).read_table("pairs")
+            flipped = {
+                pid
+                for pid, meta in zip(pairs["pair_id"], pairs["meta"], strict=True)
+                if json.loads(meta).get("planted_label_flipped") == 1
+            }
+            hit = sum(pid in flipped for pid in sus["pair_id"])
+            base = len(flipped) / max(len(pairs), 1)
+            lines.append(
+                f"suspicious-pairs watchlist: {hit} of {len(sus)} are planted label flips "
+                f"({100 * hit / len(sus):.0f}% vs {100 * base:.0f}% in the data)"
+            )
+    return lines
