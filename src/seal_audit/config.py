@@ -135,6 +135,9 @@ class RunSection(_Section):
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     report: bool = True
+    holdout: float = Field(default=0.0, ge=0, lt=1)
+    """Share of the loaded pairs set aside (seeded) as part A: training data of ``[[train_rm]]``
+    entries, not audited. The rest is D."""
 
 
 class AuditConfig(_Section):
@@ -142,8 +145,6 @@ class AuditConfig(_Section):
 
     run: RunSection = Field(default_factory=RunSection)
     data: list[DataConfig]
-    holdout: float = Field(default=0.0, ge=0, lt=1)
-    """Share of the loaded pairs set aside as part A for ``train_rm`` entries with ``data = "A"``."""
     train_rm: list[TrainRMConfig] = Field(default_factory=list)
     rms: list[RMConfig] = Field(default_factory=list)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)

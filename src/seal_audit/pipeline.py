@@ -67,7 +67,7 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
     """
     from seal_audit.sources import load
 
-    settings = {"data": [d.model_dump() for d in cfg.data], "holdout": cfg.holdout, "seed": cfg.run.seed}
+    settings = {"data": [d.model_dump() for d in cfg.data], "holdout": cfg.run.holdout, "seed": cfg.run.seed}
     key = settings_hash(settings)
     done = store.manifest.stages.get("load", {})
     if done.get("settings_hash") == key and store.has_table("pairs") and _inputs_unchanged(store):
@@ -100,9 +100,9 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
                 )
             seen[p.pair_id] = p
         part_a: list[PreferencePair] = []
-        if cfg.holdout > 0:
+        if cfg.run.holdout > 0:
             rng = np.random.default_rng(cfg.run.seed)
-            is_a = rng.random(len(pairs)) < cfg.holdout
+            is_a = rng.random(len(pairs)) < cfg.run.holdout
             part_a = [p for p, a in zip(pairs, is_a, strict=True) if a]
             pairs = [p for p, a in zip(pairs, is_a, strict=True) if not a]
         store.write_table("pairs_a", pairs_to_frame(part_a))
@@ -114,7 +114,7 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             skipped=skipped,
             context_diverges=sum(p.context_diverges for p in pairs),
         )
-        store.update_manifest(settings={"data": settings["data"], "holdout": cfg.holdout}, seed=cfg.run.seed)
+        store.update_manifest(settings={"data": settings["data"], "holdout": cfg.run.holdout}, seed=cfg.run.seed)
     say(f"[load] {len(pairs)} pairs in D, {len(part_a)} in A, {skipped} skipped")
     return pairs
 
@@ -201,14 +201,15 @@ def score_stage(
     store: RunStore, specs: list[Any], cfg: AuditConfig, say: Reporter = _quiet, progress: Any = None
 ) -> Any:
     """Score every text under every RM (cached per text); baselines get the role ``baseline``."""
-    if cfg.run.engine == "ray":
-        from seal_audit.score import score_run_ray
+    with _stage(store, "score", say):
+        if cfg.run.engine == "ray":
+            from seal_audit.score import score_run_ray
 
-        result = score_run_ray(store, specs, address=cfg.run.ray_address, progress=progress, log=say)
-    else:
-        from seal_audit.score import score_run
+            result = score_run_ray(store, specs, address=cfg.run.ray_address, progress=progress, log=say)
+        else:
+            from seal_audit.score import score_run
 
-        result = score_run(store, specs, progress=progress, log=say)
+            result = score_run(store, specs, progress=progress, log=say)
     roles = {r.name: r.role for r in cfg.train_rm} | {r.name: r.role for r in cfg.rms}
     rms = dict(store.manifest.settings.get("rms", {}))
     for name, entry in rms.items():
@@ -261,8 +262,9 @@ def label_stage(
 
     if not featurizers:
         return None
-    out = label_run(store, featurizers, on_progress=on_progress)
-    record_label_settings(store, featurizers)
+    with _stage(store, "label", say):
+        out = label_run(store, featurizers, on_progress=on_progress)
+        record_label_settings(store, featurizers)
     if out.stopped:
         say("[label] stopped early (LM budget); finished labels are stored, run again to continue")
     return out
@@ -559,8 +561,8 @@ class RunResult:
     report_path: Path | None
     table_names: tuple[str, ...] = field(default=())
 
-    def to_pandas(self, table: str = "pairs") -> pd.DataFrame:
-        """One analysis table (``pairs`` = per-pair diagnostics by default) as a DataFrame."""
+    def to_pandas(self, table: str = "pair_diagnostics") -> pd.DataFrame:
+        """One analysis table as a DataFrame (default: per-pair diagnostics, one row per pair_id)."""
         store = RunStore(self.run_dir, create=False)
         name = f"analysis/{table}"
         if not store.has_table(name):
@@ -670,9 +672,8 @@ def demo_config(out: Path, data: str | None = None, *, n_pairs: int = 1500, seed
                 }
             )
     return AuditConfig(
-        run=RunSection(out=str(out), seed=seed),
+        run=RunSection(out=str(out), seed=seed, holdout=0.35),
         data=[DataConfig(path=data)],
-        holdout=0.35,
         train_rm=[
             TrainRMConfig(name="pre", role="pre", data="A", seed=seed),
             TrainRMConfig(name="post", role="post", data="A+D", seed=seed),

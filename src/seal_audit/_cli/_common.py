@@ -17,6 +17,11 @@ console = Console(stderr=True)
 """Progress and messages go to stderr so stdout stays parseable."""
 
 
+def say(message: str) -> None:
+    """Print a stage message verbatim (``[score] ...`` is text, not rich markup)."""
+    console.print(message, markup=False, highlight=False)
+
+
 def source_options(fn: F) -> F:
     """The options that say how to read a pairs source; every verb that loads data takes them."""
     opts = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from seal_audit._cli._common import console
+from seal_audit._cli._common import say
 
 
 def print_headline(result: object) -> None:
@@ -31,5 +31,5 @@ def command(config: Path, quiet: bool) -> None:
     """
     from seal_audit.pipeline import run
 
-    result = run(config, say=(lambda _: None) if quiet else console.print)
+    result = run(config, say=(lambda _: None) if quiet else say)
     print_headline(result)

@@ -1,0 +1,166 @@
+"""`seal run`: end to end through every stage, killed at several points and resumed, and the
+Python API. Uses the real hh-rlhf sample, torch-free n-gram RMs trained in the run, the offline
+featurizers and controlled rewrites (drift gate on the real MiniLM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import seal_audit
+
+CONFIG = """
+[run]
+out = "{out}"
+seed = 3
+holdout = 0.3
+
+[[data]]
+path = "{data}"
+sample = 90
+seed = 1
+
+[[train_rm]]
+name = "pre"
+role = "pre"
+data = "A"
+kind = "ngram"
+
+[[train_rm]]
+name = "post"
+role = "post"
+data = "A+D"
+kind = "ngram"
+
+[[rms]]
+name = "length_tokens"
+role = "baseline"
+spec = "length_tokens"
+
+[labels]
+featurizers = ["sentiment", "refusal", "length", "hedging"]
+
+[rewrite]
+transforms = ["add_positive", "add_filler"]
+sample = 0.25
+seed = 3
+
+[analysis]
+n_bootstrap = 200
+"""
+
+
+def _config(tmp: Path, name: str, hh: Path, **subs: str) -> Path:
+    text = CONFIG.format(out=tmp / name, data=hh)
+    for k, v in subs.items():
+        text = text.replace(k, v)
+    path = tmp / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def _run(cfg: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "seal_audit", "run", str(cfg)], capture_output=True, text=True, timeout=600
+    )
+
+
+def _kill_when(cfg: Path, marker: str, sig: int) -> None:
+    """Start a run, wait until its log shows ``marker`` (a stage starting), then send ``sig``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seal_audit", "run", str(cfg)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:
+        if marker in line:
+            proc.send_signal(sig)
+            break
+        assert time.monotonic() < deadline
+    proc.wait(timeout=120)
+    assert proc.returncode != 0, f"the run finished before it could be interrupted at {marker}"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, hh_path: Path) -> tuple[Path, bytes]:
+    tmp = tmp_path_factory.mktemp("ref")
+    cfg = _config(tmp, "ref", hh_path)
+    out = _run(cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "alignment resistance (post-D)" in out.stdout and "report:" in out.stdout
+    return tmp / "ref", (tmp / "ref" / "stats.json").read_bytes()
+
+
+def test_uninterrupted_run_produces_everything(reference: tuple[Path, bytes]) -> None:
+    run_dir, stats = reference
+    doc = json.loads(stats)
+    assert doc["inputs"]["pre"] == "pre" and doc["inputs"]["post"] == "post"
+    assert doc["inputs"]["baselines"] == ["length_tokens"]
+    assert set(doc["robustness"]) >= {"add_positive", "add_filler"}
+    for name in (
+        "pairs.parquet",
+        "pairs_a.parquet",
+        "scores.parquet",
+        "features.parquet",
+        "rewrites.parquet",
+        "report.html",
+        "report.md",
+        "models/pre/config.json",
+        "models/post/config.json",
+    ):
+        assert (run_dir / name).exists(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["settings"]["rms"]["length_tokens"]["role"] == "baseline"
+    assert manifest["stages"]["train"]["models"]["post"]["n_pairs"] == 90
+
+
+@pytest.mark.parametrize(
+    ("marker", "sig"),
+    [
+        ("[score]", signal.SIGKILL),
+        ("[label]", signal.SIGINT),
+        ("[rewrite+score+label]", signal.SIGKILL),
+        ("[analyze]", signal.SIGKILL),
+    ],
+)
+def test_killed_run_resumes_to_the_same_stats(
+    tmp_path: Path, hh_path: Path, reference: tuple[Path, bytes], marker: str, sig: int
+) -> None:
+    cfg = _config(tmp_path, "run", hh_path)
+    _kill_when(cfg, marker, sig)
+    out = _run(cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "run" / "stats.json").read_bytes() == reference[1]
+
+
+def test_changing_one_setting_recomputes_only_what_depends_on_it(tmp_path: Path, hh_path: Path) -> None:
+    cfg = _config(tmp_path, "run", hh_path)
+    assert _run(cfg).returncode == 0
+    cfg2 = _config(tmp_path, "run", hh_path, **{"n_bootstrap = 200": "n_bootstrap = 300"})
+    out = _run(cfg2)
+    assert out.returncode == 0, out.stderr[-3000:]
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert all(info["n_computed"] == 0 for info in m["stages"]["score"]["rms"].values())
+    assert json.loads((tmp_path / "run" / "stats.json").read_text())["options"]["n_bootstrap"] == 300
+    assert "[train:" not in out.stderr  # models not refitted
+
+
+def test_python_api(tmp_path: Path, hh_path: Path, reference: tuple[Path, bytes]) -> None:
+    result = seal_audit.run(_config(tmp_path, "api", hh_path))
+    assert result.stats == json.loads(reference[1])
+    assert result.report_path is not None and result.report_path.exists()
+    diag = result.to_pandas()
+    assert len(diag) == result.stats["inputs"]["n_pairs"] and "pair_id" in diag
+    assert "coefficients" in json.dumps(result.stats["imprint"])
+    assert len(result.to_pandas("agreement")) == 3
+    os.environ.pop("SEAL_UNUSED", None)
