@@ -114,7 +114,9 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             skipped=skipped,
             context_diverges=sum(p.context_diverges for p in pairs),
         )
-        store.update_manifest(settings={"data": settings["data"], "holdout": cfg.run.holdout}, seed=cfg.run.seed)
+        store.update_manifest(
+            settings={"data": settings["data"], "holdout": cfg.run.holdout}, seed=cfg.run.seed
+        )
     say(f"[load] {len(pairs)} pairs in D, {len(part_a)} in A, {skipped} skipped")
     return pairs
 
@@ -518,10 +520,16 @@ def analyze_stage(
     *,
     pre: str | None = None,
     post: str | None = None,
+    feature_roles: dict[str, str] | None = None,
     say: Reporter = _quiet,
 ) -> Any:
-    """Run every SEAL statistic on the stored tables; write ``stats.json`` and ``analysis/*.parquet``."""
-    from seal_audit.stats import AnalysisInputs, AnalysisOptions, analyze
+    """Run every SEAL statistic on the stored tables; write ``stats.json`` and ``analysis/*.parquet``.
+
+    RM roles come from the manifest unless ``pre``/``post`` name them; ``feature_roles`` overrides the
+    stored feature specs' roles (or, without specs, the roles of inferred specs).
+    """
+    from seal_audit.stats import AnalysisInputs, AnalysisOptions, analyze, infer_feature_specs
+    from seal_audit.store import write_text_atomic
 
     roles = rm_roles(store)
     pre = pre or next((n for n, r in roles.items() if r == "pre"), None)
@@ -530,22 +538,25 @@ def analyze_stage(
         raise SealError(f"{store.root}: no post-D RM: give --post NAME or score an RM with role 'post'")
     baselines = tuple(n for n, r in roles.items() if r == "baseline") or None
     with _stage(store, "analyze", say) as info:
-        pairs = store.read_table("pairs")[["pair_id", "context_diverges"]]
+        features = store.read_table("features") if store.has_table("features") else None
+        specs = read_feature_specs(store)
+        overrides = dict(feature_roles or {})
+        if features is not None and not specs:
+            specs = tuple(infer_feature_specs(features, overrides))
+        elif overrides:
+            specs = tuple(s.model_copy(update={"role": overrides.get(s.name, s.role)}) for s in specs)
         inputs = AnalysisInputs(
-            pairs=pairs,
+            pairs=store.read_table("pairs"),
             scores=store.read_table("scores"),
             post=post,
             pre=pre,
-            features=store.read_table("features") if store.has_table("features") else None,
-            specs=read_feature_specs(store),
+            features=features,
+            specs=specs,
             rewrites=store.read_table("rewrites") if store.has_table("rewrites") else None,
             baselines=baselines,
         )
         result = analyze(inputs, options or AnalysisOptions())
-        text = result.to_json()
-        from seal_audit.store import write_text_atomic
-
-        write_text_atomic(store.path("stats.json"), text)
+        write_text_atomic(store.path("stats.json"), result.to_json())
         for name, df in result.tables().items():
             store.write_table(f"analysis/{name}", df)
         info.update(pre=pre, post=post, tables=sorted(result.tables()))

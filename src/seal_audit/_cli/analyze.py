@@ -64,26 +64,6 @@ def _apply_roles(specs: tuple[FeatureSpec, ...], roles: dict[str, str]) -> tuple
     return tuple(s.model_copy(update={"role": roles[s.name]}) if s.name in roles else s for s in specs)
 
 
-def _roles_from_manifest(settings: dict[str, Any]) -> tuple[str | None, str | None]:
-    rms = settings.get("rms") or {}
-    pre = post = None
-    if isinstance(rms, dict):
-        for name, conf in rms.items():
-            role = conf.get("role") if isinstance(conf, dict) else conf
-            if role == "pre":
-                pre = str(name)
-            elif role == "post":
-                post = str(name)
-    elif isinstance(rms, list):
-        for conf in rms:
-            if isinstance(conf, dict) and conf.get("role") in ("pre", "post"):
-                if conf["role"] == "pre":
-                    pre = str(conf.get("name"))
-                else:
-                    post = str(conf.get("name"))
-    return pre, post
-
-
 def _summary(result: AnalysisResult) -> None:
     t = Table(title="SEAL: agreement with the human label", show_edge=False)
     for col in ("RM", "role", "agreement", "95% CI (exact)", "ties", "n"):
@@ -127,9 +107,11 @@ def _summary(result: AnalysisResult) -> None:
         console.print(f"[yellow]note:[/yellow] {e}")
 
 
-def _write_tables(result: AnalysisResult, write: Any, csv_dir: Path | None) -> None:
+def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | None) -> None:
+    """Write every table with ``write`` (Parquet) and, with ``csv_dir``, a CSV copy beside it."""
     for name, df in sorted(result.tables().items()):
-        write(name, df)
+        if write is not None:
+            write(name, df)
         if csv_dir is not None:
             csv_dir.mkdir(parents=True, exist_ok=True)
             df.to_csv(csv_dir / f"{name}.csv", index=False)
@@ -235,17 +217,14 @@ def command(
     if run_dir is not None:
         if pairs_path or scores_path or features_path:
             raise ConfigError("give either RUN_DIR or --pairs/--scores/--features, not both")
+        from seal_audit.pipeline import analyze_stage
+
         store = RunStore(run_dir, create=False)
-        m_pre, m_post = _roles_from_manifest(dict(store.manifest.settings))
-        pre, post = pre or m_pre, post or m_post
-        features = store.read_table("features") if store.has_table("features") else None
-        specs: tuple[FeatureSpec, ...] = ()
-        if store.has_json("feature_specs"):
-            specs = _specs_from(store.read_json("feature_specs"), str(store.path("feature_specs.json")))
-        pairs = store.read_table("pairs")
-        scores = store.read_table("scores")
-        rewrites = store.read_table("rewrites") if store.has_table("rewrites") else None
+        with console.status("computing SEAL statistics ..."):
+            result = analyze_stage(store, options, pre=pre, post=post, feature_roles=role_map)
         target_dir = Path(run_dir)
+        if write_csv:
+            _write_tables(result, None, target_dir / "analysis")
     else:
         if pairs_path is None or scores_path is None or out_dir is None:
             raise ConfigError("without RUN_DIR, --pairs, --scores and --out are required")
@@ -253,36 +232,30 @@ def command(
         scores = read_any_table(scores_path)
         features = read_any_table(features_path) if features_path else None
         rewrites = read_any_table(rewrites_path) if rewrites_path else None
-        specs = ()
+        specs: tuple[FeatureSpec, ...] = ()
         if specs_path is not None:
             try:
                 specs = _specs_from(json.loads(specs_path.read_text(encoding="utf-8")), str(specs_path))
             except (OSError, ValueError) as exc:
                 raise InputError(f"cannot read specs: {exc}", file=str(specs_path)) from exc
         target_dir = out_dir
-    if post is None:
-        raise ConfigError(
-            "the post-D RM is unknown: pass --post NAME (or set rms.<name>.role = 'post' in the run config)"
+        if post is None:
+            raise ConfigError("the post-D RM is unknown: pass --post NAME")
+        if features is not None and not specs:
+            specs = infer_feature_specs(features, role_map)
+            role_map = {}
+        specs = _apply_roles(specs, role_map)
+        inputs = AnalysisInputs(
+            pairs=pairs, scores=scores, post=post, pre=pre, features=features, specs=specs, rewrites=rewrites
         )
-    if features is not None and not specs:
-        specs = infer_feature_specs(features, role_map)
-        role_map = {}
-    specs = _apply_roles(specs, role_map)
-    inputs = AnalysisInputs(
-        pairs=pairs, scores=scores, post=post, pre=pre, features=features, specs=specs, rewrites=rewrites
-    )
-    with console.status("computing SEAL statistics ..."):
-        result = analyze(inputs, options)
-    csv_dir = target_dir / ("analysis" if run_dir is not None else "") if write_csv else None
-    if run_dir is not None:
-        store = RunStore(run_dir, create=False)
-        write_text_atomic(store.path("stats.json"), result.to_json())
-        _write_tables(result, lambda name, df: store.write_table(f"analysis/{name}", df), csv_dir)
-    else:
+        with console.status("computing SEAL statistics ..."):
+            result = analyze(inputs, options)
         target_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target_dir / "stats.json", result.to_json())
         _write_tables(
-            result, lambda name, df: write_parquet_atomic(target_dir / f"{name}.parquet", df), csv_dir
+            result,
+            lambda name, df: write_parquet_atomic(target_dir / f"{name}.parquet", df),
+            target_dir if write_csv else None,
         )
     if not quiet:
         _summary(result)
