@@ -13,7 +13,9 @@ from seal_audit.store import RunStore
 
 @click.command("cache")
 @click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--clear", "clear", default=None, help="Delete every entry of this namespace (e.g. score, label).")
+@click.option(
+    "--clear", "clear", default=None, help="Delete every entry of this namespace (e.g. score, label)."
+)
 def command(run_dir: Path, clear: str | None) -> None:
     """List cached results per namespace and component (printable keys: component|settings|text)."""
     store = RunStore(run_dir, create=False)
