@@ -31,8 +31,17 @@ _LAZY = {
     "RunStore": "seal_audit.store",
 }
 
-__all__ = ["AuditConfig", "FeatureSpec", "PreferencePair", "RunResult", "RunStore", "__version__", "load_config",
-           "load_pairs", "run"]
+__all__ = [
+    "AuditConfig",
+    "FeatureSpec",
+    "PreferencePair",
+    "RunResult",
+    "RunStore",
+    "__version__",
+    "load_config",
+    "load_pairs",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -258,14 +258,26 @@ def record_label_settings(store: RunStore, featurizers: Sequence[Any]) -> None:
 
 
 def label_stage(
-    store: RunStore, featurizers: list[Any], say: Reporter = _quiet, on_progress: Any = None
+    store: RunStore,
+    featurizers: list[Any],
+    say: Reporter = _quiet,
+    on_progress: Any = None,
+    *,
+    engine: str = "local",
+    address: str | None = None,
 ) -> Any:
-    from seal_audit.features import label_run
-
+    """Label every text with every featurizer (cached per text), locally or on Ray workers."""
     if not featurizers:
         return None
     with _stage(store, "label", say):
-        out = label_run(store, featurizers, on_progress=on_progress)
+        if engine == "ray":
+            from seal_audit.features import label_run_ray
+
+            out = label_run_ray(store, featurizers, address=address, on_progress=on_progress, log=say)
+        else:
+            from seal_audit.features import label_run
+
+            out = label_run(store, featurizers, on_progress=on_progress)
         record_label_settings(store, featurizers)
     if out.stopped:
         say("[label] stopped early (LM budget); finished labels are stored, run again to continue")
@@ -632,7 +644,7 @@ def run(config: AuditConfig | str | Path, *, say: Reporter = _quiet, progress: A
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
         score_stage(store, specs, cfg, say, progress)
-        label_stage(store, featurizers, say)
+        label_stage(store, featurizers, say, engine=cfg.run.engine, address=cfg.run.ray_address)
         rewrite_stage(store, cfg, specs, featurizers, say)
         analyze_stage(store, options, say=say)
         report = report_stage(store, say) if cfg.run.report else None

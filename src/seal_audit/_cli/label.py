@@ -42,6 +42,13 @@ loses only the calls in flight. --max-cost stops cleanly before the budget is cr
 work is stored and the stage status says 'stopped'. Calls are logged to RUN_DIR/logs/lm_calls.jsonl
 (no prompt text, no key). --batch-api uses the OpenAI Batch API (half price, slow); its batch
 ids are kept in RUN_DIR/lm_batches.json so running the command again resumes polling.
+
+\b
+--engine ray spreads the LM calls over Ray worker tasks (the [ray] extra) while the endpoint
+still sees at most --concurrency requests in flight in total (and at most --max-rps started per
+second): one limiter actor per endpoint hands out the slots. Without --address a local Ray
+instance runs for the command; --address auto (or HOST:PORT) joins a running cluster. Results
+are cached by this process as they arrive, under the same keys as local runs.
 """
 
 
@@ -114,6 +121,18 @@ def _settings(opts: dict[str, Any]) -> LLMSettings:
     default=None,
     help="Stop polling after this many seconds (run again to resume); default: wait.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run LM calls from this process, or from Ray workers (see above).",
+)
+@click.option("--address", default=None, help="Ray cluster to join (auto, HOST:PORT) [start a local one].")
+@click.option("--ray-workers", type=int, default=None, help="Ray tasks in flight [one per cluster CPU].")
+@click.option(
+    "--max-rps", type=float, default=None, help="With --engine ray: most requests started per second."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of the cost estimate.")
 @click.option("--list", "list_only", is_flag=True, help="List the featurizers and exit.")
 def command(
@@ -128,6 +147,8 @@ def command(
         for name, desc in available_featurizers().items():
             click.echo(f"{name:12s} {desc}")
         return
+    if opts["engine"] == "local" and (opts["address"] or opts["ray_workers"] or opts["max_rps"]):
+        raise ConfigError("--address, --ray-workers and --max-rps need --engine ray")
     if not featurizers:
         raise ConfigError("give at least one --featurizer (e.g. --featurizer offline); --list shows them")
     store = RunStore(run_dir, create=False)
@@ -175,10 +196,27 @@ def command(
             progress.update(tasks[p.featurizer], completed=p.done, stats=stats)
 
         try:
-            out = label_run(store, fz, on_progress=on_progress, stop=stop)
+            if opts["engine"] == "ray":
+                from seal_audit.features import label_run_ray
+
+                out = label_run_ray(
+                    store,
+                    fz,
+                    address=opts["address"],
+                    num_workers=opts["ray_workers"],
+                    max_requests_per_s=opts["max_rps"],
+                    on_progress=on_progress,
+                    stop=stop,
+                    log=console.print,
+                )
+            else:
+                out = label_run(store, fz, on_progress=on_progress, stop=stop)
         except KeyboardInterrupt:
             stop.set()
             raise
+    from seal_audit.pipeline import record_label_settings
+
+    record_label_settings(store, fz)
     for name, s in out.summary().items():
         line = f"{name}: {s['texts']:,} texts, {s['failed']:,} failed"
         if name == "lm":

@@ -39,6 +39,15 @@ a repeated run is a cache read. Texts over the max length lose context tokens fr
 (the response is kept); the number cut is printed and recorded in the manifest.
 
 \b
+--engine ray runs the same scorer as Ray Data actors (the [ray] extra): without --address
+it starts a local Ray instance for the command and stops it afterwards; --address auto (or
+HOST:PORT, ray://HOST:10001) joins a running cluster and leaves it running. Actors default to
+one per GPU (1 GPU each), or on CPU-only clusters to half the CPUs (0.5 CPU each on machines
+with up to 4 CPUs); --ray-actors/--ray-cpus-per-actor/--ray-gpus-per-actor override that.
+Only texts missing from the run's cache are sent, and each returned batch is cached at once, so
+Ray and local runs resume each other. --chunk-size and --self-check are local-engine options.
+
+\b
 --self-check scores a seeded sample of 70 of your texts at batch sizes 1, 7 and 64, records the
 largest reward difference in manifest stages.score.self_check and fails above the tolerance
 (default 1e-4 in float32; 5e-2 in bfloat16/float16, whose rounding alone exceeds 1e-4).
@@ -126,6 +135,17 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
 @click.option("--self-check", is_flag=True, help="Check batch-size invariance on a sample (see above).")
 @click.option("--self-check-tol", type=float, default=None, help="Tolerance of --self-check.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Score in this process, or as Ray Data actors (see above).",
+)
+@click.option("--address", default=None, help="Ray cluster to join (auto, HOST:PORT) [start a local one].")
+@click.option("--ray-actors", type=int, default=None, help="Scoring actors [one per GPU / half the CPUs].")
+@click.option("--ray-cpus-per-actor", type=float, default=None, help="CPUs each actor reserves [0.5 or 1].")
+@click.option("--ray-gpus-per-actor", type=float, default=None, help="GPUs each actor reserves [1 if any].")
 @source_options
 def command(
     pairs_or_run: Path,
@@ -145,6 +165,11 @@ def command(
     self_check: bool,
     self_check_tol: float | None,
     no_progress: bool,
+    engine: str,
+    address: str | None,
+    ray_actors: int | None,
+    ray_cpus_per_actor: float | None,
+    ray_gpus_per_actor: float | None,
     **kwargs: Any,
 ) -> None:
     from dataclasses import replace
@@ -153,6 +178,13 @@ def command(
     from seal_audit.score import score_run
 
     seed = int(kwargs.get("seed") or 0)
+    if engine == "local" and (address or ray_actors or ray_cpus_per_actor or ray_gpus_per_actor is not None):
+        raise SealError("--address and --ray-* options need --engine ray")
+    if engine == "ray" and self_check:
+        raise SealError(
+            "--self-check runs with the local engine (it checks the RM, not the engine): "
+            "run `seal score RUN --self-check` once, then --engine ray"
+        )
     base = RMOptions().with_overrides(
         format=input_format,
         template=template,
@@ -182,16 +214,30 @@ def command(
             raise SealError(f"--{role} {name}: no --rm named '{name}' (have {', '.join(sorted(names))})")
         specs = [replace(s, role=role) if s.name == name else s for s in specs]  # type: ignore[arg-type]
     with _maybe_progress(not no_progress) as progress:
-        result = score_run(
-            store,
-            specs,
-            chunk_size=chunk_size,
-            run_self_check=self_check,
-            self_check_tolerance=self_check_tol,
-            seed=seed,
-            progress=_progress_factory(progress) if progress is not None else None,
-            log=(lambda m: console.print(m)),
-        )
+        if engine == "ray":
+            from seal_audit.score import score_run_ray
+
+            result = score_run_ray(
+                store,
+                specs,
+                address=address,
+                num_actors=ray_actors,
+                num_cpus_per_actor=ray_cpus_per_actor,
+                num_gpus_per_actor=ray_gpus_per_actor,
+                progress=_progress_factory(progress) if progress is not None else None,
+                log=(lambda m: console.print(m)),
+            )
+        else:
+            result = score_run(
+                store,
+                specs,
+                chunk_size=chunk_size,
+                run_self_check=self_check,
+                self_check_tolerance=self_check_tol,
+                seed=seed,
+                progress=_progress_factory(progress) if progress is not None else None,
+                log=(lambda m: console.print(m)),
+            )
     table = Table(title=f"scores: {result.n_pairs} pairs -> {store.table_path('scores')}")
     for col in ("rm", "role", "texts", "cached", "computed", "truncated", "texts/s"):
         table.add_column(col, justify="left" if col in ("rm", "role") else "right")

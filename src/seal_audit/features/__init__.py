@@ -1,7 +1,10 @@
 """LABEL stage: per-text features from the LM-labeler, offline featurizers and dataset columns.
 
-Importing this package does not import openai, VADER or textstat; the factories that need them do.
+Importing this package does not import openai, VADER, textstat or Ray; the factories that need them
+do, and ``label_run_ray`` (the ``[ray]`` extra) is imported on first use.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from seal_audit.features.base import (
     Featurizer,
@@ -37,6 +40,18 @@ from seal_audit.features.specs import (
     load_feature_specs,
 )
 
+if TYPE_CHECKING:
+    from seal_audit.features.ray_label import label_run_ray
+
+
+def __getattr__(name: str) -> Any:
+    if name == "label_run_ray":
+        from seal_audit.features.ray_label import label_run_ray
+
+        return label_run_ray
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "FEATURES_TABLE",
     "SEAL_FEATURES",
@@ -59,6 +74,7 @@ __all__ = [
     "get_featurizer",
     "label_items",
     "label_run",
+    "label_run_ray",
     "lm_feature_set",
     "load_feature_config",
     "load_feature_specs",

@@ -6,8 +6,12 @@ Public API (what the pipeline and the rewrite stage call):
 - ``score_texts(model, items, rm=..., cache=...) -> list[Score]`` — any (pair_id, side, variant,
   context, response) items, e.g. rewritten texts with ``variant=<transform>``;
 - ``merge_scores(store, scores)`` — add such rows to the run's ``scores`` table;
-- ``self_check(model, items)`` — batch-size invariance on a seeded sample.
+- ``self_check(model, items)`` — batch-size invariance on a seeded sample;
+- ``score_run_ray(store, rms, address=...)`` — ``score_run`` on a Ray cluster (the ``[ray]`` extra;
+  imported on first use, so importing this package never imports Ray or torch).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from seal_audit.score.engine import (
     NAMESPACE,
@@ -29,6 +33,18 @@ from seal_audit.score.stage import (
     self_check,
 )
 
+if TYPE_CHECKING:
+    from seal_audit.score.ray_engine import score_run_ray
+
+
+def __getattr__(name: str) -> Any:
+    if name == "score_run_ray":
+        from seal_audit.score.ray_engine import score_run_ray
+
+        return score_run_ray
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "NAMESPACE",
     "SCORES_TABLE",
@@ -42,6 +58,7 @@ __all__ = [
     "pair_items",
     "score_fixed_batches",
     "score_run",
+    "score_run_ray",
     "score_texts",
     "scores_frame",
     "self_check",

@@ -14,7 +14,7 @@ import pandas as pd
 from seal_audit.backends.reward import RewardModel, RMSpec, load_reward_model
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import SIDES, PreferencePair, Score
-from seal_audit.score.engine import ScoreItem, Scorer, score_fixed_batches
+from seal_audit.score.engine import ScoreItem, Scorer, ScoreStats, score_fixed_batches
 from seal_audit.store.run_store import RunStore
 
 SCORES_TABLE = "scores"
@@ -190,34 +190,51 @@ def score_run(
             progress=progress(spec.name, len(items)) if progress else None,
         )
         all_scores.extend(scorer.score(items))
-        st = scorer.stats
-        infos.append(
-            RMRunInfo(
-                name=spec.name,
-                spec=spec.spec,
-                role=spec.role,
-                n_texts=st.n_items,
-                n_cached=st.n_cached,
-                n_computed=st.n_computed,
-                n_truncated=st.n_truncated,
-                n_forward=st.n_forward,
-                seconds=st.seconds,
-                texts_per_s=st.texts_per_s,
-                computed_per_s=st.computed_per_s,
-            )
-        )
+        infos.append(rm_run_info(spec, scorer.stats))
         manifest_rms[spec.name] = rm_manifest_entry(spec, model)
         if run_self_check:
             checks.append(self_check(model, items, rm=spec.name, seed=seed, tolerance=self_check_tolerance))
         del model, scorer
         gc.collect()
-    df = merge_scores(store, all_scores)
-    store.update_manifest(settings={"rms": manifest_rms})
+    return write_score_stage(store, len(pairs), all_scores, infos, checks, manifest_rms)
+
+
+def rm_run_info(spec: RMSpec, st: ScoreStats) -> RMRunInfo:
+    """The summary of one RM's scoring, whichever engine produced the stats."""
+    return RMRunInfo(
+        name=spec.name,
+        spec=spec.spec,
+        role=spec.role,
+        n_texts=st.n_items,
+        n_cached=st.n_cached,
+        n_computed=st.n_computed,
+        n_truncated=st.n_truncated,
+        n_forward=st.n_forward,
+        seconds=st.seconds,
+        texts_per_s=st.texts_per_s,
+        computed_per_s=st.computed_per_s,
+    )
+
+
+def write_score_stage(
+    store: RunStore,
+    n_pairs: int,
+    scores: Sequence[Score],
+    infos: Sequence[RMRunInfo],
+    checks: Sequence[SelfCheckResult],
+    manifest_rms: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> ScoreRunResult:
+    """Table, manifest and stage record of a finished scoring run: shared by the local and Ray
+    engines so that a run directory does not depend on which engine filled it."""
+    df = merge_scores(store, scores)
+    store.update_manifest(settings={"rms": dict(manifest_rms)})
     info: dict[str, Any] = {
-        "n_pairs": len(pairs),
+        "n_pairs": n_pairs,
         "n_rows": len(df),
         "truncated": {i.name: i.n_truncated for i in infos},
         "rms": {i.name: asdict(i) for i in infos},
+        **(extra or {}),
     }
     if checks:
         info["self_check"] = {c.rm: asdict(c) for c in checks}
@@ -230,4 +247,4 @@ def score_run(
             "the model's output, so rewards depend on which texts share a batch. Scores were written "
             "but should not be trusted; try --dtype float32 or report the model"
         )
-    return ScoreRunResult(n_pairs=len(pairs), n_rows=len(df), rms=tuple(infos), self_checks=tuple(checks))
+    return ScoreRunResult(n_pairs=n_pairs, n_rows=len(df), rms=tuple(infos), self_checks=tuple(checks))
