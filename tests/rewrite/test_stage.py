@@ -172,6 +172,8 @@ def test_end_to_end_robustness_run(
     assert post_acc.agreement_rewritten.rate <= post_acc.agreement_original.rate
     summary = store.read_table("analysis/robustness_summary")
     assert {"add_positive", "add_filler"} <= set(summary["transform"])
+    # every output names the kind of test (controlled edit, not a paraphrase)
+    assert r.kind == "controlled" and set(summary["kind"]) == {"controlled"}
 
     # repeating the command is free: no new rows, same scores
     before = (

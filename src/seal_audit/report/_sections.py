@@ -854,7 +854,7 @@ def robustness(ctx: Ctx) -> Section:
             )
             acc_rows.append(
                 [
-                    t,
+                    _transform_label(t, rr),
                     ctx.rm_label(rm),
                     fmt_int(ac.get("n")),
                     pct(fnum(dig(ac, "agreement_original", "rate"))),
@@ -950,7 +950,9 @@ def robustness(ctx: Ctx) -> Section:
     else:
         parts.append(not_computed("no rewrite bookkeeping (rewrites table) in this run"))
     for t, rr in sorted(rob.items()):
-        parts.append(tag("h3", f"Robustness scores π · transform “{t}” · {dig(rr, 'rm')}"))
+        parts.append(
+            tag("h3", f"Robustness scores π · transform “{_transform_label(t, rr)}” · {dig(rr, 'rm')}")
+        )
         lpm = dig(rr, "lpm")
         if skip_reason(lpm) is not None:
             parts.append(not_computed(str(skip_reason(lpm))))
@@ -1232,3 +1234,10 @@ BUILDERS: tuple[Callable[[Ctx], Section | None], ...] = (
     calibration,
     watchlist,
 )
+
+
+def _transform_label(name: str, result: Any) -> str:
+    """Transform name with the kind of test it is (paraphrase, directed, controlled): paraphrase and
+    directed rewrites answer different questions, so every output names which one it shows."""
+    kind = dig(result, "kind")
+    return f"{name} ({kind})" if isinstance(kind, str) and kind != "unknown" else name

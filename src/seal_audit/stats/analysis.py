@@ -711,6 +711,12 @@ def _robustness(
         and not s.list_valued
         and (ORIGINAL, s.name) in data.features
     ]
+    kinds: dict[str, str] = {}
+    if inputs.rewrites is not None and "kind" in inputs.rewrites.columns and len(inputs.rewrites):
+        for t, k in (
+            inputs.rewrites[["transform", "kind"]].drop_duplicates("transform").itertuples(index=False)
+        ):
+            kinds[str(t)] = str(k)
     for t in sorted(transforms):
         rew_post = data.reward(post, t)
         if rew_post is None:
@@ -784,6 +790,7 @@ def _robustness(
             lpm = lg = Skipped("no spoiler features labeled on the rewritten texts")
         res = RobustnessResult(
             transform=t,
+            kind=kinds.get(t, "unknown"),
             rm=post,
             n=int(use.sum()),
             drift=gate,
@@ -799,12 +806,14 @@ def _robustness(
         for model, reg in (("lpm", lpm), ("logit", lg)):
             if isinstance(reg, RegressionResult):
                 for row in _coef_rows(reg, transform=t, model=model):
+                    row["kind"] = kinds.get(t, "unknown")
                     row["n_changed"] = cnt.get(str(row["term"]))
                     coef_rows.append(row)
         for ac in acc:
             summary_rows.append(
                 {
                     "transform": t,
+                    "kind": kinds.get(t, "unknown"),
                     "rm": ac.rm,
                     "n": ac.n,
                     "drop": ac.drop,

@@ -82,6 +82,11 @@ class RobustnessResult:
     """Robustness of the post-D RM to one rewrite transform (§5)."""
 
     transform: str
+    kind: str
+    """What kind of test this is: ``paraphrase`` (the reference's test: meaning kept, wording
+    changed), ``directed`` (an LM rewrite meant to move a feature), ``controlled`` (a deterministic
+    edit), or ``unknown`` when the rewrites table does not say. Paraphrase and directed rewrites answer
+    different questions and are never pooled."""
     rm: str
     n: int
     drift: DriftGate | None
