@@ -624,7 +624,13 @@ def analysis_options(cfg: AuditConfig) -> Any:
     )
 
 
-def run(config: AuditConfig | str | Path, *, say: Reporter = _quiet, progress: Any = None) -> RunResult:
+def run(
+    config: AuditConfig | str | Path,
+    *,
+    say: Reporter = _quiet,
+    progress: Any = None,
+    label_progress: Any = None,
+) -> RunResult:
     """load → train → score → label → rewrite → analyze → report over one run directory.
 
     Everything is validated before any inference (featurizers and analysis options are built
@@ -644,7 +650,9 @@ def run(config: AuditConfig | str | Path, *, say: Reporter = _quiet, progress: A
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
         score_stage(store, specs, cfg, say, progress)
-        label_stage(store, featurizers, say, engine=cfg.run.engine, address=cfg.run.ray_address)
+        label_stage(
+            store, featurizers, say, label_progress, engine=cfg.run.engine, address=cfg.run.ray_address
+        )
         rewrite_stage(store, cfg, specs, featurizers, say)
         analyze_stage(store, options, say=say)
         report = report_stage(store, say) if cfg.run.report else None

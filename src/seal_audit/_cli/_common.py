@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from seal_audit.sources import ColumnMap, LoadOptions, LoadResult, load
 
@@ -133,3 +135,47 @@ def load_with_status(spec: str, options: LoadOptions) -> LoadResult:
         where = f" -> {options.quarantine}" if options.quarantine else ""
         console.print(f"[yellow]skipped {len(result.skipped)} bad record(s){where}[/yellow]")
     return result
+
+
+def progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
+    """A scoring progress factory: one bar per RM, advanced by the number of texts finished."""
+
+    def make(name: str, total: int) -> Callable[[int], None]:
+        task = progress.add_task(f"scoring {name}", total=total)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        return advance
+
+    return make
+
+
+def label_progress(progress: Progress) -> Callable[[Any], None]:
+    """A labeling progress callback: one bar per featurizer with done / failed / cached counts."""
+    tasks: dict[str, Any] = {}
+
+    def on_progress(p: Any) -> None:
+        if p.featurizer not in tasks:
+            tasks[p.featurizer] = progress.add_task(f"labeling {p.featurizer}", total=p.total)
+        progress.update(tasks[p.featurizer], completed=p.done)
+
+    return on_progress
+
+
+@contextmanager
+def maybe_progress(enabled: bool) -> Iterator[Progress | None]:
+    """A rich progress display on stderr, or None (``--quiet`` / ``--no-progress``)."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("texts"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        yield progress

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from seal_audit._cli._common import say
+from seal_audit._cli._common import label_progress, maybe_progress, progress_factory, say
 from seal_audit._cli.run import print_headline
 
 
@@ -34,6 +34,12 @@ def command(out: Path, data: str | None, n_pairs: int, seed: int, quiet: bool) -
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     cfg = demo_config(out, data, n_pairs=n_pairs, seed=seed)
-    result = run(cfg, say=(lambda _: None) if quiet else say)
+    with maybe_progress(not quiet) as progress:
+        result = run(
+            cfg,
+            say=(lambda _: None) if quiet else say,
+            progress=progress_factory(progress) if progress else None,
+            label_progress=label_progress(progress) if progress else None,
+        )
     click.echo(f"\nSEAL demo on {data or 'the generated demo dataset'} ({time.perf_counter() - t0:.0f} s)")
     print_headline(result)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from seal_audit._cli._common import say
+from seal_audit._cli._common import label_progress, maybe_progress, progress_factory, say
 
 
 def print_headline(result: object) -> None:
@@ -31,5 +31,11 @@ def command(config: Path, quiet: bool) -> None:
     """
     from seal_audit.pipeline import run
 
-    result = run(config, say=(lambda _: None) if quiet else say)
+    with maybe_progress(not quiet) as progress:
+        result = run(
+            config,
+            say=(lambda _: None) if quiet else say,
+            progress=progress_factory(progress) if progress else None,
+            label_progress=label_progress(progress) if progress else None,
+        )
     print_headline(result)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from seal_audit._cli._common import console, load_options, load_with_status, source_options
+from seal_audit._cli._common import (
+    console,
+    load_options,
+    load_with_status,
+    maybe_progress,
+    progress_factory,
+    source_options,
+)
 from seal_audit.data.errors import SealError
 from seal_audit.store.run_store import MANIFEST, RunStore
 
@@ -52,35 +56,6 @@ Ray and local runs resume each other. --chunk-size and --self-check are local-en
 largest reward difference in manifest stages.score.self_check and fails above the tolerance
 (default 1e-4 in float32; 5e-2 in bfloat16/float16, whose rounding alone exceeds 1e-4).
 """
-
-
-def _progress_factory(progress: Progress) -> Callable[[str, int], Callable[[int], None]]:
-    def make(name: str, total: int) -> Callable[[int], None]:
-        task = progress.add_task(f"scoring {name}", total=total)
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-
-        return advance
-
-    return make
-
-
-@contextmanager
-def _maybe_progress(enabled: bool) -> Iterator[Progress | None]:
-    if not enabled:
-        yield None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("texts"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        yield progress
 
 
 def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore:
@@ -213,7 +188,7 @@ def command(
         if name not in names:
             raise SealError(f"--{role} {name}: no --rm named '{name}' (have {', '.join(sorted(names))})")
         specs = [replace(s, role=role) if s.name == name else s for s in specs]  # type: ignore[arg-type]
-    with _maybe_progress(not no_progress) as progress:
+    with maybe_progress(not no_progress) as progress:
         if engine == "ray":
             from seal_audit.score import score_run_ray
 
@@ -224,7 +199,7 @@ def command(
                 num_actors=ray_actors,
                 num_cpus_per_actor=ray_cpus_per_actor,
                 num_gpus_per_actor=ray_gpus_per_actor,
-                progress=_progress_factory(progress) if progress is not None else None,
+                progress=progress_factory(progress) if progress is not None else None,
                 log=(lambda m: console.print(m)),
             )
         else:
@@ -235,7 +210,7 @@ def command(
                 run_self_check=self_check,
                 self_check_tolerance=self_check_tol,
                 seed=seed,
-                progress=_progress_factory(progress) if progress is not None else None,
+                progress=progress_factory(progress) if progress is not None else None,
                 log=(lambda m: console.print(m)),
             )
     table = Table(title=f"scores: {result.n_pairs} pairs -> {store.table_path('scores')}")
