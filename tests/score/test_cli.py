@@ -55,6 +55,7 @@ def test_cli_score_train_and_rescore(tiny_rm: Path, tmp_path: Path) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     rms = manifest["settings"]["rms"]
     assert rms["a"]["role"] == "pre" and rms["b"]["role"] == "post" and rms["a"]["format"] == "text-pair"
+    assert manifest["settings"]["load"]["limit"] == 25 and manifest["inputs"][0]["sha256"]
     n_trunc = int(df[df.rm == "a"]["truncated"].sum())
     assert n_trunc > 0 and manifest["stages"]["score"]["truncated"]["a"] == n_trunc
 

@@ -82,6 +82,20 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
     else:
         store.write_pairs(result.pairs)
         store.record_input(str(source), result.format)
+        store.update_manifest(
+            settings={
+                "load": {
+                    "source": str(source),
+                    "format": result.format,
+                    "limit": options.limit,
+                    "sample": options.sample,
+                    "seed": options.seed,
+                    "split_rule": options.split_rule,
+                    "skipped": len(result.skipped),
+                }
+            },
+            seed=options.seed,
+        )
     return store
 
 
