@@ -158,7 +158,11 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
         if done.get(t.name, {}).get("settings_hash") != key or not (out / "config.json").exists():
             with _stage(store, f"train:{t.name}", say):
                 res = train_reward_model(
-                    pairs, out, TrainConfig(kind=t.kind, encoder=t.encoder, seed=t.seed), log=say
+                    pairs,
+                    out,
+                    TrainConfig(kind=t.kind, encoder=t.encoder, seed=t.seed),
+                    log=say,
+                    cache=store.cache,  # embeddings shared with the other RMs' training and scoring
                 )
             done[t.name] = {
                 "settings_hash": key,

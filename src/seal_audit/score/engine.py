@@ -5,16 +5,21 @@ text at once; only misses are encoded (tokenization happens here, outside the mo
 grouped into batches by padded-token budget after sorting by length; each batch's rewards go into
 the cache in their own transaction as soon as they exist. A killed run therefore loses at most
 one batch, and a rerun with the same RM settings is a pure cache read.
+
+RMs that can cache their features (``CachesEmbeddings``: the local embed RM) are handed the same
+cache while a chunk is scored, so an embedding computed for one RM or during training is reused by
+every RM on the same encoder settings; without a cache they compute everything.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from seal_audit.backends.reward import Encoded, RewardModel, plan_batches
+from seal_audit.backends.reward import CachesEmbeddings, Encoded, RewardModel, plan_batches
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import Score, Side, text_hash
 from seal_audit.store.cache import Cache, cache_key
@@ -43,7 +48,8 @@ class ScoreStats:
     n_cached: int = 0
     """Items whose reward came from the cache (including duplicates of a text scored in the run)."""
     n_computed: int = 0
-    """Distinct texts that went through the model."""
+    """Distinct texts that went through the model (only through the head when an RM's features
+    came from the cache)."""
     n_truncated: int = 0
     """Items whose input was cut to the model's max length."""
     n_forward: int = 0
@@ -74,6 +80,8 @@ class Scorer:
     chunk_size: int = 2048
     progress: Progress | None = None
     stats: ScoreStats = field(default_factory=ScoreStats)
+    share_features: bool = True
+    """Hand ``cache`` to RMs that cache their features (embeddings); False computes them afresh."""
 
     def __post_init__(self) -> None:
         self._component = f"rm:{self.model.name}"
@@ -100,6 +108,10 @@ class Scorer:
             yield self._score_chunk(chunk)
 
     def _score_chunk(self, chunk: Sequence[ScoreItem]) -> list[Score]:
+        with feature_cache(self.model, self.cache if self.share_features else None):
+            return self._score_chunk_inner(chunk)
+
+    def _score_chunk_inner(self, chunk: Sequence[ScoreItem]) -> list[Score]:
         start = time.perf_counter()
         keys = [self.key(it.context, it.response) for it in chunk]
         count: dict[str, int] = {}
@@ -164,6 +176,20 @@ class Scorer:
         return rewards
 
 
+@contextmanager
+def feature_cache(model: RewardModel, cache: Cache | None) -> Iterator[None]:
+    """Within the block, ``model`` reads/writes its features through ``cache`` (None: no cache) if it
+    can cache them; its previous cache is restored afterwards. Other RMs are left alone."""
+    if not isinstance(model, CachesEmbeddings):
+        yield
+        return
+    previous = model.attach_cache(cache)
+    try:
+        yield
+    finally:
+        model.attach_cache(previous)
+
+
 def forward_split_on_oom(model: RewardModel, batch: Sequence[Encoded]) -> list[float]:
     """``model.score_batch``, halving the batch on an accelerator out-of-memory error.
 
@@ -213,10 +239,12 @@ def score_texts(
 def score_fixed_batches(model: RewardModel, items: Sequence[ScoreItem], batch_size: int) -> list[float]:
     """Uncached rewards with fixed-count batches in input order (mixed lengths, so real padding).
 
-    The self-check and the tests use this to show that batch composition does not move rewards.
+    The self-check and the tests use this to show that batch composition does not move rewards;
+    cached features are bypassed, so every text really goes through the model in these batches.
     """
-    encoded = model.encode([(it.context, it.response) for it in items])
-    out: list[float] = []
-    for s in range(0, len(encoded), batch_size):
-        out.extend(model.score_batch(encoded[s : s + batch_size]))
+    with feature_cache(model, None):
+        encoded = model.encode([(it.context, it.response) for it in items])
+        out: list[float] = []
+        for s in range(0, len(encoded), batch_size):
+            out.extend(model.score_batch(encoded[s : s + batch_size]))
     return out

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from seal_audit.backends.reward.base import (
     INPUT_FORMATS,
+    CachesEmbeddings,
     Encoded,
     InputFormat,
     RewardModel,
@@ -34,6 +35,7 @@ from seal_audit.data.errors import ConfigError
 
 __all__ = [
     "INPUT_FORMATS",
+    "CachesEmbeddings",
     "Encoded",
     "InputFormat",
     "RMOptions",

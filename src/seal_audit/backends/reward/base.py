@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from seal_audit.data.errors import ConfigError
+
+if TYPE_CHECKING:
+    from seal_audit.store.cache import Cache
 
 InputFormat = Literal["text-pair", "chat-template", "concat"]
 INPUT_FORMATS: tuple[InputFormat, ...] = ("text-pair", "chat-template", "concat")
@@ -138,6 +141,19 @@ class RewardModel(Protocol):
 
     def score_batch(self, batch: Sequence[Encoded]) -> list[float]:
         """Rewards of one batch, in order; batch composition must not change the values."""
+        ...
+
+
+@runtime_checkable
+class CachesEmbeddings(Protocol):
+    """An RM whose features can live in the run store's cache (the local embed RM).
+
+    The scorer attaches its cache while it scores and restores the previous one afterwards;
+    RMs without this method (Hugging Face, n-gram, callables, baselines) are simply not offered it.
+    """
+
+    def attach_cache(self, cache: Cache | None) -> Cache | None:
+        """Use ``cache`` for features from now on (None: compute everything); return the previous."""
         ...
 
 

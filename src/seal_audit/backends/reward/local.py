@@ -8,14 +8,19 @@ linear Bradley-Terry head; no pickle is ever written or read.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seal_audit.backends.reward._runtime import dir_fingerprint, read_json
 from seal_audit.backends.reward.base import Encoded, RMOptions
 from seal_audit.data.errors import ConfigError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from seal_audit.backends.embed.cache import EmbeddingCache
+    from seal_audit.store.cache import Cache
 
 SEAL_RM_TYPES = ("embed-bt", "ngram-bt")
 CONFIG = "config.json"
@@ -49,8 +54,27 @@ def load_weights(path: Path) -> dict[str, np.ndarray]:
     return dict(load_file(str(path)))
 
 
+@dataclass(eq=False)
+class CachedInput:
+    """``Encoded.data`` of the embed RM while an embedding cache is attached."""
+
+    key: str
+    """The text's key in the embedding cache."""
+    tokens: Encoded
+    """The encoder's own encoding, run through the encoder when ``vector`` is None."""
+    vector: np.ndarray | None
+    """The cached embedding (float32), or None on a miss."""
+
+
 class EmbedBTRewardModel:
-    """reward = w · standardise(meanpool(encoder(context + response))) + b."""
+    """reward = w · standardise(meanpool(encoder(context + response))) + b.
+
+    With an embedding cache attached (``attach_cache``; the scorer does it for the duration of a
+    chunk when it has a cache), ``encode`` looks every text's embedding up in the run store and
+    ``score_batch`` runs the encoder only on the misses, storing what it computes. The vectors
+    shared with ``train_reward_model(..., cache=...)`` and with other RMs on the same encoder are
+    the exact float32 ones, so a cached score equals the score of the forward pass that filled it.
+    """
 
     name = "local-embed"
 
@@ -80,6 +104,7 @@ class EmbedBTRewardModel:
             "fingerprint": dir_fingerprint(path),
             **self.encoder.identity,
         }
+        self._embed_cache: EmbeddingCache | None = None
 
     @property
     def identity(self) -> Mapping[str, Any]:
@@ -93,16 +118,68 @@ class EmbedBTRewardModel:
     def max_batch(self) -> int:
         return self.encoder.max_batch
 
+    def attach_cache(self, cache: Cache | None) -> Cache | None:
+        """Read and write embeddings through ``cache`` (None detaches); returns the previous cache."""
+        from seal_audit.backends.embed.cache import EmbeddingCache
+
+        previous = self._embed_cache.cache if self._embed_cache is not None else None
+        self._embed_cache = EmbeddingCache(cache, self.encoder) if cache is not None else None
+        return previous
+
     def encode(self, items: Sequence[tuple[str, str]]) -> list[Encoded]:
-        return self.encoder.encode_pairs(items)
+        encoded = self.encoder.encode_pairs(items)
+        ec = self._embed_cache
+        if ec is None:
+            return encoded
+        keys = [ec.key(c, r) for c, r in items]
+        hits = ec.get_many(keys)
+        # a cached text costs the batch planner nothing: it only meets the linear head
+        return [
+            Encoded(
+                length=1 if k in hits else e.length,
+                n_tokens=e.n_tokens,
+                truncated=e.truncated,
+                data=CachedInput(key=k, tokens=e, vector=hits.get(k)),
+            )
+            for k, e in zip(keys, encoded, strict=True)
+        ]
 
     def features(self, batch: Sequence[Encoded]) -> np.ndarray:
-        return self.encoder.embed_batch(batch)
+        """Float32 embeddings of a batch: cached ones read, the rest encoded (and then cached)."""
+        if not any(isinstance(e.data, CachedInput) for e in batch):
+            return self.encoder.embed_batch(batch)
+        feats = np.empty((len(batch), self.encoder.dim), dtype=np.float32)
+        misses: list[int] = []
+        for i, e in enumerate(batch):
+            if isinstance(e.data, CachedInput) and e.data.vector is not None:
+                feats[i] = e.data.vector
+            else:
+                misses.append(i)
+        if misses:
+            inputs = [_tokens(batch[i]) for i in misses]
+            vecs = self.encoder.embed_batch(inputs)
+            feats[misses] = vecs
+            new = {
+                d.key: v
+                for i, v in zip(misses, vecs, strict=True)
+                if isinstance(d := batch[i].data, CachedInput)
+            }
+            if new and self._embed_cache is not None:
+                self._embed_cache.put_many(new)
+        return feats
 
     def score_batch(self, batch: Sequence[Encoded]) -> list[float]:
         feats = (self.features(batch) - self.mean) / self.scale
-        rewards: list[float] = (feats.astype(np.float64) @ self.w.astype(np.float64) + self.b).tolist()
+        # a row-wise sum rather than BLAS matrix @ vector: each reward then depends on its own row
+        # only (not on its position in the batch), so equal features give bit-equal rewards
+        rewards: list[float] = (
+            (feats.astype(np.float64) * self.w.astype(np.float64)).sum(axis=1) + self.b
+        ).tolist()
         return rewards
+
+
+def _tokens(e: Encoded) -> Encoded:
+    return e.data.tokens if isinstance(e.data, CachedInput) else e
 
 
 class NgramBTRewardModel:

@@ -12,14 +12,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from seal_audit.backends.reward.base import plan_batches
 from seal_audit.backends.reward.local import CONFIG, WEIGHTS, save_weights
 from seal_audit.data.errors import ConfigError, InputError
 from seal_audit.data.records import PreferencePair
+
+if TYPE_CHECKING:
+    from seal_audit.store.cache import Cache
 
 RMKind = Literal["embed", "ngram"]
 
@@ -125,8 +127,16 @@ def train_reward_model(
     out_dir: str | Path,
     config: TrainConfig | None = None,
     log: Callable[[str], None] | None = None,
+    *,
+    cache: Cache | None = None,
 ) -> TrainResult:
-    """Fit and write a local RM directory that ``load_reward_model("local:DIR")`` scores with."""
+    """Fit and write a local RM directory that ``load_reward_model("local:DIR")`` scores with.
+
+    With ``cache`` (a run store's cache) the ``embed`` kind reads the embeddings it already has and
+    stores the ones it computes, keyed by encoder settings and text: a post-D RM trained after a
+    pre-D one encodes only the texts that are new, and scoring either RM on texts it was trained
+    on runs no encoder at all. The ``ngram`` kind ignores it.
+    """
     cfg = config or TrainConfig()
     if len(pairs) < 2:
         raise InputError(f"train-rm needs at least 2 pairs, got {len(pairs)}")
@@ -138,6 +148,7 @@ def train_reward_model(
     config_doc: dict[str, Any] = {"format_version": 1, "training": asdict(cfg)}
     tensors: dict[str, np.ndarray] = {}
     if cfg.kind == "embed":
+        from seal_audit.backends.embed.cache import embed_pairs
         from seal_audit.backends.embed.encoder import TextEncoder
 
         encoder = TextEncoder(
@@ -145,7 +156,9 @@ def train_reward_model(
         )
         if log:
             log(f"embedding {2 * len(pairs)} texts with {encoder.path} (max_length {encoder.max_length})")
-        feats = _embed_all(encoder, items_c + items_r)
+        feats, counts = embed_pairs(encoder, items_c + items_r, cache)
+        if log and cache is not None:
+            log(f"embeddings: {counts.n_cached} distinct texts cached, {counts.n_computed} computed")
         fc, fr = feats[: len(pairs)], feats[len(pairs) :]
         train_feats = np.concatenate([fc[tr], fr[tr]])
         mean = train_feats.mean(axis=0)
@@ -207,16 +220,3 @@ def train_reward_model(
     (out / CONFIG).write_text(json.dumps(config_doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return result
-
-
-def _embed_all(encoder: Any, items: Sequence[tuple[str, str]]) -> np.ndarray:
-    """Embeddings of (context, response) items, deduplicated and batched by token budget."""
-    unique: dict[tuple[str, str], int] = {}
-    for it in items:
-        unique.setdefault(it, len(unique))
-    keys = list(unique)
-    encoded = encoder.encode_pairs(keys)
-    feats = np.zeros((len(keys), encoder.dim), dtype=np.float32)
-    for idx in plan_batches([e.length for e in encoded], encoder.batch_tokens, encoder.max_batch):
-        feats[idx] = encoder.embed_batch([encoded[i] for i in idx])
-    return feats[[unique[it] for it in items]]
