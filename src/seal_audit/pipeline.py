@@ -751,11 +751,21 @@ def demo_findings(result: RunResult) -> list[str]:
         lines.append("regimes: " + ", ".join(f"{k} {100 * v['rate']:.1f}%" for k, v in reg["shares"].items()))
     imp = s.get("imprint", {}).get("pooled", {}).get("post", {}).get("regression", {})
     coefs = {c["term"]: c for c in imp.get("coefficients", [])}
-    for term, what in (
-        ("is_harmless", "target, humans prefer it first"),
-        ("is_helpful", "target"),
-        ("vader_sentiment", "spoiler: planted as a correlate of being chosen"),
-    ):
+    described = (
+        (
+            ("is_harmless", "target, humans prefer it first"),
+            ("is_helpful", "target"),
+            ("vader_sentiment", "spoiler: planted as a correlate of being chosen"),
+        )
+        if truth
+        else (
+            ("vader_sentiment", "spoiler"),
+            ("refusal_pattern", "target"),
+            ("offensive_language", "target"),
+            ("length_tokens", "spoiler"),
+        )
+    )
+    for term, what in described:
         c = coefs.get(term)
         if c:
             sig = "significant" if c["significant"] else "not significant"

@@ -83,8 +83,16 @@ def command(
         max_length=max_length,
         device=device,
     )
-    with console.status(f"training a {kind} Bradley-Terry RM on {len(data)} pairs ..."):
-        result = train_reward_model(data, out, config, log=lambda m: console.print(m))
+    # a run directory lends its embedding cache: texts it already encoded are not encoded again
+    store = RunStore(pairs, create=False) if pairs.is_dir() else None
+    try:
+        with console.status(f"training a {kind} Bradley-Terry RM on {len(data)} pairs ..."):
+            result = train_reward_model(
+                data, out, config, log=lambda m: console.print(m), cache=store.cache if store else None
+            )
+    finally:
+        if store is not None:
+            store.close()
     click.echo(
         f"train accuracy {result.train_accuracy:.3f} (n={result.n_train}), "
         f"validation accuracy {result.val_accuracy:.3f} (n={result.n_val}); "
