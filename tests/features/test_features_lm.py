@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +23,16 @@ from seal_audit.data.errors import ConfigError
 from seal_audit.data.records import FeatureSpec, PreferencePair
 from seal_audit.features import (
     SEAL_FEATURES,
+    LabelItem,
     build_items,
     get_featurizer,
+    label_items,
     label_run,
     lm_feature_set,
     load_feature_config,
     load_feature_specs,
 )
-from seal_audit.features.lm import LMLabeler, build_schema, make_parser, render_prompt
+from seal_audit.features.lm import CACHE_NAMESPACE, LMLabeler, build_schema, make_parser, render_prompt
 from seal_audit.store import RunStore
 
 PRICE = ModelPrice(input_per_mtok=10.0, output_per_mtok=30.0)
@@ -212,12 +221,81 @@ def test_killed_run_keeps_finished_calls(
     with pytest.raises(Killed):
         label_run(store, [lm(fake_server, concurrency=4)], on_progress=on_progress)
     sent = fake_server.chat_requests()
-    assert 10 <= sent <= 10 + 4  # at most the in-flight calls beyond what was delivered
+    cached = len(store.cache.get_many(CACHE_NAMESPACE, [lm(fake_server).cache_key(i) for i in items(store)]))
+    assert sent >= 10
+    # Workers take the next text without waiting for the progress callback, so a few more calls
+    # than were reported may have been sent -- but each one that was sent was committed: the
+    # calls in flight when the callback raised were allowed to finish.
+    assert cached == sent
     assert not store.has_table("features")
     fake_server.reset_counts()
     label_run(store, [lm(fake_server)])
-    assert fake_server.chat_requests() <= 40 - 10
+    assert fake_server.chat_requests() == 40 - cached  # nothing paid for twice
     assert (store.read_table("features")["status"] == "ok").all()
+
+
+def items(store: RunStore) -> list[LabelItem]:
+    return build_items(store.read_pairs())
+
+
+_KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from seal_audit.backends.llm import LLMSettings
+from seal_audit.features import LabelItem, label_items
+from seal_audit.features.lm import LMLabeler
+from seal_audit.store import RunStore
+
+base_url, run_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = LLMSettings(model="gpt-4o-mini", base_url=base_url, api_key_env=None, concurrency=4, timeout_s=5)
+items = [LabelItem(f"p{i}", "chosen", "Human: hi. ", f"Assistant: text {i}") for i in range(n)]
+label_items(items, [LMLabeler(s)], store=RunStore(Path(run_dir)))
+"""
+
+
+def test_sigkilled_run_loses_at_most_the_calls_in_flight(
+    fake_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """A hard kill (no finally, no flush) mid-run: every call the server saw is in the cache except
+    at most ``concurrency`` (those in flight), and the resumed run asks for exactly the rest."""
+    fake_server.latency_s = 0.03
+    n, run_dir = 80, tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, fake_server.base_url, str(run_dir), str(n)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _cached_count(run_dir) < 12 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    time.sleep(0.1)  # let the server finish answering the orphaned calls
+    sent, cached = fake_server.chat_requests(), _cached_count(run_dir)
+    assert 12 <= cached < n
+    assert sent - cached <= 4  # concurrency: only the calls in flight were lost
+    fake_server.reset_counts()
+    s = LLMSettings(model="gpt-4o-mini", base_url=fake_server.base_url, api_key_env=None, concurrency=4)
+    items = [LabelItem(f"p{i}", "chosen", "Human: hi. ", f"Assistant: text {i}") for i in range(n)]
+    out = label_items(items, [LMLabeler(s)], store=RunStore(run_dir))
+    assert fake_server.chat_requests() == n - cached
+    assert out.outcomes[0].n_cached == cached and out.outcomes[0].n_failed == 0
+
+
+def _cached_count(run_dir: Path) -> int:
+    db = run_dir / "cache.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as con:
+            row = con.execute(
+                "SELECT count(*) FROM entries WHERE namespace = ?", [CACHE_NAMESPACE]
+            ).fetchone()
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+    return int(row[0])
 
 
 def test_user_features_from_toml_flow_into_prompt_schema_and_specs(

@@ -183,18 +183,29 @@ def _coerce(s: FeatureSpec, raw: Any) -> float | list[str]:
     return v
 
 
+def _norm_key(k: object) -> str:
+    key = str(k).strip().lower().replace(" ", "_").replace("-", "_")
+    if key.startswith("last_response_"):
+        key = key[len("last_response_") :]
+    return key
+
+
 def make_parser(specs: Sequence[FeatureSpec]) -> Callable[[str], dict[str, Any]]:
     """A parse function for ``LLMClient``: reply text -> ``{"values": {...}, "items": {...}}``
     (JSON-serialisable, so it can be cached), or ReplyError listing every problem at once."""
+    # Names that normalisation leaves unchanged: a reply whose keys are all such names (the usual
+    # structured-output reply) needs no normalisation pass -- it would be the identity.
+    plain = frozenset(s.name for s in specs if _norm_key(s.name) == s.name)
 
     def parse(text: str) -> dict[str, Any]:
         obj = extract_json_object(text)
-        norm: dict[str, Any] = {}
-        for k, v in obj.items():
-            key = str(k).strip().lower().replace(" ", "_").replace("-", "_")
-            if key.startswith("last_response_"):
-                key = key[len("last_response_") :]
-            norm.setdefault(key, v)
+        norm: dict[str, Any]
+        if all(k in plain for k in obj):
+            norm = obj
+        else:
+            norm = {}
+            for k, v in obj.items():
+                norm.setdefault(_norm_key(k), v)
         values: dict[str, float] = {}
         items: dict[str, list[str]] = {}
         missing: list[str] = []
@@ -289,6 +300,9 @@ class LMLabeler:
         self.settings_sha = settings_hash(
             {"features": feature_set_hash(self.feature_specs), **settings.cache_settings()}
         )
+        # Every key is this prefix + the text hash: hash the settings once, not once per text.
+        self._key_prefix = llm_cache_key(settings.model, self.template_sha, self.settings_sha, "")
+        self._row_specs = tuple((s.name, s.list_valued) for s in self.feature_specs)
         example = {
             s.name: (["x" * 20] if s.list_valued else "neutral" if s.kind == "ordinal" else False)
             for s in self.feature_specs
@@ -299,9 +313,8 @@ class LMLabeler:
         return self.feature_specs
 
     def cache_key(self, item: LabelItem) -> str:
-        return llm_cache_key(
-            self.settings.model, self.template_sha, self.settings_sha, text_hash(item.transcript)
-        )
+        """``llm_cache_key(model, template_sha, settings_sha, text_hash(transcript))``."""
+        return self._key_prefix + text_hash(item.transcript)
 
     def calls(self, items: Sequence[LabelItem]) -> list[CachedCall]:
         out = []
@@ -358,9 +371,12 @@ class LMLabeler:
             else:
                 counts["failed"] += 1
                 rows.extend(failed_rows(item, self.feature_specs, self.name, r.error or r.status))
-            ctx.progress(
-                Progress(self.name, len(items), counts["done"], counts["failed"], counts["cached"], cost[0])
-            )
+            if ctx.on_progress is not None:
+                ctx.progress(
+                    Progress(
+                        self.name, len(items), counts["done"], counts["failed"], counts["cached"], cost[0]
+                    )
+                )
 
         client = self._client_factory(self.settings, log=lambda recs: store.append_log(CALLS_LOG, recs))
         try:
@@ -397,27 +413,26 @@ class LMLabeler:
     def _rows(self, item: LabelItem, parsed: Mapping[str, Any]) -> list[LabelRow]:
         values = parsed.get("values") or {}
         lists = parsed.get("items") or {}
+        pid, side, variant, fz = item.pair_id, item.side, item.variant, self.name
         out = []
-        for s in self.feature_specs:
-            v = values.get(s.name)
+        for name, list_valued in self._row_specs:
+            v = values.get(name)
             if v is None:
                 out.append(
                     LabelRow(
-                        item.pair_id,
-                        item.side,
-                        item.variant,
-                        s.name,
+                        pid,
+                        side,
+                        variant,
+                        name,
                         math.nan,
-                        self.name,
+                        fz,
                         "failed",
                         "value missing from the cached reply",
                     )
                 )
                 continue
-            its = tuple(lists[s.name]) if s.list_valued and s.name in lists else None
-            out.append(
-                LabelRow(item.pair_id, item.side, item.variant, s.name, float(v), self.name, items=its)
-            )
+            its = tuple(lists[name]) if list_valued and name in lists else None
+            out.append(LabelRow(pid, side, variant, name, float(v), fz, "ok", None, its))
         return out
 
 

@@ -6,6 +6,7 @@ Importing this package is cheap: ``openai`` is imported only when an ``LLMClient
 from seal_audit.backends.llm.batch import BatchJob, BatchRunner, JsonFileState
 from seal_audit.backends.llm.cached import (
     CachedCall,
+    CacheWriter,
     cached_chat_many,
     llm_cache_key,
     split_cached,
@@ -39,6 +40,7 @@ __all__ = [
     "PRICES_DATE",
     "BatchJob",
     "BatchRunner",
+    "CacheWriter",
     "CachedCall",
     "ChatManyOutcome",
     "ChatRequest",

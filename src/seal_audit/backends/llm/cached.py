@@ -2,21 +2,33 @@
 
 The key is (model, prompt template hash, settings hash, text hash): change the model, the prompt
 wording, the requested features or the temperature and the text is asked again; re-run the same
-command and nothing is sent. Each successful result is committed to the run's SQLite cache the
-moment it arrives (one small transaction), so a killed run loses only the calls in flight.
-Failures are not cached, so the next run retries them.
+command and nothing is sent. Each successful result is committed to the run's SQLite cache before
+it is reported (and before its worker takes the next call), so a killed run loses only the calls in
+flight. The commits go through one writer thread that groups the results arriving together into one
+transaction (group commit: one SQLite transaction per burst instead of per result); a worker waits
+for its own result's commit, so grouping changes the cost, not the guarantee. Failures are not
+cached, so the next run retries them.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import TracebackType
 from typing import Any
 
 from seal_audit.backends.llm.batch import BatchRunner
-from seal_audit.backends.llm.client import ChatManyOutcome, ChatRequest, ChatResult, LLMClient, ParseFn
+from seal_audit.backends.llm.client import (
+    ChatManyOutcome,
+    ChatRequest,
+    ChatResult,
+    LLMClient,
+    ParseFn,
+    with_key,
+)
 from seal_audit.store.cache import Cache, cache_key, settings_hash
 
 
@@ -36,6 +48,95 @@ class CachedCall:
 
     request: ChatRequest
     cache_key: str
+
+
+class _Pending:
+    """One value waiting for its commit: ``done`` is held until the writer has committed it."""
+
+    __slots__ = ("done", "error", "key", "value")
+
+    def __init__(self, key: str, value: Any) -> None:
+        self.key = key
+        self.value = value
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.error: BaseException | None = None
+
+
+class CacheWriter:
+    """Group commit into one cache namespace: ``put`` returns once the value is committed.
+
+    ``put`` may be called from many threads; a single writer thread takes everything queued at that
+    moment and commits it in one transaction, then releases every waiter of the batch. So a value
+    is durable when ``put`` returns -- exactly as with ``Cache.put`` -- while a burst of results
+    costs one transaction instead of one each. A failed commit raises in every ``put`` of that
+    batch (and nothing of the batch is stored: the transaction is all or nothing).
+    """
+
+    def __init__(self, cache: Cache, namespace: str) -> None:
+        self.cache = cache
+        self.namespace = namespace
+        self.batches = 0
+        """Transactions committed (tests and benchmarks read it)."""
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()  # no value is queued behind the closing sentinel
+        self._thread = threading.Thread(target=self._run, name="llm-cache-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``; returns when it is committed, raises if that failed."""
+        p = _Pending(key, value)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("CacheWriter is closed")
+            self._queue.put(p)
+        p.done.acquire()
+        if p.error is not None:
+            raise p.error
+
+    def close(self) -> None:
+        """Commit what is queued and stop the writer thread (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def __enter__(self) -> CacheWriter:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while True:  # everything already queued joins this transaction
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            error: BaseException | None = None
+            try:
+                self.cache.put_many(self.namespace, [(p.key, p.value) for p in batch])
+                self.batches += 1
+            except BaseException as exc:  # handed to the waiters, who raise it
+                error = exc
+            for p in batch:
+                p.error = error
+                p.done.release()
 
 
 def split_cached(
@@ -81,15 +182,17 @@ def cached_chat_many(
         groups.setdefault(c.cache_key, []).append(c)
     leaders = [replace(g[0].request, key=ck) for ck, g in groups.items()]
 
+    writer = CacheWriter(cache, namespace)
+
     def store(r: ChatResult) -> None:
-        cache.put(namespace, r.key, _to_cache(r))
+        writer.put(r.key, _to_cache(r))  # returns once committed
 
     def arrived(r: ChatResult, *, stored: bool = True) -> None:
         if r.status == "ok" and not stored:
             store(r)
         for i, c in enumerate(groups.get(r.key, ())):
             if i == 0:
-                emit(replace(r, key=c.request.key))
+                emit(with_key(r, c.request.key))
             else:
                 emit(
                     replace(
@@ -97,14 +200,17 @@ def cached_chat_many(
                     )
                 )
 
-    if batch is not None:
-        out = batch.run(
-            leaders, parse=parse, on_result=lambda r: arrived(r, stored=False), timeout_s=batch_timeout_s
-        )
-    else:
-        out = client.chat_many(
-            leaders, parse=parse, on_result=arrived, max_cost=max_cost, stop=stop, commit=store
-        )
+    try:
+        if batch is not None:
+            out = batch.run(
+                leaders, parse=parse, on_result=lambda r: arrived(r, stored=False), timeout_s=batch_timeout_s
+            )
+        else:
+            out = client.chat_many(
+                leaders, parse=parse, on_result=arrived, max_cost=max_cost, stop=stop, commit=store
+            )
+    finally:
+        writer.close()  # after chat_many: its in-flight workers have committed
     return ChatManyOutcome(tuple(results), out.stopped, out.stop_reason, out.cost_usd)
 
 

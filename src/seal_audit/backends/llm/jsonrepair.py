@@ -26,6 +26,16 @@ def extract_json_object(text: str) -> dict[str, Any]:
     """
     if not text or not text.strip():
         raise ReplyError("the reply was empty")
+    if "```" not in text:
+        # Fast path for the usual reply, a bare JSON object (structured output): the same object
+        # the scan below would find first, at a fraction of the cost.
+        try:
+            whole = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            if isinstance(whole, dict):
+                return whole
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     decoder = json.JSONDecoder()
     saw_brace = False
