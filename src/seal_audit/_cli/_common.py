@@ -179,3 +179,28 @@ def maybe_progress(enabled: bool) -> Iterator[Progress | None]:
         transient=False,
     ) as progress:
         yield progress
+
+
+def llm_settings(
+    *,
+    what: str,
+    model: str | None,
+    base_url: str,
+    api_key_env: str | None,
+    price_in: float | None,
+    price_out: float | None,
+    **fields: Any,
+) -> Any:
+    """LLMSettings from CLI options, validated the same way for every verb that calls an LM."""
+    from seal_audit.backends.llm import LLMSettings, ModelPrice
+    from seal_audit.data.errors import ConfigError
+
+    if not model:
+        raise ConfigError(f"{what} needs --model (the model name the endpoint serves)")
+    price = None
+    if price_in is not None or price_out is not None:
+        if price_in is None or price_out is None:
+            raise ConfigError("give both --price-in and --price-out (USD per 1M tokens)")
+        price = ModelPrice(input_per_mtok=price_in, output_per_mtok=price_out)
+    key_env = None if api_key_env is None or api_key_env.lower() in ("", "none") else api_key_env
+    return LLMSettings(model=model, base_url=base_url, api_key_env=key_env, price=price, **fields)

@@ -10,7 +10,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from seal_audit.backends.llm import LLMSettings, ModelPrice
+from seal_audit._cli._common import llm_settings
+from seal_audit.backends.llm import LLMSettings
 from seal_audit.data.errors import ConfigError
 from seal_audit.features import Progress as LabelProgress
 from seal_audit.features import (
@@ -53,26 +54,21 @@ are cached by this process as they arrive, under the same keys as local runs.
 
 
 def _settings(opts: dict[str, Any]) -> LLMSettings:
-    if not opts["model"]:
-        raise ConfigError("--featurizer lm needs --model (the model name the endpoint serves)")
-    price = None
-    if opts["price_in"] is not None or opts["price_out"] is not None:
-        if opts["price_in"] is None or opts["price_out"] is None:
-            raise ConfigError("give both --price-in and --price-out (USD per 1M tokens)")
-        price = ModelPrice(input_per_mtok=opts["price_in"], output_per_mtok=opts["price_out"])
-    key_env = opts["api_key_env"]
-    return LLMSettings(
+    settings: LLMSettings = llm_settings(
+        what="--featurizer lm",
         model=opts["model"],
         base_url=opts["base_url"],
-        api_key_env=None if key_env.lower() in ("", "none") else key_env,
+        api_key_env=opts["api_key_env"],
+        price_in=opts["price_in"],
+        price_out=opts["price_out"],
         concurrency=opts["concurrency"],
         timeout_s=opts["timeout"],
         max_retries=opts["max_retries"],
         max_repairs=opts["max_repairs"],
-        price=price,
         batch_api=opts["batch_api"],
         batch_poll_s=opts["batch_poll"],
     )
+    return settings
 
 
 @click.command("label", help=HELP)

@@ -106,24 +106,23 @@ def _llm_settings(
 ) -> LLMSettings | None:
     if model is None and base_url is None:
         return None
-    if model is None or base_url is None:
+    if base_url is None:
         raise ConfigError("LM transforms need both --base-url and --model")
-    from seal_audit.backends.llm.settings import LLMSettings, ModelPrice
+    from seal_audit._cli._common import llm_settings
 
-    price = None
-    if price_in is not None or price_out is not None:
-        price = ModelPrice(input_per_mtok=price_in or 0.0, output_per_mtok=price_out or 0.0)
-    key_env = None if api_key_env in (None, "", "none", "NONE") else api_key_env
-    return LLMSettings(
+    settings: LLMSettings = llm_settings(
+        what="an LM transform",
         model=model,
         base_url=base_url,
-        api_key_env=key_env,
+        api_key_env=api_key_env,
+        price_in=price_in,
+        price_out=price_out,
         concurrency=concurrency,
         temperature=temperature,
         max_tokens=max_tokens,
         timeout_s=timeout,
-        price=price,
     )
+    return settings
 
 
 @click.command("rewrite", help=HELP)
