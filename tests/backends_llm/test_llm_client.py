@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llm_test_support import SCHEMA, fake_settings
 
 from fakeserver.server import FakeOpenAIServer, expected_answer
 from seal_audit.backends.llm import (
@@ -27,25 +28,9 @@ from seal_audit.backends.llm import (
 from seal_audit.data.errors import ConfigError
 from seal_audit.store import RunStore
 
-SCHEMA = {
-    "type": "object",
-    "properties": {"is_nice": {"type": "boolean"}, "tone": {"type": "string", "enum": ["low", "high"]}},
-    "required": ["is_nice", "tone"],
-    "additionalProperties": False,
-}
-
 
 def settings(srv: FakeOpenAIServer, **kw: Any) -> LLMSettings:
-    base: dict[str, Any] = {
-        "model": "fake-model",
-        "base_url": srv.base_url,
-        "api_key_env": None,
-        "backoff_base_s": 0.01,
-        "backoff_max_s": 0.05,
-        "timeout_s": 0.5,
-    }
-    base.update(kw)
-    return LLMSettings(**base)
+    return fake_settings(srv, **kw)
 
 
 def prompt(text: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from llm_test_support import SCHEMA, fake_settings
 
 from fakeserver.server import FakeOpenAIServer
 from seal_audit.backends.llm import (
@@ -33,25 +34,10 @@ from seal_audit.backends.llm import (
 from seal_audit.backends.llm.client import with_key
 from seal_audit.store.cache import Cache
 
-SCHEMA = {
-    "type": "object",
-    "properties": {"is_nice": {"type": "boolean"}, "tone": {"type": "string", "enum": ["low", "high"]}},
-    "required": ["is_nice", "tone"],
-    "additionalProperties": False,
-}
-
 
 def settings(srv: FakeOpenAIServer, **kw: Any) -> LLMSettings:
-    base: dict[str, Any] = {
-        "model": "fake-model",
-        "base_url": srv.base_url,
-        "api_key_env": None,
-        "backoff_base_s": 0.01,
-        "backoff_max_s": 0.05,
-        "timeout_s": 2.0,
-    }
-    base.update(kw)
-    return LLMSettings(**base)
+    """A longer timeout than the fault tests: these measure concurrency, not timeouts."""
+    return fake_settings(srv, **{"timeout_s": 2.0, **kw})
 
 
 def req(key: str, text: str) -> ChatRequest:

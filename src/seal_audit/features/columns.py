@@ -70,48 +70,29 @@ class ColumnFeaturizer:
     def specs(self) -> Sequence[FeatureSpec]:
         return self.feature_specs
 
+    def _value(self, item: LabelItem, spec: FeatureSpec) -> float:
+        """The feature's value from the item's input columns; ValueError says what is wrong."""
+        src = self.columns[spec.name]
+        col = src.chosen if item.side == "chosen" else src.rejected
+        if "{index}" in col:
+            if item.index is None:
+                raise ValueError(f"column '{col}' needs a response index, this pair has none")
+            col = col.replace("{index}", str(item.index))
+        if col not in item.meta:
+            raise ValueError(f"input column '{col}' is missing for this pair")
+        try:
+            return coerce_column_value(item.meta[col], spec)
+        except ValueError as exc:
+            raise ValueError(f"column '{col}': {exc}") from None
+
     def label(self, items: Sequence[LabelItem], ctx: LabelContext) -> FeaturizerOutcome:
         rows: list[LabelRow] = []
         failed_texts = 0
         for item in items:
             any_failed = False
             for spec in self.feature_specs:
-                src = self.columns[spec.name]
-                col = src.chosen if item.side == "chosen" else src.rejected
-                if "{index}" in col:
-                    if item.index is None:
-                        rows.append(
-                            LabelRow(
-                                item.pair_id,
-                                item.side,
-                                item.variant,
-                                spec.name,
-                                math.nan,
-                                self.name,
-                                "failed",
-                                f"column '{col}' needs a response index, this pair has none",
-                            )
-                        )
-                        any_failed = True
-                        continue
-                    col = col.replace("{index}", str(item.index))
-                if col not in item.meta:
-                    rows.append(
-                        LabelRow(
-                            item.pair_id,
-                            item.side,
-                            item.variant,
-                            spec.name,
-                            math.nan,
-                            self.name,
-                            "failed",
-                            f"input column '{col}' is missing for this pair",
-                        )
-                    )
-                    any_failed = True
-                    continue
                 try:
-                    v = coerce_column_value(item.meta[col], spec)
+                    v = self._value(item, spec)
                 except ValueError as exc:
                     rows.append(
                         LabelRow(
@@ -122,7 +103,7 @@ class ColumnFeaturizer:
                             math.nan,
                             self.name,
                             "failed",
-                            f"column '{col}': {exc}",
+                            str(exc),
                         )
                     )
                     any_failed = True

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from seal_audit.data.errors import SealError
 from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, Skipped
 from seal_audit.stats.inference import Correction
-from seal_audit.stats.regression import RegressionResult, logit, ols
+from seal_audit.stats.regression import RegressionResult, ols, robust_logit
 
 
 def side_design(
@@ -66,21 +65,9 @@ def misalignment_drivers(
         drop_constant=True,
         context="misalignment LPM",
     )
-    lg: RegressionResult | Skipped
-    try:
-        lg = logit(
-            y,
-            x,
-            terms,
-            cov_type="HC0",
-            correction=correction,
-            alpha=alpha,
-            drop_constant=True,
-            max_iter=max_iter,
-            context="misalignment logit",
-        )
-    except SealError as exc:
-        lg = Skipped(skipped=str(exc))
+    lg = robust_logit(
+        y, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="misalignment logit"
+    )
     return MisalignmentResult(
         rm=rm, n=int(y.size), misaligned=int(y.sum()), lpm=lpm, logit=lg, exclusions=exclusions
     )

@@ -29,7 +29,7 @@ from scipy import special
 from scipy import stats as sps
 
 from seal_audit.data.errors import SealError
-from seal_audit.stats._common import FloatArray, IntArray, no_json
+from seal_audit.stats._common import FloatArray, IntArray, Skipped, no_json
 from seal_audit.stats.inference import Correction, adjust_pvalues
 
 CovType = Literal["nonrobust", "HC0", "HC1", "HC3", "cluster"]
@@ -445,3 +445,32 @@ def vif(x: FloatArray, names: Sequence[str]) -> tuple[VifRow, ...]:
     except np.linalg.LinAlgError:
         vals = np.full(x.shape[1], np.inf)
     return tuple(VifRow(term=n, vif=float(v)) for n, v in zip(names, vals, strict=True))
+
+
+def robust_logit(
+    y: FloatArray,
+    x: FloatArray,
+    names: Sequence[str],
+    *,
+    correction: Correction,
+    alpha: float,
+    max_iter: int,
+    context: str,
+) -> RegressionResult | Skipped:
+    """The logit companion of an LPM (HC0 sandwich SEs, constant regressors dropped, as statsmodels
+    fits it); separation or a singular design is reported as skipped with the reason, because the
+    LPM next to it stays valid and is the primary estimate."""
+    try:
+        return logit(
+            y,
+            x,
+            names,
+            cov_type="HC0",
+            correction=correction,
+            alpha=alpha,
+            drop_constant=True,
+            max_iter=max_iter,
+            context=context,
+        )
+    except SealError as exc:
+        return Skipped(skipped=str(exc))

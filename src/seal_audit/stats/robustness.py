@@ -21,7 +21,7 @@ from seal_audit.stats.inference import (
     rate_estimate,
     rng_for,
 )
-from seal_audit.stats.regression import RegressionResult, logit, ols
+from seal_audit.stats.regression import RegressionResult, ols, robust_logit
 
 SIDE_NAMES = ("chosen", "rejected")
 
@@ -213,18 +213,7 @@ def robustness_scores(
         )
     except SealError as exc:
         lpm = Skipped(skipped=str(exc))
-    try:
-        lg = logit(
-            m,
-            x,
-            terms,
-            cov_type="HC0",
-            correction=correction,
-            alpha=alpha,
-            drop_constant=True,
-            max_iter=max_iter,
-            context="robustness logit",
-        )
-    except SealError as exc:
-        lg = Skipped(skipped=str(exc))
+    lg = robust_logit(
+        m, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="robustness logit"
+    )
     return lpm, lg, tuple(counts)

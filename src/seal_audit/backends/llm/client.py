@@ -599,59 +599,45 @@ class LLMClient:
                 "cost_usd": call_cost,
                 "response_format": RF_ORDER[rf_level] if req.json_schema else "none",
             }
-            if att.error is None and parse is not None:
+            if att.error is None:
                 assert att.content is not None
-                last_content = att.content
-                try:
-                    parsed = parse(att.content)
-                except ReplyError as exc:
-                    rec["status"] = "invalid_reply"
-                    rec["error"] = str(exc)[:300]
-                    self.log_record(rec)
-                    if repairs >= s.max_repairs:
-                        return ChatResult(
-                            req.key,
-                            "failed",
-                            att.content,
-                            None,
-                            f"invalid reply after {repairs} repair attempt(s): {exc}",
-                            tot_in,
-                            tot_out,
-                            cost,
-                            time.perf_counter() - t_start,
-                            calls,
-                            repairs,
-                            s.model,
-                        )
-                    repairs += 1
-                    messages = [
-                        *req.messages,
-                        Message("assistant", att.content),
-                        Message("user", self._repair_prompt.format(error=exc)),
-                    ]
-                    continue
+                parsed: Any = att.content
+                if parse is not None:
+                    last_content = att.content
+                    try:
+                        parsed = parse(att.content)
+                    except ReplyError as exc:
+                        rec["status"] = "invalid_reply"
+                        rec["error"] = str(exc)[:300]
+                        self.log_record(rec)
+                        if repairs >= s.max_repairs:
+                            return ChatResult(
+                                req.key,
+                                "failed",
+                                att.content,
+                                None,
+                                f"invalid reply after {repairs} repair attempt(s): {exc}",
+                                tot_in,
+                                tot_out,
+                                cost,
+                                time.perf_counter() - t_start,
+                                calls,
+                                repairs,
+                                s.model,
+                            )
+                        repairs += 1
+                        messages = [
+                            *req.messages,
+                            Message("assistant", att.content),
+                            Message("user", self._repair_prompt.format(error=exc)),
+                        ]
+                        continue
                 self.log_record(rec)
                 return ChatResult(
                     req.key,
                     "ok",
                     att.content,
                     parsed,
-                    None,
-                    tot_in,
-                    tot_out,
-                    cost,
-                    time.perf_counter() - t_start,
-                    calls,
-                    repairs,
-                    s.model,
-                )
-            if att.error is None:
-                self.log_record(rec)
-                return ChatResult(
-                    req.key,
-                    "ok",
-                    att.content,
-                    att.content,
                     None,
                     tot_in,
                     tot_out,
