@@ -44,6 +44,7 @@ def imprint_pooled(
     *,
     correction: Correction,
     alpha: float,
+    drop_constant: bool = True,
 ) -> RegressionResult:
     """Pooled OLS r(t) = α + Σ β_τ t(τ) + ε over the 2N stacked texts (§4, the released R script's
     model) with pair-clustered standard errors (what the reference intended but did not apply)."""
@@ -60,6 +61,7 @@ def imprint_pooled(
         groups=groups,
         correction=correction,
         alpha=alpha,
+        drop_constant=drop_constant,
         context="imprint (pooled OLS)",
     )
 
@@ -72,6 +74,7 @@ def imprint_fe(
     *,
     correction: Correction,
     alpha: float,
+    drop_constant: bool = True,
 ) -> RegressionResult:
     """Pair fixed effects (§4, the paper's α_i): with two texts per pair the within estimator is the
     regression of r(t_c) − r(t_r) on the feature differences without intercept. Clustering by pair
@@ -86,6 +89,7 @@ def imprint_fe(
         groups=np.arange(n, dtype=np.int64),
         correction=correction,
         alpha=alpha,
+        drop_constant=drop_constant,
         context="imprint (pair fixed effects)",
     )
 

@@ -46,6 +46,7 @@ def misalignment_drivers(
     correction: Correction,
     alpha: float,
     max_iter: int = 100,
+    drop_constant: bool = True,
 ) -> MisalignmentResult:
     """Regress 1 − δ_i(r1) on the 2×K side features (§3 'what drives misalignment').
 
@@ -62,7 +63,7 @@ def misalignment_drivers(
         cov_type="HC1",
         correction=correction,
         alpha=alpha,
-        drop_constant=True,
+        drop_constant=drop_constant,
         context="misalignment LPM",
     )
     lg = robust_logit(
@@ -81,6 +82,7 @@ def theta_regression(
     *,
     correction: Correction,
     alpha: float,
+    drop_constant: bool = True,
 ) -> RegressionResult:
     """OLS of the reward shift θ_i on the 2×K side features with HC1 robust SEs (§3)."""
     x, terms = side_design(x_chosen, x_rejected, names)
@@ -91,6 +93,6 @@ def theta_regression(
         cov_type="HC1",
         correction=correction,
         alpha=alpha,
-        drop_constant=True,
+        drop_constant=drop_constant,
         context="reward-shift OLS",
     )

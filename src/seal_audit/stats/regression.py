@@ -37,7 +37,11 @@ INTERCEPT = "intercept"
 
 
 class CollinearityError(SealError):
-    """Regressors are constant or perfectly collinear; the message names them."""
+    """Regressors are constant or perfectly collinear; the message names them, ``features`` lists them."""
+
+    def __init__(self, message: str, features: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.features = tuple(features)
 
 
 class SeparationError(SealError):
@@ -122,7 +126,8 @@ def check_design(
             what = "constant" if intercept else "all-zero (no within-pair variation)"
             raise CollinearityError(
                 f"{context}: {what} feature(s) {list(bad)}; drop them from the regression "
-                "(FeatureSpec.in_regression = false) or check the labels"
+                "(FeatureSpec.in_regression = false) or check the labels",
+                bad,
             )
         dropped = bad
         x = x[:, ~const]
@@ -146,7 +151,8 @@ def check_design(
         raise CollinearityError(
             f"{context}: perfectly collinear regressors: "
             + "; ".join(" ~ ".join(g) for g in groups)
-            + ". Drop one of each group from the regression (FeatureSpec.in_regression = false)"
+            + ". Drop one of each group from the regression (FeatureSpec.in_regression = false)",
+            [n for g in groups for n in g],
         )
     return x, kept, dropped
 
@@ -473,4 +479,4 @@ def robust_logit(
             context=context,
         )
     except SealError as exc:
-        return Skipped(skipped=str(exc))
+        return Skipped(reason=str(exc), status="failed", features=getattr(exc, "features", ()))

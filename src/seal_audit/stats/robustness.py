@@ -195,7 +195,7 @@ def robustness_scores(
                     )
                 )
     if not cols:
-        skip = Skipped(skipped="no spoiler features labeled on both original and rewritten texts")
+        skip = Skipped(reason="no spoiler features labeled on both original and rewritten texts")
         return skip, skip, ()
     x = np.column_stack(cols)
     lpm: RegressionResult | Skipped
@@ -212,7 +212,7 @@ def robustness_scores(
             context="robustness LPM",
         )
     except SealError as exc:
-        lpm = Skipped(skipped=str(exc))
+        lpm = Skipped(reason=str(exc), status="failed", features=getattr(exc, "features", ()))
     lg = robust_logit(
         m, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="robustness logit"
     )
