@@ -65,7 +65,7 @@ from seal_audit.stats.robustness import (
     accuracy_change,
     robustness_scores,
 )
-from seal_audit.stats.shift import ShiftResult, reward_shift, shift_summary
+from seal_audit.stats.shift import ShiftResult, reward_shift_analysis
 
 SCHEMA = "seal-audit/stats/1"
 
@@ -395,20 +395,47 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     # --- reward shift θ ------------------------------------------------------------------------
     shift: ShiftResult | Skipped
     theta_all = np.full(n, np.nan)
+    theta_paper_all = np.full(n, np.nan)
+    theta_centered_all = np.full(n, np.nan)
     theta_reg: RegressionResult | Skipped
     if both is not None and pre_r is not None:
         exclusions("reward_shift", both, "missing pre-D or post-D reward for a side")
-        theta_all[both] = reward_shift(pre_r[both], post_r[both])
-        shift = shift_summary(
-            theta_all[both], regime_str[both], gamma_all[both] if gamma_all is not None else None, alpha=a
+        # issue 15: the default θ is offset-invariant (margin angle); θ_paper and θ_centred beside it
+        shift = reward_shift_analysis(
+            pre_r[both],
+            post_r[both],
+            regime_str[both],
+            gamma_all[both] if gamma_all is not None else None,
+            alpha=a,
+            pre_name=pre or "",
+            post_name=inputs.post,
         )
-        rows = [{"group_type": "overall", "group": "all", **dataclasses.asdict(shift.overall)}]
-        rows += [
-            {"group_type": "regime", "group": k, **dataclasses.asdict(v)} for k, v in shift.by_regime.items()
-        ]
-        rows += [
-            {"group_type": "gamma", "group": k, **dataclasses.asdict(v)} for k, v in shift.by_gamma.items()
-        ]
+        theta_all[both] = shift.theta
+        theta_paper_all[both] = shift.theta_paper_values
+        theta_centered_all[both] = shift.theta_centered_values
+        rows = []
+        for definition, summ in (
+            (shift.definition, shift),
+            ("paper", shift.theta_paper),
+            ("centered", shift.theta_centered),
+        ):
+            assert summ is not None
+            rows += [
+                {
+                    "definition": definition,
+                    "group_type": "overall",
+                    "group": "all",
+                    **dataclasses.asdict(summ.overall),
+                }
+            ]
+            rows += [
+                {"definition": definition, "group_type": "regime", "group": k, **dataclasses.asdict(v)}
+                for k, v in summ.by_regime.items()
+            ]
+            rows += [
+                {"definition": definition, "group_type": "gamma", "group": k, **dataclasses.asdict(v)}
+                for k, v in summ.by_gamma.items()
+            ]
         tables["reward_shift"] = _frame(rows)
         if regressors:
             mt = both & feat_ok
@@ -565,6 +592,8 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     per_pair["regime"] = regime_str.astype(str)
     per_pair["gamma"] = gamma_all.astype(str) if gamma_all is not None else np.full(n, "")
     per_pair["theta"] = theta_all
+    per_pair["theta_paper"] = theta_paper_all
+    per_pair["theta_centered"] = theta_centered_all
     flag = np.zeros(n, dtype=bool)
     flag[rows_idx] = True
     per_pair["suspicious"] = flag
