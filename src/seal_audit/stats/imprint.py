@@ -10,7 +10,7 @@ import numpy as np
 
 from seal_audit.stats._common import Exclusions, FloatArray
 from seal_audit.stats.inference import Correction
-from seal_audit.stats.regression import RegressionResult, VifRow, ols, vif
+from seal_audit.stats.regression import ClusterCov, RegressionResult, VifRow, choose_cluster_cov, ols, vif
 
 ImprintModel = Literal["post", "pre", "post_minus_pre"]
 
@@ -44,23 +44,27 @@ def imprint_pooled(
     *,
     correction: Correction,
     alpha: float,
+    cov_type: ClusterCov = "auto",
 ) -> RegressionResult:
     """Pooled OLS r(t) = α + Σ β_τ t(τ) + ε over the 2N stacked texts (§4, the released R script's
-    model) with pair-clustered standard errors (what the reference intended but did not apply)."""
+    model) with pair-clustered standard errors (what the reference intended but did not apply):
+    CR2 with Bell–McCaffrey df for few pairs or rare features, else CR1 (``choose_cluster_cov``)."""
     n = rewards.shape[0]
     y = stack_texts(rewards[:, 0], rewards[:, 1])
     x = stack_texts(x_chosen, x_rejected)
     groups = np.repeat(np.arange(n, dtype=np.int64), 2)
+    cov, notes = choose_cluster_cov(x, names, groups, cov_type)
     return ols(
         y,
         x,
         names,
         intercept=True,
-        cov_type="cluster",
+        cov_type=cov,
         groups=groups,
         correction=correction,
         alpha=alpha,
         context="imprint (pooled OLS)",
+        notes=notes,
     )
 
 
@@ -72,21 +76,27 @@ def imprint_fe(
     *,
     correction: Correction,
     alpha: float,
+    cov_type: ClusterCov = "auto",
 ) -> RegressionResult:
     """Pair fixed effects (§4, the paper's α_i): with two texts per pair the within estimator is the
     regression of r(t_c) − r(t_r) on the feature differences without intercept. Clustering by pair
-    leaves one row per cluster, so the pair-clustered SE is exactly the HC1 robust SE."""
+    leaves one row per cluster, so the pair-clustered SE is exactly the HC1 robust SE (CR1) or the
+    HC2 one with Bell–McCaffrey df (CR2, chosen as in ``imprint_pooled``)."""
     n = rewards.shape[0]
+    x = x_chosen - x_rejected
+    groups = np.arange(n, dtype=np.int64)
+    cov, notes = choose_cluster_cov(x, names, groups, cov_type)
     return ols(
         rewards[:, 0] - rewards[:, 1],
-        x_chosen - x_rejected,
+        x,
         names,
         intercept=False,
-        cov_type="cluster",
-        groups=np.arange(n, dtype=np.int64),
+        cov_type=cov,
+        groups=groups,
         correction=correction,
         alpha=alpha,
         context="imprint (pair fixed effects)",
+        notes=notes,
     )
 
 
