@@ -27,9 +27,12 @@ from seal_audit.stats._common import (
 )
 from seal_audit.stats.diagnostics import (
     CalibrationResult,
+    Caveats,
     FeatureResistance,
     SuspiciousPairs,
     calibration,
+    caveats,
+    label_noise_ceiling,
     resistance_by_feature,
     suspicious_pairs,
 )
@@ -44,6 +47,7 @@ from seal_audit.stats.imprint import (
 from seal_audit.stats.inference import McNemarResult, RateEstimate
 from seal_audit.stats.misalignment import MisalignmentResult, misalignment_drivers, theta_regression
 from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
+from seal_audit.stats.power import with_power
 from seal_audit.stats.prepare import ORIGINAL, PreparedData, infer_feature_specs, prepare
 from seal_audit.stats.regression import RegressionResult, VifRow, check_design
 from seal_audit.stats.resistance import (
@@ -64,6 +68,7 @@ from seal_audit.stats.robustness import (
     RobustnessResult,
     accuracy_change,
     robustness_scores,
+    robustness_status,
 )
 from seal_audit.stats.shift import ShiftResult, reward_shift_analysis
 
@@ -123,6 +128,8 @@ class AnalysisResult:
     suspicious_pairs: SuspiciousPairs | Skipped
     exclusions: dict[str, Exclusions]
     """Per analysis: pairs left out for missing rewards or features (count, ids, reason)."""
+    caveats: Caveats | None = None
+    """Issue 15: in-sample RMs, truncation, the label-noise ceiling (docs/results.md)."""
     table_data: dict[str, pd.DataFrame] = dataclasses.field(
         default_factory=dict, metadata={"json": False}, repr=False
     )
@@ -472,6 +479,9 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
                 fit = (imprint_pooled if est == "pooled" else imprint_fe)(
                     rew[use], xc, xr, regressors, correction=corr, alpha=a
                 )
+                fit_p = with_power(fit, opt.effect_of_interest_imprint, opt.power)  # issue 15
+                assert isinstance(fit_p, RegressionResult)
+                fit = fit_p
                 desc = (
                     "pooled OLS over the stacked chosen and rejected texts, pair-clustered SEs"
                     if est == "pooled"
@@ -505,6 +515,8 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
             correction=corr,
             alpha=a,
             max_iter=opt.logit_max_iter,
+            effect_of_interest=opt.effect_of_interest_misalignment,  # issue 15
+            power=opt.power,
         )
         rows = _coef_rows(mis.lpm, model="lpm")
         if isinstance(mis.logit, RegressionResult):
@@ -607,6 +619,21 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         columns=["analysis", "pair_id", "reason"],
     )
 
+    # --- issue 15: caveats as data --------------------------------------------------------------
+    cav = caveats(
+        rms=data.rms,
+        post=inputs.post,
+        in_sample=inputs.in_sample,
+        n_truncated=dict(data.n_truncated),
+        n_texts={rm: 2 * ag.n for rm, ag in agree.items()},
+        label_noise=label_noise_ceiling(
+            susp_sub.n, int(susp_mask.sum()), susp_sub.criterion.split(";")[0], alpha=a
+        )
+        if int(susp_mask.sum())
+        else None,
+        post_agreement=agree[inputs.post].agreement.rate,
+    )
+
     summary = InputSummary(
         n_pairs=n,
         n_context_diverges=int(data.context_diverges.sum()),
@@ -638,6 +665,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         resistance_by_feature=rbf,
         suspicious_pairs=susp,
         exclusions=excl,
+        caveats=cav,
         table_data=tables,
     )
 
@@ -814,9 +842,12 @@ def _robustness(
             correction=opt.correction,
             alpha=opt.alpha,
             max_iter=opt.logit_max_iter,
+            effect_of_interest=opt.effect_of_interest_robustness,  # issue 15
+            power=opt.power,
         )
         if not have:
             lpm = lg = Skipped("no spoiler features labeled on the rewritten texts")
+        status, reasons = robustness_status(int(use_reg.sum()), acc[-1].became_misaligned.k, lpm, counts)
         res = RobustnessResult(
             transform=t,
             kind=kinds.get(t, "unknown"),
@@ -829,6 +860,8 @@ def _robustness(
             logit=lg,
             exclusions=ex,
             numeric_tolerances=tols,
+            status=status,
+            reasons=reasons,
         )
         out[t] = res
         cnt = {c.term: c.n for c in counts}
@@ -845,9 +878,12 @@ def _robustness(
                     "kind": kinds.get(t, "unknown"),
                     "rm": ac.rm,
                     "n": ac.n,
+                    "status": status,
                     "drop": ac.drop,
                     "drop_ci_low": ac.drop_ci_low,
                     "drop_ci_high": ac.drop_ci_high,
+                    "drop_exact_ci_low": ac.drop_exact_ci_low,
+                    "drop_exact_ci_high": ac.drop_exact_ci_high,
                     "mcnemar_p": ac.mcnemar.p_value,
                     **_rate_cols("agreement_original", ac.agreement_original),
                     **_rate_cols("agreement_rewritten", ac.agreement_rewritten),

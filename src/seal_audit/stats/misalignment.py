@@ -9,6 +9,7 @@ import numpy as np
 
 from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, Skipped
 from seal_audit.stats.inference import Correction
+from seal_audit.stats.power import LOGIT_EFFECT_OF_INTEREST, POWER, with_power
 from seal_audit.stats.regression import RegressionResult, ols, robust_logit
 
 
@@ -46,12 +47,16 @@ def misalignment_drivers(
     correction: Correction,
     alpha: float,
     max_iter: int = 100,
+    effect_of_interest: float | None = None,
+    power: float = POWER,
 ) -> MisalignmentResult:
     """Regress 1 − δ_i(r1) on the 2×K side features (§3 'what drives misalignment').
 
     Side columns that never vary (e.g. a feature never present on the rejected side) are dropped and
     named; genuine collinearity raises. A logit that cannot be fitted (separation) is reported as
-    skipped with the reason while the LPM stands.
+    skipped with the reason while the LPM stands. Every coefficient carries its MDE at ``power``;
+    with ``effect_of_interest`` (probability units) a non-significant one is flagged underpowered
+    when its MDE exceeds it (the logit against an odds ratio of 2).
     """
     y = (~delta_post).astype(np.float64)
     x, terms = side_design(x_chosen, x_rejected, names)
@@ -68,8 +73,11 @@ def misalignment_drivers(
     lg = robust_logit(
         y, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="misalignment logit"
     )
+    lpm_p = with_power(lpm, effect_of_interest, power)
+    assert isinstance(lpm_p, RegressionResult)
+    lg = with_power(lg, LOGIT_EFFECT_OF_INTEREST if effect_of_interest is not None else None, power)
     return MisalignmentResult(
-        rm=rm, n=int(y.size), misaligned=int(y.sum()), lpm=lpm, logit=lg, exclusions=exclusions
+        rm=rm, n=int(y.size), misaligned=int(y.sum()), lpm=lpm_p, logit=lg, exclusions=exclusions
     )
 
 

@@ -11,6 +11,12 @@ import pandas as pd
 from seal_audit.data.errors import ConfigError
 from seal_audit.data.records import FeatureSpec
 from seal_audit.stats.inference import Correction
+from seal_audit.stats.power import (
+    IMPRINT_EFFECT_OF_INTEREST,
+    MISALIGNMENT_EFFECT_OF_INTEREST,
+    POWER,
+    ROBUSTNESS_EFFECT_OF_INTEREST,
+)
 
 Estimator = Literal["pooled", "fe"]
 ESTIMATORS: tuple[Estimator, ...] = typing.get_args(Estimator)
@@ -47,6 +53,14 @@ class AnalysisOptions:
     """Leave features that never vary out of the imprint regressions (named in ``inputs.notes``)
     instead of stopping with an error. Collinear groups always stop the analysis: dropping one of
     them would silently change what the others mean."""
+    # --- issue 15: power verdicts (seal_audit.stats.power) -------------------------------------
+    power: float = POWER
+    """Power at which every coefficient's minimum detectable effect (MDE) is stated."""
+    effect_of_interest_imprint: float = IMPRINT_EFFECT_OF_INTEREST
+    """Imprint size (reward units) below which a non-significant imprint is 'underpowered' if its MDE
+    is larger; likewise for the two below (probability units)."""
+    effect_of_interest_misalignment: float = MISALIGNMENT_EFFECT_OF_INTEREST
+    effect_of_interest_robustness: float = ROBUSTNESS_EFFECT_OF_INTEREST
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -69,6 +83,15 @@ class AnalysisOptions:
             raise ConfigError("calibration_bins: must be >= 2")
         if self.max_listed_ids < 0 or self.logit_max_iter < 1:
             raise ConfigError("max_listed_ids must be >= 0 and logit_max_iter >= 1")
+        if not 0 < self.power < 1:
+            raise ConfigError(f"power: must be in (0, 1), got {self.power!r}")
+        for name in (
+            "effect_of_interest_imprint",
+            "effect_of_interest_misalignment",
+            "effect_of_interest_robustness",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: must be > 0, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -91,6 +114,9 @@ class AnalysisInputs:
     """pair_id, side, transform, status, similarity, drifted (robustness bookkeeping)."""
     baselines: tuple[str, ...] | None = None
     """Baseline RMs (agreement only); None = every RM whose name starts with 'length'."""
+    in_sample: dict[str, bool] | None = None
+    """Issue 15: per RM name, whether it was trained on D (its agreement on D is then in-sample,
+    i.e. training accuracy); recorded under ``caveats``. None = not stated (recorded as unknown)."""
 
     def __post_init__(self) -> None:
         if not self.post:
