@@ -47,7 +47,7 @@ from seal_audit.stats.imprint import (
 from seal_audit.stats.inference import McNemarResult, RateEstimate
 from seal_audit.stats.misalignment import MisalignmentResult, misalignment_drivers, theta_regression
 from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
-from seal_audit.stats.power import with_power
+from seal_audit.stats.power import per_sd_effects, with_power
 from seal_audit.stats.prepare import ORIGINAL, PreparedData, infer_feature_specs, prepare
 from seal_audit.stats.regression import RegressionResult, VifRow, check_design
 from seal_audit.stats.resistance import (
@@ -459,6 +459,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     # --- imprint -------------------------------------------------------------------------------
     imprint: dict[str, dict[str, ImprintResult | Skipped]] | Skipped
     vif_res: tuple[VifRow, ...] | Skipped
+    numeric = {f for f in regressors if spec_by[f].kind == "numeric"}  # issue 15
     if regressors:
         imprint = {}
         models: list[tuple[ImprintModel, str, FloatArray | None, BoolArray | None]] = [
@@ -479,7 +480,12 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
                 fit = (imprint_pooled if est == "pooled" else imprint_fe)(
                     rew[use], xc, xr, regressors, correction=corr, alpha=a
                 )
-                fit_p = with_power(fit, opt.effect_of_interest_imprint, opt.power)  # issue 15
+                fit_p = with_power(  # issue 15: MDE and verdict; numeric features per SD
+                    fit,
+                    opt.effect_of_interest_imprint,
+                    opt.power,
+                    per_sd_effects(opt.effect_of_interest_imprint, stack_texts(xc, xr), regressors, numeric),
+                )
                 assert isinstance(fit_p, RegressionResult)
                 fit = fit_p
                 desc = (
@@ -517,6 +523,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
             max_iter=opt.logit_max_iter,
             effect_of_interest=opt.effect_of_interest_misalignment,  # issue 15
             power=opt.power,
+            numeric=numeric,
         )
         rows = _coef_rows(mis.lpm, model="lpm")
         if isinstance(mis.logit, RegressionResult):

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
 
 from seal_audit.data.errors import ConfigError
-from seal_audit.stats._common import Skipped
+from seal_audit.stats._common import FloatArray, Skipped
 from seal_audit.stats.regression import INTERCEPT, ClusterCov, RegressionResult
 
 POWER = 0.8
@@ -55,12 +56,31 @@ def mde(se: float, level: float, power: float = POWER, df: float | None = None) 
     return float((sps.norm.isf(level / 2) + sps.norm.ppf(power)) * se)
 
 
+def per_sd_effects(
+    effect_of_interest: float, x: FloatArray, terms: Sequence[str], numeric: Collection[str]
+) -> dict[str, float]:
+    """For numeric regressors the effect of interest is per SD of the regressor (a reward change
+    of ``effect_of_interest`` for a one-SD change), i.e. effect / SD in per-unit terms."""
+    out: dict[str, float] = {}
+    for j, t in enumerate(terms):
+        if t in numeric:
+            sd = float(np.std(x[:, j]))
+            if sd > 0:
+                out[t] = effect_of_interest / sd
+    return out
+
+
 def with_power(
-    reg: RegressionResult | Skipped, effect_of_interest: float | None, power: float = POWER
+    reg: RegressionResult | Skipped,
+    effect_of_interest: float | None,
+    power: float = POWER,
+    term_effects: Mapping[str, float] | None = None,
 ) -> RegressionResult | Skipped:
     """The fit with ``mde`` and ``verdict`` on every coefficient (Skipped passes through).
 
-    The intercept gets an MDE at level α and no verdict (it is not a tested imprint)."""
+    ``term_effects`` overrides the effect of interest for some terms (numeric regressors: see
+    ``per_sd_effects``). The intercept gets an MDE at level α and no verdict (it is not a tested
+    imprint)."""
     if isinstance(reg, Skipped):
         return reg
     m = max(reg.family_size, 1)
@@ -71,13 +91,14 @@ def with_power(
             coefs.append(dataclasses.replace(c, mde=mde(c.se, reg.alpha, power, c.df), verdict=None))
             continue
         d = mde(c.se, level, power, c.df)
+        effect = (term_effects or {}).get(c.term, effect_of_interest)
         verdict: str | None
         if c.significant:
             verdict = "significant"
-        elif effect_of_interest is None or not math.isfinite(d):
+        elif effect is None or not math.isfinite(d):
             verdict = None
         else:
-            verdict = "underpowered" if d > effect_of_interest else "not significant"
+            verdict = "underpowered" if d > effect else "not significant"
         coefs.append(dataclasses.replace(c, mde=d, verdict=verdict))
     return dataclasses.replace(
         reg, coefficients=tuple(coefs), power=power, mde_alpha=level, effect_of_interest=effect_of_interest
