@@ -50,7 +50,7 @@ def test_same_inputs_same_seed_give_byte_identical_json(sim) -> None:  # type: i
         != ja["agreement"]["post"]["agreement"]["boot_ci_low"]
     )
     assert c["agreement"]["post"]["agreement"]["ci_low"] == ja["agreement"]["post"]["agreement"]["ci_low"]
-    assert "NaN" not in a and ja["schema"] == "seal-audit/stats/1"
+    assert "NaN" not in a and ja["schema"] == "seal-audit/stats/2"
 
 
 def test_missing_rewards_and_features_are_excluded_and_stated(sim) -> None:  # type: ignore[no-untyped-def]

@@ -72,7 +72,7 @@ from seal_audit.stats.robustness import (
 )
 from seal_audit.stats.shift import ShiftResult, reward_shift_analysis
 
-SCHEMA = "seal-audit/stats/1"
+SCHEMA = "seal-audit/stats/2"  # issue 15: reward_shift.overall etc. are the offset-invariant θ
 
 
 @dataclasses.dataclass(frozen=True)
