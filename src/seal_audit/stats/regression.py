@@ -52,6 +52,8 @@ INTERCEPT = "intercept"
 
 CR2_MAX_CLUSTERS = 1000
 """Below this many clusters the clustered fits use CR2 with Bell–McCaffrey df (``choose_cluster_cov``)."""
+_CR2_CHUNK = 8192
+"""Clusters processed at once by ``_cr2`` (keeps its memory at a few MB whatever N)."""
 CR2_MIN_FEATURE_CLUSTERS = 200
 """... and also when some regressor differs from its most common value in fewer clusters than this
 (a 3–5 % prevalence feature at a few thousand pairs): the CR1 ``cluster`` SE of such a coefficient
@@ -395,27 +397,32 @@ def _cr2(
     sum_dq = np.zeros(k)
     sum_q = np.zeros(k)
     for size in np.unique(sizes).tolist():
-        rows = starts[sizes == size][:, None] + np.arange(size)[None, :]
-        xg = x[rows]  # (G_s, s, k)
-        xb = xg @ bread
-        ih = np.eye(size)[None] - np.einsum("gsk,gtk->gst", xb, xg)
-        lam, vec = np.linalg.eigh(ih)
-        if np.any(lam <= 1e-10):
-            raise SealError(
-                f"{context}: a cluster has leverage 1 (a regressor set in a single cluster); CR2 is undefined"
-            )
-        a = (vec * lam[:, None, :] ** -0.5) @ vec.transpose(0, 2, 1)
-        e = np.einsum("gsk,gs->gk", xg, np.einsum("gst,gt->gs", a, u[rows]))
-        meat += e.T @ e
-        axb = a @ xb  # column j: a_g of coefficient j
-        d = np.einsum("gsj,gsj->gj", axb, axb)
-        ee = np.einsum("gsk,gsj->gkj", xg, axb)
-        q = np.einsum("gaj,ab,gbj->gj", ee, bread, ee)
-        outer += np.einsum("gaj,gbj->jab", ee, ee)
-        sum_d += d.sum(axis=0)
-        sum_d2 += (d * d).sum(axis=0)
-        sum_dq += (d * q).sum(axis=0)
-        sum_q += q.sum(axis=0)
+        all_starts = starts[sizes == size]
+        for c0 in range(0, all_starts.size, _CR2_CHUNK):  # bounded memory: O(chunk k²)
+            rows = all_starts[c0 : c0 + _CR2_CHUNK][:, None] + np.arange(size)[None, :]
+            xg = x[rows]  # (G_s, s, k)
+            xb = xg @ bread
+            ih = np.eye(size)[None] - xb @ xg.transpose(0, 2, 1)
+            lam, vec = np.linalg.eigh(ih)
+            if np.any(lam <= 1e-10):
+                raise SealError(
+                    f"{context}: a cluster has leverage 1 (a regressor set in a single cluster); "
+                    "CR2 is undefined"
+                )
+            a = (vec * lam[:, None, :] ** -0.5) @ vec.transpose(0, 2, 1)
+            au = (a @ u[rows][:, :, None])[:, :, 0]
+            e = (xg.transpose(0, 2, 1) @ au[:, :, None])[:, :, 0]
+            meat += e.T @ e
+            axb = a @ xb  # column j: a_g of coefficient j
+            d = np.einsum("gsj,gsj->gj", axb, axb)
+            ee = xg.transpose(0, 2, 1) @ axb  # (G_s, k, k): ee[g, :, j] = X_g' a_g of coefficient j
+            q = np.einsum("gaj,gaj->gj", ee, bread @ ee)
+            eet = ee.transpose(2, 0, 1)  # (k_j, G_s, k)
+            outer += eet.transpose(0, 2, 1) @ eet
+            sum_d += d.sum(axis=0)
+            sum_d2 += (d * d).sum(axis=0)
+            sum_dq += (d * q).sum(axis=0)
+            sum_q += q.sum(axis=0)
     cov: FloatArray = bread @ meat @ bread
     bp = np.einsum("ab,jbc->jac", bread, outer)
     tr1 = sum_d - sum_q
