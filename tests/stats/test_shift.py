@@ -104,9 +104,11 @@ def test_simulated_regime_signs_match_the_paper_at_every_offset() -> None:
     """Planted data through analyze(): got aligned > 0 > reversed for the default θ, even after
     shifting one RM's rewards far negative (where the paper's θ reverses)."""
     data = simulate(SimulationSpec(n_pairs=1500, seed=3, rewrite_fraction=0.0, truth_mc_pairs=1000))
-    for offset in (-8.0, 0.0, 8.0):
+    base: dict[str, float] = {}
+    for offset, post_offset in ((0.0, 0.0), (-8.0, 3.0), (8.0, -30.0)):
         sc = data.scores.copy()
         sc.loc[sc["rm"] == "pre", "reward"] += offset
+        sc.loc[sc["rm"] == "post", "reward"] += post_offset
         inputs = data.inputs()
         inputs = type(inputs)(**{**inputs.__dict__, "scores": sc})
         res = analyze(inputs, AnalysisOptions(n_bootstrap=0))
@@ -118,3 +120,15 @@ def test_simulated_regime_signs_match_the_paper_at_every_offset() -> None:
         assert {"theta_paper", "theta_centered", "quadrants", "sign_disagreement"} <= set(js)
         diag = res.tables()["pair_diagnostics"]
         assert {"theta", "theta_paper", "theta_centered"} <= set(diag.columns)
+        tr = res.theta_regression
+        assert not hasattr(tr, "skipped")
+        now = {
+            "overall": sh.overall.mean,
+            "sd": sh.overall.sd,
+            **{k: v.mean for k, v in sh.by_regime.items()},
+            **{f"g{k}": v.mean for k, v in sh.by_gamma.items()},
+            **{c.term: c.estimate for c in tr.coefficients},  # type: ignore[union-attr]
+        }
+        if not base:
+            base = now
+        assert now == pytest.approx(base, abs=1e-9)
