@@ -124,3 +124,32 @@ def test_label_noise_ceiling_follows_planted_noise() -> None:
         rates.append(res.caveats.label_noise.disputed.rate)
     assert rates[0] < rates[1] < rates[2], rates
     assert rates[2] == pytest.approx(0.3, abs=0.2)
+
+
+def _regressions(obj: object, path: str = ""):  # type: ignore[no-untyped-def]
+    """Every serialised RegressionResult in a stats.json dict, with its path."""
+    if isinstance(obj, dict):
+        if "coefficients" in obj and "cov_type" in obj:
+            yield path, obj
+        for k, v in obj.items():
+            yield from _regressions(v, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _regressions(v, f"{path}[{i}]")
+
+
+@pytest.mark.parametrize("correction", ["bonferroni", "holm"])
+def test_no_verdict_in_stats_json_contradicts_its_adjusted_interval(correction: str) -> None:
+    data = simulate(SimulationSpec(n_pairs=1200, seed=8, rewrite_fraction=0.3, truth_mc_pairs=1000))
+    js = analyze(data.inputs(), AnalysisOptions(n_bootstrap=0, correction=correction)).to_dict()  # type: ignore[arg-type]
+    fits = list(_regressions(js))
+    assert len(fits) >= 9  # imprint 2 × 3, misalignment 2, θ, robustness 2
+    n_sig = 0
+    for path, fit in fits:
+        for c in fit["coefficients"]:
+            if c["term"] == "intercept" or c["p_value"] is None:
+                continue
+            excludes = c["ci_low_adjusted"] > 0 or c["ci_high_adjusted"] < 0
+            assert excludes == c["significant"], (path, c["term"])
+            n_sig += c["significant"]
+    assert n_sig > 5
