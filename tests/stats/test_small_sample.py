@@ -145,3 +145,22 @@ def test_auto_covariance_choice() -> None:
     kind, note = choose_cluster_cov(rare, ["c", "rare"], groups)
     assert kind == "CR2" and "'rare'" in note[0]
     assert choose_cluster_cov(rare, ["c", "rare"], groups, "cluster")[0] == "cluster"
+
+
+def test_cr2_undefined_falls_back_to_cr1_with_a_note() -> None:
+    """A feature set in a single text: that cluster has leverage 1, CR2 is undefined; the imprint
+    still fits (CR1) and says why, instead of failing the whole analysis."""
+    from seal_audit.stats import imprint_fe, imprint_pooled
+
+    rng = np.random.default_rng(11)
+    n = 300
+    xc = (rng.random((n, 2)) < 0.4).astype(float)
+    xr = (rng.random((n, 2)) < 0.4).astype(float)
+    xc[:, 1] = 0.0
+    xr[:, 1] = 0.0
+    xc[7, 1] = 1.0
+    r = np.column_stack([xc @ [1.0, 0.5], xr @ [1.0, 0.5]]) + rng.normal(size=(n, 2))
+    for fn in (imprint_pooled, imprint_fe):
+        fit = fn(r, xc, xr, ["common", "once"], correction="bonferroni", alpha=0.05)
+        assert fit.cov_type == "cluster"
+        assert any("CR2 undefined" in note for note in fit.notes), fit.notes

@@ -246,6 +246,9 @@ def caveats(
     unknown = sorted(rm for rm, v in ins.items() if v is None and rm != post)
     if unknown:
         notes.append(f"training on D not recorded for: {unknown}")
+    unscored = sorted(set(given) - set(rms))
+    if unscored:
+        notes.append(f"in_sample names RM(s) without scores (ignored): {unscored}")
     share: dict[str, float] = {}
     for rm in rms:
         k = int(n_truncated.get(rm, 0))
