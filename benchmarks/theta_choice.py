@@ -1,7 +1,8 @@
 """Which reward shift θ should be the default? The simulation behind docs/results.md, "reward_shift".
 
-For seeded ``seal simulate`` datasets (rewards straddling zero, as real RMs' do) and additive offsets
-c0, c1 ∈ {−5, −2, 0, 2, 5} added to all rewards of the pre-D / post-D RM, each θ variant is scored on:
+For seeded ``seal simulate`` datasets (rewards mostly positive at offset 0) and additive offsets
+c0, c1 ∈ {−5, −2, 0, 2, 5} added to all rewards of the pre-D / post-D RM (which move them across
+zero, as real RMs' rewards straddle it), each θ variant is scored on:
 
 * ``offset_range``: the largest change of a regime's mean θ over the offsets (0 = offset-invariant);
 * ``got+``: share of 'got aligned' pairs (0 → 1) with θ > 0, at the worst offset;
