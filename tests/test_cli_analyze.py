@@ -52,7 +52,9 @@ def test_simulate_then_analyze_tables(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     stats = json.loads((out / "stats.json").read_text())
     assert stats["inputs"]["n_pairs"] == 600
-    assert stats["imprint"]["pooled"]["post"]["regression"]["cov_type"] == "cluster"
+    assert (
+        stats["imprint"]["pooled"]["post"]["regression"]["cov_type"] == "CR2"
+    )  # 600 pairs < CR2_MAX_CLUSTERS (issue 15)
     assert (out / "imprint.parquet").exists() and (out / "imprint.csv").exists()
     assert "pair_id" in pd.read_parquet(out / "pair_diagnostics.parquet").columns
     first = (out / "stats.json").read_bytes()

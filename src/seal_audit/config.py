@@ -235,6 +235,17 @@ class AnalysisOptions(_Section):
     status) instead of failing it. Collinear groups always fail the analysis they occur in: dropping
     one of them would silently change what the others mean."""
 
+    power: float = Field(default=0.8, gt=0, lt=1)
+    """Power at which every coefficient's minimum detectable effect (MDE) is stated."""
+    effect_of_interest_imprint: float = Field(default=0.5, gt=0)
+    """Imprint size (reward units; per SD for numeric features) below which a non-significant imprint
+    whose MDE is larger is 'underpowered', not 'no effect'. 0.5 moves a 50% preference to 62%."""
+    effect_of_interest_misalignment: float = Field(default=0.05, gt=0)
+    """Misalignment LPM effect of interest: 5 percentage points of P(post-D RM misaligned)."""
+    effect_of_interest_robustness: float = Field(default=0.10, gt=0)
+    """Robustness LPM effect of interest: 10 points of P(aligned pair flips) (the reference's two
+    significant scores are +0.117 and +0.098)."""
+
     @field_validator("estimators")
     @classmethod
     def _some_estimator(cls, v: tuple[str, ...]) -> tuple[str, ...]:

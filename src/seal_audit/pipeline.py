@@ -566,6 +566,7 @@ def analyze_stage(
             specs=specs,
             rewrites=store.read_table("rewrites") if store.has_table("rewrites") else None,
             baselines=m.names_with_role("baseline"),
+            in_sample={n: bool(r.in_sample) for n, r in m.rms.items() if r.in_sample is not None},
             sources={t: str(store.table_path(t)) for t in ("pairs", "scores", "features")},
         )
         result = analyze(inputs, opts)

@@ -104,6 +104,9 @@ class Context:
     theta: FloatArray | None = None
     status: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Outcome of every analysis so far, by its stats.json key (filled by the router)."""
+    theta_paper: FloatArray | None = None
+    theta_centered: FloatArray | None = None
+    suspicious_mask: BoolArray | None = None
     suspicious_rows: Any = None
     """Row positions of the watchlist, in rank order, once computed."""
 
@@ -130,6 +133,9 @@ class Context:
         self.spec_by = {s.name: s for s in self.specs}
         self.regime = np.full(n, "", dtype=object)
         self.theta = np.full(n, np.nan)
+        self.theta_paper = np.full(n, np.nan)
+        self.theta_centered = np.full(n, np.nan)
+        self.numeric = {f for f in self.regressors if f in self.spec_by and self.spec_by[f].kind == "numeric"}
 
     def exclusions(
         self, name: str, used: BoolArray, reason: str, universe: BoolArray | None = None

@@ -19,15 +19,26 @@ from seal_audit.stats._common import BoolArray, Skipped
 from seal_audit.stats._context import Context, coef_rows, frame, rate_cols, usable
 from seal_audit.stats.diagnostics import (
     CalibrationResult,
+    Caveats,
     FeatureResistance,
     SuspiciousPairs,
     calibration,
+    caveats,
+    label_noise_ceiling,
     resistance_by_feature,
     suspicious_pairs,
 )
-from seal_audit.stats.imprint import ImprintModel, ImprintResult, imprint_fe, imprint_pooled, imprint_vif
+from seal_audit.stats.imprint import (
+    ImprintModel,
+    ImprintResult,
+    imprint_fe,
+    imprint_pooled,
+    imprint_vif,
+    stack_texts,
+)
 from seal_audit.stats.inference import McNemarResult, RateEstimate
 from seal_audit.stats.misalignment import MisalignmentResult, misalignment_drivers, theta_regression
+from seal_audit.stats.power import per_sd_effects, with_power
 from seal_audit.stats.prepare import ORIGINAL
 from seal_audit.stats.regression import RegressionResult, VifRow
 from seal_audit.stats.resistance import (
@@ -43,8 +54,14 @@ from seal_audit.stats.resistance import (
     regimes,
     resistance,
 )
-from seal_audit.stats.robustness import DriftGate, RobustnessResult, accuracy_change, robustness_scores
-from seal_audit.stats.shift import ShiftResult, reward_shift, shift_summary
+from seal_audit.stats.robustness import (
+    DriftGate,
+    RobustnessResult,
+    accuracy_change,
+    robustness_scores,
+    robustness_status,
+)
+from seal_audit.stats.shift import ShiftResult, reward_shift_analysis
 
 NO_PRE = "no pre-D RM"
 NO_FEATURES = "no regressor features"
@@ -175,23 +192,44 @@ def mcnemar_all(ctx: Context) -> tuple[McNemarResult, ...] | Skipped:
 
 
 def shift_table(ctx: Context) -> ShiftResult | Skipped:
+    """Reward shift θ (§3): the offset-invariant default, with the paper's θ and the centred θ
+    beside it (their summaries, quadrant mix and sign disagreement: docs/results.md)."""
     if ctx.both is None or ctx.pre_r is None:
         return Skipped(NO_PRE)
     both = ctx.both
     assert ctx.theta is not None and ctx.regime is not None
+    assert ctx.theta_paper is not None and ctx.theta_centered is not None
     ctx.exclusions("reward_shift", both, "missing pre-D or post-D reward for a side")
     if not both.any():
         return Skipped("no pair has both pre-D and post-D rewards", status="failed")
-    ctx.theta[both] = reward_shift(ctx.pre_r[both], ctx.post_r[both])
-    res = shift_summary(
-        ctx.theta[both],
+    res = reward_shift_analysis(
+        ctx.pre_r[both],
+        ctx.post_r[both],
         ctx.regime[both],
         ctx.gamma[both] if ctx.gamma is not None else None,
         alpha=ctx.opt.alpha,
+        pre_name=ctx.pre or "",
+        post_name=ctx.post,
     )
-    rows = [{"group_type": "overall", "group": "all", **dataclasses.asdict(res.overall)}]
-    rows += [{"group_type": "regime", "group": k, **dataclasses.asdict(v)} for k, v in res.by_regime.items()]
-    rows += [{"group_type": "gamma", "group": k, **dataclasses.asdict(v)} for k, v in res.by_gamma.items()]
+    ctx.theta[both] = res.theta
+    ctx.theta_paper[both] = res.theta_paper_values
+    ctx.theta_centered[both] = res.theta_centered_values
+    rows: list[dict[str, Any]] = []
+    for definition, summ in (("default", res), ("paper", res.theta_paper), ("centered", res.theta_centered)):
+        if summ is None:
+            continue
+        label = res.definition if definition == "default" else definition
+        rows.append(
+            {"definition": label, "group_type": "overall", "group": "all", **dataclasses.asdict(summ.overall)}
+        )
+        rows += [
+            {"definition": label, "group_type": "regime", "group": k, **dataclasses.asdict(v)}
+            for k, v in summ.by_regime.items()
+        ]
+        rows += [
+            {"definition": label, "group_type": "gamma", "group": k, **dataclasses.asdict(v)}
+            for k, v in summ.by_gamma.items()
+        ]
     ctx.tables["reward_shift"] = frame(rows)
     return res
 
@@ -250,6 +288,11 @@ def imprint_one(ctx: Context, estimator: str, model: ImprintModel) -> ImprintRes
         alpha=o.alpha,
         drop_constant=o.drop_constant,
     )
+    # MDE at the stated power and an 'underpowered' verdict; numeric features per SD
+    effects = per_sd_effects(o.effect_of_interest_imprint, stack_texts(xc, xr), ctx.regressors, ctx.numeric)
+    powered = with_power(fit, o.effect_of_interest_imprint, o.power, effects)
+    assert isinstance(powered, RegressionResult)
+    fit = powered
     return ImprintResult(
         estimator=estimator,  # type: ignore[arg-type]
         model=model,
@@ -296,6 +339,9 @@ def misalignment_table(ctx: Context) -> MisalignmentResult | Skipped:
         alpha=o.alpha,
         max_iter=o.logit_max_iter,
         drop_constant=o.drop_constant,
+        effect_of_interest=o.effect_of_interest_misalignment,
+        power=o.power,
+        numeric=ctx.numeric,
     )
     rows = coef_rows(res.lpm, model="lpm")
     if isinstance(res.logit, RegressionResult):
@@ -364,6 +410,7 @@ def suspicious_table(ctx: Context) -> SuspiciousPairs | Skipped:
     )
     rows_idx = np.flatnonzero(mask)[sub.order]
     ctx.suspicious_rows = rows_idx
+    ctx.suspicious_mask = mask
     ctx.tables["suspicious_pairs"] = pd.DataFrame(
         {
             "rank": np.arange(1, rows_idx.size + 1),
@@ -393,6 +440,8 @@ def pair_diagnostics(ctx: Context) -> None:
     per_pair["regime"] = ctx.regime.astype(str)
     per_pair["gamma"] = ctx.gamma.astype(str) if ctx.gamma is not None else np.full(n, "")
     per_pair["theta"] = ctx.theta
+    per_pair["theta_paper"] = ctx.theta_paper
+    per_pair["theta_centered"] = ctx.theta_centered
     flag = np.zeros(n, dtype=bool)
     if ctx.suspicious_rows is not None:
         flag[ctx.suspicious_rows] = True
@@ -541,9 +590,12 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
             correction=opt.correction,
             alpha=opt.alpha,
             max_iter=opt.logit_max_iter,
+            effect_of_interest=opt.effect_of_interest_robustness,
+            power=opt.power,
         )
         if not have:
             lpm = lg = Skipped("no spoiler features labeled on the rewritten texts")
+        status, reasons = robustness_status(int(use_reg.sum()), acc[-1].became_misaligned.k, lpm, counts)
         res = RobustnessResult(
             transform=t,
             kind=kinds.get(t, "unknown"),
@@ -556,6 +608,8 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
             logit=lg,
             exclusions=ex,
             numeric_tolerances=tols,
+            status=status,
+            reasons=reasons,
         )
         out[t] = res
         cnt = {c.term: c.n for c in counts}
@@ -572,9 +626,12 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                     "kind": kinds.get(t, "unknown"),
                     "rm": ac.rm,
                     "n": ac.n,
+                    "status": status,
                     "drop": ac.drop,
                     "drop_ci_low": ac.drop_ci_low,
                     "drop_ci_high": ac.drop_ci_high,
+                    "drop_exact_ci_low": ac.drop_exact_ci_low,
+                    "drop_exact_ci_high": ac.drop_exact_ci_high,
                     "mcnemar_p": ac.mcnemar.p_value,
                     **rate_cols("agreement_original", ac.agreement_original),
                     **rate_cols("agreement_rewritten", ac.agreement_rewritten),
@@ -588,3 +645,23 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
     tables["robustness"] = frame(coef_out, columns=["transform", "model", "term"])
     tables["robustness_summary"] = frame(summary_rows)
     return out
+
+
+def caveats_all(ctx: Context, agree: dict[str, AgreementResult], susp: SuspiciousPairs | Skipped) -> Caveats:
+    """What the reader must know to read the numbers (in-sample RMs, truncation, the label-noise
+    ceiling estimated from the pairs every judge disputes)."""
+    n_susp = int(ctx.suspicious_mask.sum()) if ctx.suspicious_mask is not None else 0
+    noise = (
+        label_noise_ceiling(susp.n, n_susp, susp.criterion.split(";")[0], alpha=ctx.opt.alpha)
+        if isinstance(susp, SuspiciousPairs) and n_susp
+        else None
+    )
+    return caveats(
+        rms=ctx.data.rms,
+        post=ctx.post,
+        in_sample=ctx.inputs.in_sample,
+        n_truncated=dict(ctx.data.n_truncated),
+        n_texts={rm: 2 * ag.n for rm, ag in agree.items()},
+        label_noise=noise,
+        post_agreement=agree[ctx.post].agreement.rate,
+    )

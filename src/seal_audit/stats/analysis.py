@@ -18,7 +18,7 @@ from seal_audit.data.errors import InputError
 from seal_audit.stats import analyses as A
 from seal_audit.stats._common import Exclusions, Skipped, canonical_json, to_jsonable
 from seal_audit.stats._context import Context, frame, resolve_specs, usable
-from seal_audit.stats.diagnostics import CalibrationResult, FeatureResistance, SuspiciousPairs
+from seal_audit.stats.diagnostics import CalibrationResult, Caveats, FeatureResistance, SuspiciousPairs
 from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.inference import McNemarResult, RateEstimate
 from seal_audit.stats.misalignment import MisalignmentResult
@@ -96,6 +96,8 @@ class AnalysisResult:
     suspicious_pairs: SuspiciousPairs | Skipped
     exclusions: dict[str, Exclusions]
     """Per analysis: pairs left out for missing rewards or features (count, ids, reason)."""
+    caveats: Caveats | None = None
+    """In-sample RMs, truncation, the label-noise ceiling (docs/results.md)."""
     status: dict[str, AnalysisOutcome] = dataclasses.field(default_factory=dict)
     """Every analysis by its stats.json key (``imprint.fe.pre`` for nested ones): ok, skipped or failed."""
     table_data: dict[str, pd.DataFrame] = dataclasses.field(
@@ -234,6 +236,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     _record(ctx, "calibration", calib)
     rbf = g(ctx, "resistance_by_feature", lambda: A.resistance_by_feature_table(ctx))
     susp = g(ctx, "suspicious_pairs", lambda: A.suspicious_table(ctx))
+    cav = A.caveats_all(ctx, agree, susp)
     A.pair_diagnostics(ctx)
     ctx.tables["exclusions"] = frame(
         [
@@ -286,6 +289,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         resistance_by_feature=rbf,
         suspicious_pairs=susp,
         exclusions=ctx.excl,
+        caveats=cav,
         status=dict(ctx.status),
         table_data=ctx.tables,
     )

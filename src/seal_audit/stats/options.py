@@ -45,6 +45,9 @@ class AnalysisInputs:
     """Baseline RMs (agreement only), named by the caller: a role is never guessed from a name."""
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """Table name (pairs, scores, features) → the file it was read from, for error messages."""
+    in_sample: dict[str, bool] | None = None
+    """Per RM name, whether it was trained on D (its agreement on D is then in-sample, i.e. training
+    accuracy); recorded under ``caveats``. None = not stated (recorded as unknown)."""
 
     def __post_init__(self) -> None:
         if not self.post:
