@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from seal_audit._cli._writer import writer_store
 from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec
 from seal_audit.stats import (
@@ -22,7 +23,7 @@ from seal_audit.stats import (
     analyze,
     infer_feature_specs,
 )
-from seal_audit.store import RunStore, read_any_table, write_parquet_atomic, write_text_atomic
+from seal_audit.store import atomic_path, read_any_table, write_parquet_atomic, write_text_atomic
 
 console = Console(stderr=True)
 
@@ -113,8 +114,8 @@ def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | Non
         if write is not None:
             write(name, df)
         if csv_dir is not None:
-            csv_dir.mkdir(parents=True, exist_ok=True)
-            df.to_csv(csv_dir / f"{name}.csv", index=False)
+            with atomic_path(csv_dir / f"{name}.csv") as tmp:
+                df.to_csv(tmp, index=False)
 
 
 @click.command("analyze")
@@ -219,7 +220,7 @@ def command(
             raise ConfigError("give either RUN_DIR or --pairs/--scores/--features, not both")
         from seal_audit.pipeline import analyze_stage
 
-        store = RunStore(run_dir, create=False)
+        store = writer_store(run_dir, "analyze")
         with console.status("computing SEAL statistics ..."):
             result = analyze_stage(store, options, pre=pre, post=post, feature_roles=role_map)
         target_dir = Path(run_dir)
@@ -250,7 +251,6 @@ def command(
         )
         with console.status("computing SEAL statistics ..."):
             result = analyze(inputs, options)
-        target_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target_dir / "stats.json", result.to_json())
         _write_tables(
             result,

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
+from seal_audit._cli._writer import writer_store
 from seal_audit.data.errors import ConfigError, SealError
-from seal_audit.store.run_store import MANIFEST, RunStore
+from seal_audit.store.run_store import MANIFEST
 
 if TYPE_CHECKING:
     from seal_audit.backends.llm.settings import LLMSettings
@@ -236,7 +237,7 @@ def command(
         raise SealError(
             f"{run_dir}: not a seal-audit run directory (no {MANIFEST}); make one with `seal score`"
         )
-    store = RunStore(run_dir, create=False)
+    store = writer_store(run_dir, "rewrite")
     try:
         sample_value: float | None = None if sample.strip().lower() == "all" else float(sample)
     except ValueError:

@@ -7,47 +7,84 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
 
-from seal_audit.data.errors import InputError
+from seal_audit.data.errors import InputError, disk_error
+from seal_audit.data.redact import redact, redact_obj, scrub, scrub_text, secret_values
 
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` only on success.
 
-    A process killed mid-write therefore leaves either the old file or the new one, never half.
+    A process killed mid-write therefore leaves either the old file or the new one, never half. An
+    OSError while writing (disk full, read-only, no permission, quota) becomes one DiskError that
+    names ``target`` and the cause; the temporary file is removed and ``target`` is untouched.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
+    except OSError as exc:
+        raise disk_error(exc, target) from exc
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with suppress(OSError):  # a read-only directory: there is nothing to remove either
+                tmp_path.unlink(missing_ok=True)
 
 
 def write_text_atomic(target: Path, text: str) -> None:
+    """Write a document atomically; secrets are redacted here, at the sink (see ``data.redact``)."""
+    text = scrub_text(text)
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
 def write_json_atomic(target: Path, obj: Any) -> None:
     write_text_atomic(
-        target, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+        target, json.dumps(scrub(obj), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
     )
 
 
+def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every string cell redacted (the same frame when nothing needed it)."""
+    secrets = secret_values()
+    changed: dict[str, list[Any]] = {}
+    for col in df.columns:
+        series = df[col]
+        if series.dtype != object and not isinstance(series.dtype, pd.StringDtype):
+            continue
+        values = series.tolist()
+        new = [
+            redact(v, secrets)
+            if isinstance(v, str)
+            else redact_obj(v, secrets)
+            if isinstance(v, (list, dict))
+            else v
+            for v in values
+        ]
+        if any(a is not b for a, b in zip(values, new, strict=True)):
+            changed[str(col)] = new
+    if not changed:
+        return df
+    out = df.copy()
+    for col, new in changed.items():
+        out[col] = pd.Series(new, index=df.index, dtype=df[col].dtype)
+    return out
+
+
 def write_parquet_atomic(target: Path, df: pd.DataFrame) -> None:
+    df = redact_frame(df)
     with atomic_path(target) as tmp:
         df.to_parquet(tmp, index=False)
 
@@ -108,12 +145,37 @@ def read_any_table(path: str | Path) -> pd.DataFrame:
 
 
 def append_jsonl(target: Path, records: list[dict[str, Any]]) -> None:
-    """Append records to a JSONL log, one write + fsync per batch, so a crash loses at most the batch."""
+    """Append records to a JSONL log, one write + fsync per batch, so a crash loses at most the batch.
+
+    Logs are the one kind of file appended in place (rewriting a long log per batch would be
+    quadratic). A failed append (disk full) is cut back to the previous end, so no torn line stays
+    in the middle of the log; a line torn by a kill is ended before the next batch is appended, so
+    it cannot swallow the next record. Secrets are redacted here, at the sink.
+    """
     if not records:
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) + "\n" for r in records)
-    with open(target, "a", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    data = "".join(
+        json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) + "\n" for r in scrub(records)
+    ).encode("utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise disk_error(exc, target) from exc
+    try:
+        start = os.fstat(fd).st_size
+        if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            with suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    except OSError as exc:
+        raise disk_error(exc, target) from exc
+    finally:
+        os.close(fd)

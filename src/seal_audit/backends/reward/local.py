@@ -41,7 +41,10 @@ def save_weights(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
         from safetensors.numpy import save_file
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError("hf", "safetensors") from exc
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(path))
+    from seal_audit.store.io import atomic_path
+
+    with atomic_path(path) as tmp:  # a killed or failed write never leaves half a weights file
+        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(tmp))
 
 
 def load_weights(path: Path) -> dict[str, np.ndarray]:
