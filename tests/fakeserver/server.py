@@ -279,7 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         if self.owner.echo_headers:
-            message += " (request headers: " + json.dumps(dict(self.headers.items())) + ")"
+            headers_seen = sorted(self.headers.items(), key=lambda kv: kv[0].lower() != "authorization")
+            message += " (request headers: " + json.dumps(dict(headers_seen)) + ")"  # the key first
         self._send(
             status, {"error": {"message": message, "type": "fake_error", "code": str(status)}}, headers
         )

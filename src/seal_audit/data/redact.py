@@ -36,7 +36,7 @@ _HEADER_NAMES = r"(?:proxy-)?authorization|(?:x-)?api[-_]key"
 _HEADER = re.compile(
     rf"(?P<name>\b(?:{_HEADER_NAMES}))(?![\w-])(?P<sep>\\?[\"']?\s*[:=]\s*\\?[\"']?)"
     r"(?!\[REDACTED\]|(?:null|true|false|none)\b)"
-    r"(?P<value>(?:(?:bearer|basic|token)\s+)?[^\s\"',;}\]\\]+)",
+    r"(?P<value>(?:(?:bearer|basic|token)\s+)?(?:\[REDACTED\]|[^\s\"',;}\[\]\\]+))",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
