@@ -89,7 +89,9 @@ def test_serves_nothing_else(served: tuple[Path, int], path: str) -> None:
     assert status == 404 and b"outside the run" not in body and b"error" not in body
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "192.168.1.5", "127.0.0.1.nip.io", None])
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8000", "192.168.1.5", "127.0.0.1.nip.io", None]
+)
 def test_rejects_a_host_that_is_not_loopback(served: tuple[Path, int], host: str | None) -> None:
     _, port = served
     status, body = _request(port, "GET", "/report.html", host)
