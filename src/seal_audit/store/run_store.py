@@ -16,6 +16,7 @@ writer opens the store with ``lock=VERB``; a second writer is refused, naming th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -138,6 +139,7 @@ class RunStore:
             if not create and not (self.root / MANIFEST).exists():
                 raise SealError(f"{self.root}: not a seal-audit run directory (no {MANIFEST})")
             self._lock = RunLock(self.root, lock).acquire()
+            self._sweep_temporaries()
         try:
             if not (self.root / MANIFEST).exists():
                 if not create:
@@ -153,6 +155,13 @@ class RunStore:
         except BaseException:
             self.close()
             raise
+
+    def _sweep_temporaries(self) -> None:
+        """Remove the temporary files of writes a killed writer never finished (``.NAME.*.tmp``,
+        see ``atomic_path``); only the lock holder may, since another writer's are live."""
+        for tmp in self.root.rglob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def __enter__(self) -> RunStore:
         return self
