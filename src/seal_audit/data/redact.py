@@ -41,7 +41,9 @@ _HEADER = re.compile(
 )
 _BEARER = re.compile(r"\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
 _SK_TOKEN = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}")
-_TRIGGER = re.compile(rf"{_HEADER_NAMES}|bearer|sk-", re.IGNORECASE)
+TRIGGER_WORDS = ("authorization", "api-key", "api_key", "bearer", "sk-")
+"""Substrings (of the lower-cased text) without which no pattern can match: ``in`` tests are far
+faster than a case-insensitive regex alternation, so text with none of them costs one scan."""
 _HEADER_KEY = re.compile(rf"^(?:{_HEADER_NAMES})$", re.IGNORECASE)
 
 
@@ -68,14 +70,25 @@ def _literal_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(s) for s in secrets))
 
 
+def needs_redaction(text: str, secrets: Iterable[str] = ()) -> bool:
+    """Whether :func:`redact` could change ``text``: one scan, used to skip whole table columns
+    (joined into one string) that hold nothing to redact."""
+    if any(s and s in text for s in secrets):
+        return True
+    low = text.lower()
+    return any(w in low for w in TRIGGER_WORDS)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with the given secret literals, key-bearing headers, Bearer and ``sk-`` tokens
     replaced by ``[REDACTED]``. Pure; text without any of them is returned unchanged (same object)."""
-    lits = tuple(s for s in secrets if s)
-    literal = _literal_pattern(lits)
-    if literal is not None and literal.search(text):
+    lits = tuple(s for s in secrets if s and s in text)
+    if lits:
+        literal = _literal_pattern(lits)
+        assert literal is not None
         text = literal.sub(REDACTED, text)
-    if not _TRIGGER.search(text):
+    low = text.lower()
+    if not any(w in low for w in TRIGGER_WORDS):
         return text
     text = _HEADER.sub(lambda m: m.group("name") + m.group("sep") + REDACTED, text)
     text = _BEARER.sub(REDACTED, text)

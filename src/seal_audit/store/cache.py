@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_audit.data.errors import DiskError, disk_error
-from seal_audit.data.redact import scrub
+from seal_audit.data.redact import needs_redaction, redact_obj, secret_values
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -110,9 +110,15 @@ class Cache:
         if not pairs:
             return
         now = time.time()
-        rows = [
-            (namespace, k, json.dumps(scrub(v), ensure_ascii=False, allow_nan=True), now) for k, v in pairs
-        ]
+        rows = [(namespace, k, json.dumps(v, ensure_ascii=False, allow_nan=True), now) for k, v in pairs]
+        secrets = secret_values()
+        if needs_redaction("".join(r[2] for r in rows), secrets):  # one scan; redact what needs it
+            rows = [
+                (ns, k, json.dumps(redact_obj(json.loads(v), secrets), ensure_ascii=False, allow_nan=True), t)
+                if needs_redaction(v, secrets)
+                else (ns, k, v, t)
+                for ns, k, v, t in rows
+            ]
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")

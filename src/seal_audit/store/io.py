@@ -14,7 +14,15 @@ from typing import IO, Any
 import pandas as pd
 
 from seal_audit.data.errors import InputError, disk_error
-from seal_audit.data.redact import redact, redact_obj, scrub, scrub_text, secret_values
+from seal_audit.data.redact import (
+    TRIGGER_WORDS,
+    needs_redaction,
+    redact,
+    redact_obj,
+    scrub,
+    scrub_text,
+    secret_values,
+)
 
 
 @contextmanager
@@ -56,30 +64,62 @@ def write_json_atomic(target: Path, obj: Any) -> None:
     )
 
 
+def _string_hits(series: pd.Series, secrets: tuple[str, ...]) -> Any:
+    """Boolean mask of the cells of a string column that could hold a secret: one pass of Arrow's
+    RE2 over the column (a column of long transcripts costs milliseconds, not a regex per cell)."""
+    import re
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pattern = "|".join([*(re.escape(w) for w in TRIGGER_WORDS), *(re.escape(x) for x in secrets)])
+    try:
+        arr = pa.array(series, from_pandas=True)  # Arrow-backed strings: no copy
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(series.astype(object).where(series.notna(), None).tolist(), type=pa.large_string())
+    hits = pc.match_substring_regex(arr, pattern, ignore_case=True).fill_null(False)
+    return hits.to_numpy(zero_copy_only=False)
+
+
 def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with every string cell redacted (the same frame when nothing needed it)."""
     secrets = secret_values()
-    changed: dict[str, list[Any]] = {}
+    changed: dict[str, tuple[list[int], list[Any]]] = {}
     for col in df.columns:
         series = df[col]
-        if series.dtype != object and not isinstance(series.dtype, pd.StringDtype):
+        if isinstance(series.dtype, pd.StringDtype):
+            kind = "string"
+        elif series.dtype == object:
+            kind = pd.api.types.infer_dtype(series, skipna=True)  # one C pass: "string", "empty", ...
+        else:
             continue
-        values = series.tolist()
-        new = [
-            redact(v, secrets)
-            if isinstance(v, str)
-            else redact_obj(v, secrets)
-            if isinstance(v, (list, dict))
-            else v
-            for v in values
-        ]
-        if any(a is not b for a, b in zip(values, new, strict=True)):
-            changed[str(col)] = new
+        if kind == "empty":
+            continue
+        if kind == "string":
+            hits = _string_hits(series, secrets)
+            if not hits.any():  # the common case: nothing in the column to redact
+                continue
+            positions = [int(i) for i in hits.nonzero()[0]]
+            values = series.iloc[positions].tolist()
+        else:  # lists, dicts, mixed values
+            positions, values = list(range(len(series))), series.tolist()
+        pos, new = [], []
+        for i, v in zip(positions, values, strict=True):
+            r = redact(v, secrets) if isinstance(v, str) else redact_obj(v, secrets)
+            if r is not v and r != v:
+                pos.append(i)
+                new.append(r)
+        if pos:
+            changed[str(col)] = (pos, new)
     if not changed:
         return df
     out = df.copy()
-    for col, new in changed.items():
-        out[col] = pd.Series(new, index=df.index, dtype=df[col].dtype)
+    for col, (pos, new) in changed.items():
+        fixed = out[col].copy()
+        loc = out.columns.get_loc(col)
+        assert isinstance(loc, int)
+        fixed.iloc[pos] = pd.Series(new, index=fixed.index[pos], dtype=fixed.dtype)
+        out.isetitem(loc, fixed)
     return out
 
 
@@ -154,9 +194,16 @@ def append_jsonl(target: Path, records: list[dict[str, Any]]) -> None:
     """
     if not records:
         return
-    data = "".join(
-        json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) + "\n" for r in scrub(records)
-    ).encode("utf-8")
+    lines = [json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) + "\n" for r in records]
+    secrets = secret_values()
+    if needs_redaction("".join(lines), secrets):  # one scan of the batch; redact only what needs it
+        lines = [
+            json.dumps(redact_obj(r, secrets), sort_keys=True, ensure_ascii=False, default=str) + "\n"
+            if needs_redaction(line, secrets)
+            else line
+            for r, line in zip(records, lines, strict=True)
+        ]
+    data = "".join(lines).encode("utf-8")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
