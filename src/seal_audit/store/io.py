@@ -119,7 +119,7 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
         loc = out.columns.get_loc(col)
         assert isinstance(loc, int)
         fixed.iloc[pos] = pd.Series(new, index=fixed.index[pos], dtype=fixed.dtype)
-        out.isetitem(loc, fixed)
+        out.isetitem(loc, fixed.array)
     return out
 
 
