@@ -4,8 +4,9 @@ time, ends with a stats.json byte-identical to an uninterrupted run; and the sam
 concurrent writers, on a full disk (a real small tmpfs) and on a read-only directory.
 
 Kept small (60 pairs, n-gram RMs trained in the run, offline featurizers, controlled rewrites): the
-whole module takes about three minutes on two idle cores (most of it Python start-up per resume). Moments are drawn from a seeded generator within
-each stage (after the stage's start line, or as soon as the report's temporary file appears).
+whole module takes about three minutes on two idle cores (most of it Python start-up per resume).
+Moments are drawn from a seeded generator within each stage (after the stage's start line, or as
+soon as the report's temporary file appears).
 """
 
 from __future__ import annotations
