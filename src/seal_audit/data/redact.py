@@ -39,8 +39,10 @@ _HEADER = re.compile(
     r"(?P<value>(?:(?:bearer|basic|token)\s+)?(?:\[REDACTED\]|[^\s\"',;}\[\]\\]+))",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
-_SK_TOKEN = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}")
+_BEARER = re.compile(r"\bbearer\s+(?=[A-Za-z0-9\-._~+/]*\d)[A-Za-z0-9\-._~+/]{16,}=*", re.IGNORECASE)
+"""A token: 16+ token characters including a digit, so "the bearer instrument" is left alone."""
+_SK_TOKEN = re.compile(r"(?<![A-Za-z0-9])sk-(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{16,}")
+"""An ``sk-`` key (OpenAI, Anthropic style): random, so it has digits; "sk-learn-compatible" has none."""
 TRIGGER_WORDS = ("authorization", "api-key", "api_key", "bearer", "sk-")
 """Substrings (of the lower-cased text) without which no pattern can match: ``in`` tests are far
 faster than a case-insensitive regex alternation, so text with none of them costs one scan."""
