@@ -18,6 +18,7 @@ from seal_audit._cli._common import (
     progress_factory,
     source_options,
 )
+from seal_audit._cli._writer import writer_store
 from seal_audit.config import RMOptions
 from seal_audit.data.errors import SealError
 from seal_audit.store.run_store import MANIFEST, QUARANTINE, RunStore
@@ -93,7 +94,7 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
         load_options(kwargs)  # consumed, unused: the run already holds its pairs
         if out is not None and out.resolve() != source.resolve():
             raise SealError(f"{source} is a run directory; --out {out} would be ignored (drop it)")
-        return RunStore(source, create=False)
+        return writer_store(source, "score")
     if source.is_dir():
         raise SealError(f"{source}: a directory without {MANIFEST} is not a run; pass a pairs file")
     run_dir = out or Path("seal-run")
@@ -101,7 +102,7 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
     result = load_with_status(str(source), options)
     if not result.pairs:
         raise SealError(f"{source}: no pairs to score")
-    store = RunStore(run_dir)
+    store = writer_store(run_dir, "score", create=True)
     if store.has_table("pairs"):
         have = {p.pair_id for p in store.read_pairs()}
         if have != {p.pair_id for p in result.pairs}:
