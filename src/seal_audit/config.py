@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from seal_audit.data.errors import ConfigError
+from seal_audit.data.load_options import LoadOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,23 +26,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class DataConfig(_Section):
-    """One dataset source; several are concatenated (pair ids must stay unique)."""
+class DataConfig(LoadOptions):
+    """One dataset source (a ``[[data]]`` table); several are concatenated (pair ids must stay unique).
+
+    Every key but ``path`` is a LoadOptions field (data/load_options.py), so TOML and the CLI flags
+    share one set of names and defaults.
+    """
 
     path: str
-    """File path, or ``hf:owner/name`` for a Hugging Face dataset."""
-    format: Literal["auto", "hh-rlhf", "pairs", "conversation", "multi-variant"] = "auto"
-    prompt: str = "prompt"
-    chosen: str = "chosen"
-    rejected: str = "rejected"
-    id: str | None = None
-    split_rule: Literal["turn", "reference"] = "turn"
-    subset: str | None = None
-    split: str = "train"
-    limit: int | None = Field(default=None, ge=1)
-    sample: float | None = Field(default=None, gt=0)
-    seed: int = 0
-    on_error: Literal["raise", "skip"] = "raise"
+    """File or folder path, or ``hf:owner/name`` for a Hugging Face dataset."""
 
 
 class RMConfig(_Section):

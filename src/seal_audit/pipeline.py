@@ -44,19 +44,10 @@ def _stage(store: RunStore, name: str, say: Reporter) -> Iterator[dict[str, Any]
 
 # --- LOAD -----------------------------------------------------------------------------------------
 def _load_options(d: DataConfig) -> Any:
-    from seal_audit.sources import ColumnMap, LoadOptions
+    """The LoadOptions of a ``[[data]]`` table: the same model, less ``path`` (keys set stay set)."""
+    from seal_audit.sources import LoadOptions
 
-    return LoadOptions(
-        format=d.format,
-        columns=ColumnMap(prompt=d.prompt, chosen=d.chosen, rejected=d.rejected, id=d.id),
-        split_rule=d.split_rule,
-        limit=d.limit,
-        sample=d.sample,
-        seed=d.seed,
-        on_error=d.on_error,
-        hf_subset=d.subset,
-        hf_split=d.split,
-    )
+    return LoadOptions(**{k: getattr(d, k) for k in d.model_fields_set if k != "path"})
 
 
 def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> list[PreferencePair]:
@@ -67,7 +58,11 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
     """
     from seal_audit.sources import load
 
-    settings = {"data": [d.model_dump() for d in cfg.data], "holdout": cfg.run.holdout, "seed": cfg.run.seed}
+    settings = {
+        "data": [d.model_dump(mode="json") for d in cfg.data],
+        "holdout": cfg.run.holdout,
+        "seed": cfg.run.seed,
+    }
     key = settings_hash(settings)
     done = store.manifest.stages.get("load", {})
     if done.get("settings_hash") == key and store.has_table("pairs") and _inputs_unchanged(store):
@@ -78,10 +73,8 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
         quarantine = store.path("quarantine.jsonl")
         for d in cfg.data:
             opts = _load_options(d)
-            if d.on_error == "skip":
-                from dataclasses import replace
-
-                opts = replace(opts, quarantine=quarantine)
+            if d.on_error == "skip" and d.quarantine is None:
+                opts = opts.model_copy(update={"quarantine": quarantine})
             result = load(d.path, opts)
             skipped += len(result.skipped)
             pairs.extend(result.pairs)
@@ -101,8 +94,11 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             seen[p.pair_id] = p
         part_a: list[PreferencePair] = []
         if cfg.run.holdout > 0:
+            # drawn by group: pairs that share a prompt go to the same part (issue 14)
             rng = np.random.default_rng(cfg.run.seed)
-            is_a = rng.random(len(pairs)) < cfg.run.holdout
+            groups = list(dict.fromkeys(p.group_id for p in pairs))
+            group_in_a = dict(zip(groups, rng.random(len(groups)) < cfg.run.holdout, strict=True))
+            is_a = [bool(group_in_a[p.group_id]) for p in pairs]
             part_a = [p for p, a in zip(pairs, is_a, strict=True) if a]
             pairs = [p for p, a in zip(pairs, is_a, strict=True) if not a]
         store.write_table("pairs_a", pairs_to_frame(part_a))
@@ -111,6 +107,7 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             settings_hash=key,
             pairs=len(pairs),
             pairs_a=len(part_a),
+            groups=len({p.group_id for p in pairs}),
             skipped=skipped,
             context_diverges=sum(p.context_diverges for p in pairs),
         )

@@ -1,17 +1,26 @@
-"""Reading raw records from files with their record numbers, so every error can name its record."""
+"""Reading raw records from files with their record numbers, so every error can name its record.
+
+Each record keeps its raw text (the JSONL line, or the row as JSON) so that a skipped record can be
+written to quarantine as it was, not only the reason it was skipped. Hugging Face on-disk datasets
+(``save_to_disk`` folders, ``.arrow`` files, parquet folders and shards) are read with pyarrow alone:
+they need neither the network nor the ``datasets`` package.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from seal_audit.data.errors import InputError
 from seal_audit.store.io import table_format
+
+BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -22,15 +31,25 @@ class RawRecord:
     fields: dict[str, Any]
     error: InputError | None = None
     """Set when this record could not be decoded; the reader goes on with the next one."""
+    raw: str | None = None
+    """The record as it was read (a JSONL line; a table row as JSON), for the quarantine file."""
+    path: str | None = None
+    """The file this record came from when it differs from the source (a shard of a folder)."""
+
+
+def _raw_line(raw: bytes) -> str:
+    """A line's text for quarantine: undecodable bytes kept visible as ``\\xNN``, never lost."""
+    return raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
 
 
 def _decode_line(raw: bytes, path: str, number: int) -> str:
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"undecodable bytes (not UTF-8) at byte {exc.start}", file=path, record=number, kind="encoding"
         ) from exc
+    return text[1:] if number == 1 and text.startswith(BOM) else text
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -76,9 +95,9 @@ def iter_jsonl(path: Path) -> Iterator[RawRecord]:
                     kind="json",
                 )
         except InputError as err:
-            yield RawRecord(number, {}, err)
+            yield RawRecord(number, {}, err, raw=_raw_line(raw))
             continue
-        yield RawRecord(number, obj)
+        yield RawRecord(number, obj, raw=_raw_line(raw))
 
 
 def _read_whole(path: Path) -> bytes:
@@ -92,8 +111,23 @@ def _read_whole(path: Path) -> bytes:
         raise InputError(f"truncated or corrupt gzip stream ({exc})", file=str(path), kind="gzip") from exc
 
 
+def _row_text(fields: dict[str, Any]) -> str:
+    """A row as JSON for quarantine (ASCII escapes, so even a lone surrogate can be written)."""
+    return json.dumps(fields, ensure_ascii=True, default=str)
+
+
 def iter_json_array(path: Path) -> Iterator[RawRecord]:
-    text = _decode_line(_read_whole(path), str(path), 1)
+    raw = _read_whole(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"undecodable bytes (not UTF-8) at byte {exc.start} (line {line})",
+            file=str(path),
+            kind="encoding",
+        ) from exc
+    text = text.removeprefix(BOM)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -112,9 +146,9 @@ def iter_json_array(path: Path) -> Iterator[RawRecord]:
                 record=number,
                 kind="json",
             )
-            yield RawRecord(number, {}, err)
+            yield RawRecord(number, {}, err, raw=json.dumps(obj, ensure_ascii=True, default=str))
             continue
-        yield RawRecord(number, obj)
+        yield RawRecord(number, obj, raw=_row_text(obj))
 
 
 def _plain(value: Any) -> Any:
@@ -130,6 +164,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _rows(rows: Iterable[dict[str, Any]], path: str | None = None, start: int = 1) -> Iterator[RawRecord]:
+    for number, row in enumerate(rows, start=start):
+        fields = {str(k): _plain(v) for k, v in row.items()}
+        yield RawRecord(number, fields, raw=_row_text(fields), path=path)
+
+
 def iter_table(path: Path, fmt: str) -> Iterator[RawRecord]:
     import pandas as pd
 
@@ -137,28 +177,132 @@ def iter_table(path: Path, fmt: str) -> Iterator[RawRecord]:
         if fmt == "parquet":
             df = pd.read_parquet(path)
         else:
+            # surrogateescape: an undecodable byte becomes a lone surrogate in its cell, so the loader
+            # names the record and field (and can skip just that record) instead of failing the file.
             df = pd.read_csv(
                 path,
                 sep="," if fmt == "csv" else "\t",
                 dtype=str,
                 keep_default_na=False,
                 compression="infer",
-                encoding="utf-8",
+                encoding="utf-8-sig",
+                encoding_errors="surrogateescape",
+                engine="python",
             )
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"undecodable bytes (not UTF-8): {exc.reason}", file=str(path), kind="encoding"
-        ) from exc
     except Exception as exc:
         raise InputError(f"cannot read {fmt} table: {exc}", file=str(path), kind="read") from exc
-    for number, row in enumerate(df.to_dict(orient="records"), start=1):
-        yield RawRecord(number, {str(k): _plain(v) for k, v in row.items()})
+    yield from _rows({str(k): v for k, v in row.items()} for row in df.to_dict(orient="records"))
 
 
-def iter_records(path: Path, fmt: str | None = None) -> Iterator[RawRecord]:
-    """Records of a pairs file of any supported format (chosen from the name unless given)."""
+# --- Hugging Face on-disk datasets ----------------------------------------------------------------
+def _arrow_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of an Arrow file (the streaming format ``datasets`` writes, or the random-access one)."""
+    import pyarrow as pa
+
+    try:
+        source = pa.memory_map(str(path))
+        try:
+            reader: Any = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid:
+            reader = pa.ipc.open_file(source)
+    except Exception as exc:
+        raise InputError(f"cannot read Arrow file: {exc}", file=str(path), kind="read") from exc
+    batches = (
+        reader
+        if hasattr(reader, "__iter__")
+        else (reader.get_batch(i) for i in range(reader.num_record_batches))
+    )
+    for batch in batches:
+        yield from batch.to_pylist()
+
+
+def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(str(path))
+    except Exception as exc:
+        raise InputError(f"cannot read Parquet file: {exc}", file=str(path), kind="read") from exc
+    for batch in pf.iter_batches(batch_size=4096):
+        yield from batch.to_pylist()
+
+
+def _shards(files: list[Path]) -> Iterator[RawRecord]:
+    """Records of several files in order, each numbered within its own file (named in errors)."""
+    for f in files:
+        rows = _arrow_rows(f) if f.suffix == ".arrow" else _parquet_rows(f)
+        yield from _rows(rows, path=str(f))
+
+
+_SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}\.(parquet|arrow)$")
+
+
+def _pick_split(folder: Path, files: list[Path], split: str) -> list[Path]:
+    """Shards named ``<split>-00000-of-0000N`` (the hub's layout): only those of the wanted split."""
+    splits: dict[str, list[Path]] = {}
+    for f in files:
+        m = _SHARD.match(f.name)
+        name = m.group("split") if m else (f.parent.name if f.parent != folder else "")
+        splits.setdefault(name, []).append(f)
+    named = {k for k in splits if k}
+    if len(splits) <= 1 or not named:
+        return files
+    if split in splits:
+        return splits[split]
+    raise InputError(
+        f"no split '{split}' in this folder (splits: {', '.join(sorted(named))}); choose one with --split",
+        file=str(folder),
+        kind="format",
+    )
+
+
+def iter_hf_folder(folder: Path, split: str = "train") -> Iterator[RawRecord]:
+    """A ``save_to_disk`` folder (Dataset or DatasetDict), or a folder of parquet/arrow shards."""
+    dict_file = folder / "dataset_dict.json"
+    if dict_file.is_file():
+        splits = json.loads(dict_file.read_text(encoding="utf-8")).get("splits", [])
+        if split not in splits:
+            raise InputError(
+                f"no split '{split}' in this DatasetDict (splits: {', '.join(splits)}); choose one with --split",
+                file=str(folder),
+                kind="format",
+            )
+        return iter_hf_folder(folder / split, split)
+    state = folder / "state.json"
+    if state.is_file():
+        files = [folder / f["filename"] for f in json.loads(state.read_text(encoding="utf-8"))["_data_files"]]
+        return _shards(files)
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".parquet", ".arrow") and p.is_file())
+    if not files:
+        raise InputError(
+            "folder holds no dataset (no dataset_dict.json, state.json, .parquet or .arrow files)",
+            file=str(folder),
+            kind="format",
+        )
+    return _shards(_pick_split(folder, files, split))
+
+
+def iter_dataset(ds: Any, split: str = "train", name: str = "<dataset>") -> Iterator[RawRecord]:
+    """Rows of an in-memory ``datasets.Dataset`` or ``DatasetDict`` (the split option picks one)."""
+    if hasattr(ds, "keys") and not hasattr(ds, "features"):
+        if split not in ds:
+            raise InputError(
+                f"no split '{split}' in this DatasetDict (splits: {', '.join(ds.keys())}); choose one with split=",
+                file=name,
+                kind="format",
+            )
+        ds = ds[split]
+    return _rows(iter(ds))
+
+
+def iter_records(path: Path, fmt: str | None = None, split: str = "train") -> Iterator[RawRecord]:
+    """Records of a pairs file or dataset folder of any supported format (chosen from the name)."""
     if not path.exists():
         raise InputError("file not found", file=str(path), kind="missing")
+    if path.is_dir():
+        return iter_hf_folder(path, split)
+    if path.suffix == ".arrow":
+        return _shards([path])
     fmt = fmt or table_format(path)
     if fmt == "jsonl":
         return iter_jsonl(path)
@@ -167,3 +311,39 @@ def iter_records(path: Path, fmt: str | None = None) -> Iterator[RawRecord]:
     if fmt in ("parquet", "csv", "tsv"):
         return iter_table(path, fmt)
     raise InputError(f"unknown format '{fmt}'", file=str(path), kind="format")
+
+
+def bad_text(fields: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, reason) of the first string that is not valid Unicode (a lone surrogate), else None.
+
+    JSON may escape a lone surrogate (``"\\ud800"``) and a CSV read with ``surrogateescape`` turns an
+    undecodable byte into one; either would crash hashing or writing later, far from the record.
+    """
+    for key, value in fields.items():
+        found = _bad_in(value)
+        if found is not None:
+            where, reason = found
+            return key + where, reason
+    return None
+
+
+def _bad_in(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            ch = ord(value[exc.start])
+            what = f"undecodable byte 0x{ch - 0xDC00:02x}" if 0xDC80 <= ch <= 0xDCFF else "a lone surrogate"
+            return "", f"{what} (U+{ch:04X}) at character {exc.start}: not valid UTF-8 text"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _bad_in(v)
+            if found is not None:
+                return f".{k}{found[0]}", found[1]
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _bad_in(v)
+            if found is not None:
+                return f"[{i}]{found[0]}", found[1]
+    return None

@@ -116,4 +116,5 @@ def append_jsonl(target: Path, records: list[dict[str, Any]]) -> None:
     with open(target, "a", encoding="utf-8") as fh:
         fh.write(data)
         fh.flush()
-        os.fsync(fh.fileno())
+        if os.path.isfile(target):  # /dev/null or a pipe cannot be synced, and need not be
+            os.fsync(fh.fileno())
