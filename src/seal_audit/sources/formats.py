@@ -550,7 +550,7 @@ def detect_layout(fmt: Format, fields: Mapping[str, Any], opts: LoadOptions) -> 
         return "multi-variant (lists of chosen and rejected responses)"
     if fmt == "conversation":
         system = " with system messages" if _has_system(chosen, prompt, fields.get(opts.rejected_col)) else ""
-        turns = [m for v in (prompt, chosen) if _is_chat(v) for m in v]
+        turns = [m for v in (prompt, chosen) if _is_chat(v) for m in (v or [])]
         users = sum(str(m.get("role", "")).lower() in ("user", "human") for m in turns)
         multi = ", multi-turn" if users > 1 else ""
         if prompt is None or opts.prompt_col not in fields:

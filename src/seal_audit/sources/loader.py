@@ -94,6 +94,11 @@ def _hf_records(name: str, subset: str | None, split: str) -> Iterator[RawRecord
 
         raise MissingDependencyError("hf", "datasets") from exc
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+    if offline:
+        snapshot = _cached_snapshot(name)
+        if snapshot is not None:  # the hub cache holds the repo's files: read them as a folder
+            folder = snapshot / subset if subset and (snapshot / subset).is_dir() else snapshot
+            return iter_records(folder, split=split)
     try:
         ds = datasets.load_dataset(name, subset, split=split)
     except Exception as exc:  # network failures and cache misses surface as many exception types
@@ -102,6 +107,16 @@ def _hf_records(name: str, subset: str | None, split: str) -> Iterator[RawRecord
         )
         raise OfflineError(f"hf:{name}: {where} ({exc.__class__.__name__}: {exc}); {_HINT}") from exc
     return iter_dataset(ds, split, f"hf:{name}")
+
+
+def _cached_snapshot(name: str) -> Path | None:
+    """The local hub-cache snapshot of dataset repo ``name``, or None when it was never downloaded."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, repo_type="dataset", local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError) or no huggingface_hub: try datasets' cache
+        return None
 
 
 def _records(spec: Any, options: LoadOptions) -> tuple[str, Iterable[RawRecord]]:
