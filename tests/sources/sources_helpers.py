@@ -42,7 +42,11 @@ def chat_pairs(hh_pairs: list[PreferencePair]) -> list[PreferencePair]:
     """
     out = []
     for p in hh_pairs:
-        if p.context_diverges or not p.chosen.startswith("Assistant: ") or not p.rejected.startswith("Assistant: "):
+        if (
+            p.context_diverges
+            or not p.chosen.startswith("Assistant: ")
+            or not p.rejected.startswith("Assistant: ")
+        ):
             continue
         if not reply(p.chosen).strip() or not reply(p.rejected).strip():
             continue

@@ -31,7 +31,9 @@ def inspect_json(*args: str) -> dict[str, Any]:
 
 
 def same_texts(got: tuple[PreferencePair, ...], want: list[PreferencePair]) -> None:
-    assert [(p.context, p.chosen, p.rejected) for p in got] == [(p.context, p.chosen, p.rejected) for p in want]
+    assert [(p.context, p.chosen, p.rejected) for p in got] == [
+        (p.context, p.chosen, p.rejected) for p in want
+    ]
 
 
 def test_trl_conversational_implicit_prompt(tmp_path: Path, chat_pairs: list[PreferencePair]) -> None:
@@ -100,7 +102,9 @@ def test_ultrafeedback_binarized_prompt_once_messages_not_copied(
         assert p.context.count("Human:") == 1
         assert "messages" not in p.meta and p.meta["same_as_response"] == ["messages"]
         assert p.meta["score_chosen"] == 8.0 and p.meta["prompt_id"].startswith("u")
-    assert result.layout.startswith("UltraFeedback-binarized") and "'messages' column repeats" in result.layout
+    assert (
+        result.layout.startswith("UltraFeedback-binarized") and "'messages' column repeats" in result.layout
+    )
 
 
 def test_openai_messages_with_system_kept_once(tmp_path: Path, chat_pairs: list[PreferencePair]) -> None:
@@ -167,7 +171,14 @@ def _arena(pairs: list[PreferencePair]) -> tuple[list[dict[str, Any]], list[str]
         winner = "tie" if i % 5 == 4 else ("model_a" if a_first else "model_b")
         a, b = (p.chosen, p.rejected) if a_first else (p.rejected, p.chosen)
         rows.append(
-            {"prompt": p.context, "model_a": "m1", "model_b": "m2", "response_a": a, "response_b": b, "winner": winner}
+            {
+                "prompt": p.context,
+                "model_a": "m1",
+                "model_b": "m2",
+                "response_a": a,
+                "response_b": b,
+                "winner": winner,
+            }
         )
         winners.append(winner)
     return rows, winners
@@ -186,13 +197,15 @@ def test_arena_winner_orients_pairs_and_counts_ties(tmp_path: Path, chat_pairs: 
     assert result.layout == "labelled A/B text (label column 'winner')"
     kept_ties = load(path, opts.model_copy(update={"ties": "keep"}))
     assert len(kept_ties.pairs) == 120 and sum(bool(p.meta.get("tie")) for p in kept_ties.pairs) == 24
-    info = inspect_json(
-        str(path), "--label-col", "winner", "--a-col", "response_a", "--b-col", "response_b"
-    )[str(path)]
+    info = inspect_json(str(path), "--label-col", "winner", "--a-col", "response_a", "--b-col", "response_b")[
+        str(path)
+    ]
     assert info["oriented"] == {"a": 48, "b": 48} and info["ties"] == 24 and info["pairs"] == 96
 
 
-def test_arena_file_without_label_options_names_the_columns(tmp_path: Path, chat_pairs: list[PreferencePair]) -> None:
+def test_arena_file_without_label_options_names_the_columns(
+    tmp_path: Path, chat_pairs: list[PreferencePair]
+) -> None:
     rows, _ = _arena(chat_pairs[:5])
     path = write_jsonl(tmp_path / "arena.jsonl", rows)
     with pytest.raises(InputError) as err:
@@ -205,7 +218,15 @@ def test_shp_labels_csv_own_columns(tmp_path: Path, chat_pairs: list[PreferenceP
     for i, p in enumerate(chat_pairs):
         a_first = i % 3 != 0
         a, b = (p.chosen, p.rejected) if a_first else (p.rejected, p.chosen)
-        rows.append({"post_id": f"s{i}", "history": p.context, "human_ref_A": a, "human_ref_B": b, "labels": int(a_first)})
+        rows.append(
+            {
+                "post_id": f"s{i}",
+                "history": p.context,
+                "human_ref_A": a,
+                "human_ref_B": b,
+                "labels": int(a_first),
+            }
+        )
     path = tmp_path / "shp.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     opts = LoadOptions(label_col="labels", a_col="human_ref_A", b_col="human_ref_B", prompt_col="history")
@@ -250,9 +271,12 @@ def test_csv_and_parquet_with_own_column_names(tmp_path: Path, chat_pairs: list[
         same_texts(load(path, opts).pairs, chat_pairs)
 
 
-def test_misspelled_prompt_col_is_an_error_listing_columns(tmp_path: Path, chat_pairs: list[PreferencePair]) -> None:
+def test_misspelled_prompt_col_is_an_error_listing_columns(
+    tmp_path: Path, chat_pairs: list[PreferencePair]
+) -> None:
     path = write_jsonl(
-        tmp_path / "p.jsonl", [{"question": p.context, "chosen": p.chosen, "rejected": p.rejected} for p in chat_pairs]
+        tmp_path / "p.jsonl",
+        [{"question": p.context, "chosen": p.chosen, "rejected": p.rejected} for p in chat_pairs],
     )
     with pytest.raises(InputError) as err:
         load(path, LoadOptions(prompt_col="questoin"))
@@ -273,7 +297,9 @@ def hf_rows(chat_pairs: list[PreferencePair]) -> list[dict[str, str]]:
     return [{"prompt": p.context, "chosen": p.chosen, "rejected": p.rejected} for p in chat_pairs]
 
 
-def test_save_to_disk_dataset_and_arrow_file(tmp_path: Path, hf_rows: list[dict[str, str]], chat_pairs: list[PreferencePair]) -> None:
+def test_save_to_disk_dataset_and_arrow_file(
+    tmp_path: Path, hf_rows: list[dict[str, str]], chat_pairs: list[PreferencePair]
+) -> None:
     datasets = pytest.importorskip("datasets")
     datasets.Dataset.from_list(hf_rows).save_to_disk(str(tmp_path / "ds"), num_shards=3)
     same_texts(load(tmp_path / "ds").pairs, chat_pairs)
@@ -285,10 +311,15 @@ def test_save_to_disk_dataset_and_arrow_file(tmp_path: Path, hf_rows: list[dict[
     assert got[0].source.path == str(arrow[0]) and got[0].source.record == 1
 
 
-def test_save_to_disk_dataset_dict_picks_the_split(tmp_path: Path, hf_rows: list[dict[str, str]], chat_pairs: list[PreferencePair]) -> None:
+def test_save_to_disk_dataset_dict_picks_the_split(
+    tmp_path: Path, hf_rows: list[dict[str, str]], chat_pairs: list[PreferencePair]
+) -> None:
     datasets = pytest.importorskip("datasets")
     dd = datasets.DatasetDict(
-        {"train": datasets.Dataset.from_list(hf_rows[:100]), "test": datasets.Dataset.from_list(hf_rows[100:])}
+        {
+            "train": datasets.Dataset.from_list(hf_rows[:100]),
+            "test": datasets.Dataset.from_list(hf_rows[100:]),
+        }
     )
     dd.save_to_disk(str(tmp_path / "dd"))
     same_texts(load(tmp_path / "dd").pairs, chat_pairs[:100])
@@ -300,7 +331,9 @@ def test_save_to_disk_dataset_dict_picks_the_split(tmp_path: Path, hf_rows: list
     same_texts(load(dd, LoadOptions(split="test")).pairs, chat_pairs[100:])
 
 
-def test_parquet_folder_with_split_shards(tmp_path: Path, hf_rows: list[dict[str, str]], chat_pairs: list[PreferencePair]) -> None:
+def test_parquet_folder_with_split_shards(
+    tmp_path: Path, hf_rows: list[dict[str, str]], chat_pairs: list[PreferencePair]
+) -> None:
     datasets = pytest.importorskip("datasets")
     data = tmp_path / "repo" / "data"
     data.mkdir(parents=True)
@@ -315,7 +348,10 @@ def test_parquet_folder_with_split_shards(tmp_path: Path, hf_rows: list[dict[str
 
 
 def test_hf_id_served_from_local_hub_cache_offline(
-    tmp_path: Path, hf_rows: list[dict[str, str]], chat_pairs: list[PreferencePair], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    hf_rows: list[dict[str, str]],
+    chat_pairs: list[PreferencePair],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     datasets = pytest.importorskip("datasets")
     sha = "0123456789abcdef0123456789abcdef01234567"

@@ -170,28 +170,48 @@ def _rows(rows: Iterable[dict[str, Any]], path: str | None = None, start: int = 
         yield RawRecord(number, fields, raw=_row_text(fields), path=path)
 
 
-def iter_table(path: Path, fmt: str) -> Iterator[RawRecord]:
-    import pandas as pd
+def _csv_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    """Rows of a CSV/TSV file as strings, CRLF and NUL inside cells kept as they are.
 
+    Decoded with ``surrogateescape``: an undecodable byte becomes a lone surrogate in its cell, so the
+    loader names the record and field (and can skip just that record) instead of failing the file.
+    """
+    import csv
+    import io
+
+    text = _read_whole(path).decode("utf-8", errors="surrogateescape").removeprefix(BOM)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
     try:
-        if fmt == "parquet":
-            df = pd.read_parquet(path)
-        else:
-            # surrogateescape: an undecodable byte becomes a lone surrogate in its cell, so the loader
-            # names the record and field (and can skip just that record) instead of failing the file.
-            df = pd.read_csv(
-                path,
-                sep="," if fmt == "csv" else "\t",
-                dtype=str,
-                keep_default_na=False,
-                compression="infer",
-                encoding="utf-8-sig",
-                encoding_errors="surrogateescape",
-                engine="python",
+        header = next(reader)
+    except StopIteration:
+        return
+    for number, row in enumerate(reader, start=1):
+        if len(row) != len(header):
+            raise InputError(
+                f"{len(row)} cells where the header has {len(header)}",
+                file=str(path),
+                record=number,
+                kind="read",
             )
+        yield dict(zip(header, row, strict=True))
+
+
+def iter_table(path: Path, fmt: str) -> Iterator[RawRecord]:
+    if fmt == "parquet":
+        import pandas as pd
+
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:
+            raise InputError(f"cannot read {fmt} table: {exc}", file=str(path), kind="read") from exc
+        yield from _rows({str(k): v for k, v in row.items()} for row in df.to_dict(orient="records"))
+        return
+    try:
+        yield from _rows(_csv_rows(path, fmt))
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(f"cannot read {fmt} table: {exc}", file=str(path), kind="read") from exc
-    yield from _rows({str(k): v for k, v in row.items()} for row in df.to_dict(orient="records"))
 
 
 # --- Hugging Face on-disk datasets ----------------------------------------------------------------
