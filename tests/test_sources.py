@@ -152,7 +152,7 @@ def test_limit_and_seeded_sample(hh_path: Path) -> None:
 
 def test_hf_dataset_fails_fast_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(OfflineError, match="not in the local Hugging Face cache.*save_to_disk"):
+    with pytest.raises(OfflineError, match=r"not in the local Hugging Face cache.*save_to_disk"):
         load_hf_dataset("Anthropic/hh-rlhf", split="test")
 
 

@@ -7,4 +7,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sources_helpers import chat_pairs  # noqa: E402,F401
+from sources_helpers import chat_pairs  # noqa: F401

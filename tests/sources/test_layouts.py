@@ -39,8 +39,8 @@ def same_texts(got: tuple[PreferencePair, ...], want: list[PreferencePair]) -> N
 def test_trl_conversational_implicit_prompt(tmp_path: Path, chat_pairs: list[PreferencePair]) -> None:
     rows = [
         {
-            "chosen": turns(p.context) + [{"role": "assistant", "content": reply(p.chosen)}],
-            "rejected": turns(p.context) + [{"role": "assistant", "content": reply(p.rejected)}],
+            "chosen": [*turns(p.context), {"role": "assistant", "content": reply(p.chosen)}],
+            "rejected": [*turns(p.context), {"role": "assistant", "content": reply(p.rejected)}],
         }
         for p in chat_pairs
     ]
@@ -324,7 +324,7 @@ def test_save_to_disk_dataset_dict_picks_the_split(
     dd.save_to_disk(str(tmp_path / "dd"))
     same_texts(load(tmp_path / "dd").pairs, chat_pairs[:100])
     same_texts(load(tmp_path / "dd", LoadOptions(split="test")).pairs, chat_pairs[100:])
-    with pytest.raises(InputError, match="no split 'validation'.*train, test"):
+    with pytest.raises(InputError, match=r"no split 'validation'.*train, test"):
         load(tmp_path / "dd", LoadOptions(split="validation"))
     # in Python, Dataset and DatasetDict objects are sources too
     same_texts(load(dd["test"]).pairs, chat_pairs[100:])
