@@ -168,7 +168,7 @@ BAD_CASES = [
         1,
         "rejected",
     ),
-    ("bad_bytes", b'{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "\xff\xfe"}\n', 2, None),
+    ("bad_bytes", b'{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "\xff\xfe"}\n', 2, "prompt"),
 ]
 
 

@@ -140,6 +140,11 @@ def test_undecodable_byte_names_record_jsonl_and_csv(tmp_path: Path, hh_path: Pa
         load(csv)
     assert (err.value.record, err.value.field) == (3, "chosen") and "undecodable byte 0xfe" in str(err.value)
     assert len(load(csv, LoadOptions(on_error="skip", quarantine=q)).pairs) == 3
+    array = tmp_path / "u.json"
+    array.write_bytes(json.dumps(rows, ensure_ascii=False).encode().replace(b"ZQZQ", b"\xfe"))
+    with pytest.raises(InputError) as err:
+        load(array)
+    assert (err.value.record, err.value.field) == (3, "chosen") and "undecodable byte 0xfe" in str(err.value)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet", ".json"])

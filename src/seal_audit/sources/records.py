@@ -42,13 +42,10 @@ def _raw_line(raw: bytes) -> str:
     return raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
 
 
-def _decode_line(raw: bytes, path: str, number: int) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"undecodable bytes (not UTF-8) at byte {exc.start}", file=path, record=number, kind="encoding"
-        ) from exc
+def _decode_line(raw: bytes, number: int) -> str:
+    """A line's text; an undecodable byte becomes a lone surrogate that the loader reports with its
+    record and field (the JSON structure around it is still readable)."""
+    text = raw.decode("utf-8", errors="surrogateescape")
     return text[1:] if number == 1 and text.startswith(BOM) else text
 
 
@@ -75,7 +72,7 @@ def iter_jsonl(path: Path) -> Iterator[RawRecord]:
     """Records of a JSONL file; a bad line is yielded as an error so reading can go on past it."""
     for number, raw in _iter_lines(path):
         try:
-            text = _decode_line(raw, str(path), number)
+            text = _decode_line(raw, number)
             if not text.strip():
                 continue
             try:
@@ -117,16 +114,9 @@ def _row_text(fields: dict[str, Any]) -> str:
 
 
 def iter_json_array(path: Path) -> Iterator[RawRecord]:
-    raw = _read_whole(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"undecodable bytes (not UTF-8) at byte {exc.start} (line {line})",
-            file=str(path),
-            kind="encoding",
-        ) from exc
+    # surrogateescape: an undecodable byte stays in its record as a lone surrogate, which the loader
+    # then reports against that record and field (and can skip alone).
+    text = _read_whole(path).decode("utf-8", errors="surrogateescape")
     text = text.removeprefix(BOM)
     try:
         data = json.loads(text)
