@@ -70,13 +70,15 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
     with _stage(store, "load", say) as info:
         pairs: list[PreferencePair] = []
         skipped = 0
+        records_read = 0
         quarantine = store.path("quarantine.jsonl")
         for d in cfg.data:
             opts = _load_options(d)
             if d.on_error == "skip" and d.quarantine is None:
                 opts = opts.model_copy(update={"quarantine": quarantine})
             result = load(d.path, opts)
-            skipped += len(result.skipped)
+            skipped += result.records_skipped
+            records_read += result.records_read
             pairs.extend(result.pairs)
             if not d.path.startswith("hf:"):
                 store.record_input(d.path, result.format)
@@ -109,6 +111,7 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             pairs_a=len(part_a),
             groups=len({p.group_id for p in pairs}),
             skipped=skipped,
+            records_read=records_read,
             context_diverges=sum(p.context_diverges for p in pairs),
         )
         store.update_manifest(

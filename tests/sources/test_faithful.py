@@ -63,6 +63,7 @@ def test_run_dir_pairs_round_trip_with_groups_and_meta(
     store.write_pairs(list(pairs))
     assert dumps(store.read_pairs()) == dumps(pairs)
     assert dumps(load(store.table_path("pairs")).pairs) == dumps(pairs)
+    assert dumps(load(tmp_path / "run").pairs) == dumps(pairs)  # the run directory itself is a source
     assert store.read_table("pairs")["group_id"].nunique() == 20
 
 
@@ -239,3 +240,12 @@ def test_counts_distinguish_records_skipped_and_pairs(tmp_path: Path) -> None:
     assert (result.records_read, result.records_skipped, len(result.pairs)) == (3, 1, 7)
     (bad,) = [json.loads(x) for x in q.read_text().splitlines()]
     assert json.loads(bad["raw"])["id"] == "m2" and bad["field"] == "chosen"
+
+
+def test_no_prompt_column_is_said(tmp_path: Path, hh_pairs: list[PreferencePair]) -> None:
+    rows = [{"context": p.context, "chosen": p.chosen, "rejected": p.rejected} for p in hh_pairs[:5]]
+    result = load(write_jsonl(tmp_path / "c.jsonl", rows))
+    assert result.layout == "pairs without a prompt column (empty contexts)"
+    (note,) = result.notes
+    assert "no 'prompt' column" in note and "context" in note and "--prompt-col" in note
+    assert not load(tmp_path / "c.jsonl", LoadOptions(prompt_col="context")).notes

@@ -85,9 +85,11 @@ def load_with_status(spec: str, options: LoadOptions) -> LoadResult:
     """Load a source behind a spinner, then say how many records were skipped and where they went."""
     with console.status(f"reading {spec} ..."):
         result = load(spec, options)
+    for note in result.notes:
+        say(f"note: {note}")
     if result.skipped:
         where = f" -> {options.quarantine}" if options.quarantine else ""
-        console.print(f"[yellow]skipped {len(result.skipped)} bad record(s){where}[/yellow]")
+        say(f"skipped {result.records_skipped} bad record(s) of {result.records_read}{where}")
     return result
 
 

@@ -85,13 +85,11 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
         store.update_manifest(
             settings={
                 "load": {
+                    **options.model_dump(mode="json"),  # the whole LoadOptions record (issue 14)
                     "source": str(source),
                     "format": result.format,
-                    "limit": options.limit,
-                    "sample": options.sample,
-                    "seed": options.seed,
-                    "split_rule": options.split_rule,
-                    "skipped": len(result.skipped),
+                    "records_read": result.records_read,
+                    "skipped": result.records_skipped,
                 }
             },
             seed=options.seed,

@@ -524,8 +524,8 @@ def detect_format(fields: Mapping[str, Any], opts: LoadOptions) -> Format:
         if _is_chat(chosen):
             return "conversation"
         return "multi-variant"
-    if isinstance(chosen, str) and opts.prompt_col not in fields and BARE_MARKER in chosen:
-        return "hh-rlhf"
+    if isinstance(chosen, str) and opts.prompt_col not in fields and TURN_MARKER in chosen:
+        return "hh-rlhf"  # a whole transcript; a bare "Assistant: ..." reply is a response, not one
     if _is_chat(fields.get(opts.prompt_col)):
         return "conversation"
     return "pairs"

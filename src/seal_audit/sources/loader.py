@@ -24,6 +24,7 @@ from seal_audit.sources.formats import (
 )
 from seal_audit.sources.records import RawRecord, bad_text, iter_dataset, iter_records
 from seal_audit.store.io import append_jsonl
+from seal_audit.store.run_store import MANIFEST, RunStore
 
 __all__ = ["BadRecord", "LoadOptions", "LoadResult", "load"]
 
@@ -66,6 +67,8 @@ class LoadResult:
     ties: int = 0
     """Labelled records whose label is a tie (left out unless ``ties='keep'``)."""
     ties_kept: int = 0
+    notes: tuple[str, ...] = ()
+    """Things a user should know that are not errors (e.g. no prompt column: contexts are empty)."""
 
 
 def _bad(exc: InputError, raw: RawRecord | None = None, label: str | None = None) -> BadRecord:
@@ -131,6 +134,9 @@ def _records(spec: Any, options: LoadOptions) -> tuple[str, Iterable[RawRecord]]
             return str(local), iter_records(local, split=options.split)
         return text, _hf_records(text[3:], options.subset, options.split)
     path = Path(text)
+    if path.is_dir() and (path / MANIFEST).is_file():  # a run directory: its audited pairs
+        table = RunStore(path, create=False).table_path("pairs")
+        return str(table), iter_records(table)
     return str(path), iter_records(path, split=options.split)
 
 
@@ -181,6 +187,7 @@ def load(spec: Any, options: LoadOptions | None = None) -> LoadResult:
     fmt: Format = options.format
     layout = ""
     checked = False
+    notes: tuple[str, ...] = ()
     pairs: list[PreferencePair] = []
     skipped: list[BadRecord] = []
     seen_ids: dict[str, int] = {}
@@ -222,6 +229,7 @@ def load(spec: Any, options: LoadOptions | None = None) -> LoadResult:
             if not checked:
                 check_columns(raw.fields, fmt, options, where, raw.number)
                 layout = detect_layout(fmt, raw.fields, options)
+                notes += _notes(raw.fields, fmt, options)
                 checked = True
             got: Normalised = normalise(fmt, raw.fields, where, raw.number, options)
             if got.empty_fields and options.empty == "error":
@@ -289,7 +297,19 @@ def load(spec: Any, options: LoadOptions | None = None) -> LoadResult:
         oriented=oriented if options.label_col is not None else {},
         ties=counts["ties"],
         ties_kept=counts["ties_kept"],
+        notes=notes,
     )
+
+
+def _notes(fields: dict[str, Any], fmt: Format, options: LoadOptions) -> tuple[str, ...]:
+    """Said once per file: a layout whose pairs will have no context at all."""
+    if fmt in ("pairs", "multi-variant", "labelled") and options.prompt_col not in fields:
+        have = ", ".join(sorted(fields))
+        return (
+            f"no '{options.prompt_col}' column: every context is empty (columns: {have}; "
+            f"name the prompt column with {flag('prompt_col')})",
+        )
+    return ()
 
 
 def _has_own_id(raw: RawRecord, options: LoadOptions, fmt: str) -> bool:
