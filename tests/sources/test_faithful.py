@@ -249,3 +249,15 @@ def test_no_prompt_column_is_said(tmp_path: Path, hh_pairs: list[PreferencePair]
     (note,) = result.notes
     assert "no 'prompt' column" in note and "context" in note and "--prompt-col" in note
     assert not load(tmp_path / "c.jsonl", LoadOptions(prompt_col="context")).notes
+
+
+def test_csv_row_with_wrong_cell_count_is_one_skipped_record(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text('prompt,chosen,rejected\np,a,b\np,"a,x"\np,c,d\n', encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load(path)
+    assert err.value.record == 2 and "2 cells where the header has 3" in str(err.value)
+    q = tmp_path / "q.jsonl"
+    result = load(path, LoadOptions(on_error="skip", quarantine=q))
+    assert [p.chosen for p in result.pairs] == ["a", "c"] and result.records_skipped == 1
+    assert json.loads(json.loads(q.read_text())["raw"]) == ["p", "a,x"]

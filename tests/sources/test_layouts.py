@@ -367,3 +367,21 @@ def test_hf_id_served_from_local_hub_cache_offline(
 
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
     same_texts(load("hf:someone/hh-chat").pairs, chat_pairs)
+
+
+def test_arena_conversation_columns_and_bothbad_ties(
+    tmp_path: Path, chat_pairs: list[PreferencePair]
+) -> None:
+    rows = []
+    for i, p in enumerate(chat_pairs[:30]):
+        conv_c = [*turns(p.context), {"role": "assistant", "content": reply(p.chosen)}]
+        conv_r = [*turns(p.context), {"role": "assistant", "content": reply(p.rejected)}]
+        a, b = (conv_c, conv_r) if i % 2 else (conv_r, conv_c)
+        winner = "tie (bothbad)" if i % 10 == 9 else ("model_a" if i % 2 else "model_b")
+        rows.append({"question_id": f"q{i}", "conversation_a": a, "conversation_b": b, "winner": winner})
+    path = write_jsonl(tmp_path / "arena33k.jsonl", rows)
+    opts = LoadOptions(label_col="winner", a_col="conversation_a", b_col="conversation_b")
+    result = load(path, opts)
+    same_texts(result.pairs, [p for i, p in enumerate(chat_pairs[:30]) if i % 10 != 9])
+    assert result.ties == 3 and result.layout == "labelled A/B chat (label column 'winner')"
+    assert not any(p.context_diverges for p in result.pairs)

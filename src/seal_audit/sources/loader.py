@@ -22,7 +22,7 @@ from seal_audit.sources.formats import (
     normalise,
     reply_text,
 )
-from seal_audit.sources.records import RawRecord, bad_text, iter_dataset, iter_records
+from seal_audit.sources.records import RawRecord, bad_text, iter_dataset, iter_records, quarantine_text
 from seal_audit.store.io import append_jsonl
 from seal_audit.store.run_store import MANIFEST, RunStore
 
@@ -78,7 +78,7 @@ def _bad(exc: InputError, raw: RawRecord | None = None, label: str | None = None
         field=exc.field,
         kind=exc.kind,
         reason=exc.reason,
-        raw=raw.raw if raw is not None else None,
+        raw=quarantine_text(raw) if raw is not None else None,
     )
 
 

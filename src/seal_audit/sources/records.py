@@ -32,14 +32,20 @@ class RawRecord:
     error: InputError | None = None
     """Set when this record could not be decoded; the reader goes on with the next one."""
     raw: str | None = None
-    """The record as it was read (a JSONL line; a table row as JSON), for the quarantine file."""
+    """The line as it was read (JSONL; None for table rows, whose fields are the record)."""
     path: str | None = None
     """The file this record came from when it differs from the source (a shard of a folder)."""
 
 
-def _raw_line(raw: bytes) -> str:
-    """A line's text for quarantine: undecodable bytes kept visible as ``\\xNN``, never lost."""
-    return raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+def quarantine_text(record: RawRecord) -> str:
+    """The record as read, for quarantine: undecodable bytes kept visible as ``\\xNN``, never lost.
+
+    Made only for records that are skipped, so good records cost nothing extra.
+    """
+    if record.raw is not None:
+        data = record.raw.encode("utf-8", errors="surrogateescape")
+        return data.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
+    return json.dumps(record.fields, ensure_ascii=True, default=str)
 
 
 def _decode_line(raw: bytes, number: int) -> str:
@@ -92,9 +98,9 @@ def iter_jsonl(path: Path) -> Iterator[RawRecord]:
                     kind="json",
                 )
         except InputError as err:
-            yield RawRecord(number, {}, err, raw=_raw_line(raw))
+            yield RawRecord(number, {}, err, raw=raw.decode("utf-8", errors="surrogateescape"))
             continue
-        yield RawRecord(number, obj, raw=_raw_line(raw))
+        yield RawRecord(number, obj, raw=text)
 
 
 def _read_whole(path: Path) -> bytes:
@@ -106,11 +112,6 @@ def _read_whole(path: Path) -> bytes:
         raise InputError("file not found", file=str(path), kind="missing") from exc
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise InputError(f"truncated or corrupt gzip stream ({exc})", file=str(path), kind="gzip") from exc
-
-
-def _row_text(fields: dict[str, Any]) -> str:
-    """A row as JSON for quarantine (ASCII escapes, so even a lone surrogate can be written)."""
-    return json.dumps(fields, ensure_ascii=True, default=str)
 
 
 def iter_json_array(path: Path) -> Iterator[RawRecord]:
@@ -138,7 +139,7 @@ def iter_json_array(path: Path) -> Iterator[RawRecord]:
             )
             yield RawRecord(number, {}, err, raw=json.dumps(obj, ensure_ascii=True, default=str))
             continue
-        yield RawRecord(number, obj, raw=_row_text(obj))
+        yield RawRecord(number, obj)
 
 
 def _plain(value: Any) -> Any:
@@ -156,11 +157,10 @@ def _plain(value: Any) -> Any:
 
 def _rows(rows: Iterable[dict[str, Any]], path: str | None = None, start: int = 1) -> Iterator[RawRecord]:
     for number, row in enumerate(rows, start=start):
-        fields = {str(k): _plain(v) for k, v in row.items()}
-        yield RawRecord(number, fields, raw=_row_text(fields), path=path)
+        yield RawRecord(number, {str(k): _plain(v) for k, v in row.items()}, path=path)
 
 
-def _csv_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+def _csv_records(path: Path, fmt: str) -> Iterator[RawRecord]:
     """Rows of a CSV/TSV file as strings, CRLF and NUL inside cells kept as they are.
 
     Decoded with ``surrogateescape``: an undecodable byte becomes a lone surrogate in its cell, so the
@@ -173,35 +173,34 @@ def _csv_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
     try:
         header = next(reader)
+        for number, row in enumerate(reader, start=1):
+            if len(row) != len(header):
+                err = InputError(
+                    f"{len(row)} cells where the header has {len(header)}",
+                    file=str(path),
+                    record=number,
+                    kind="csv",
+                )
+                yield RawRecord(number, {}, err, raw=json.dumps(row, ensure_ascii=True))
+                continue
+            yield RawRecord(number, dict(zip(header, row, strict=True)))
     except StopIteration:
         return
-    for number, row in enumerate(reader, start=1):
-        if len(row) != len(header):
-            raise InputError(
-                f"{len(row)} cells where the header has {len(header)}",
-                file=str(path),
-                record=number,
-                kind="read",
-            )
-        yield dict(zip(header, row, strict=True))
+    except csv.Error as exc:
+        raise InputError(f"cannot read {fmt} table: {exc}", file=str(path), kind="read") from exc
 
 
 def iter_table(path: Path, fmt: str) -> Iterator[RawRecord]:
-    if fmt == "parquet":
-        import pandas as pd
-
-        try:
-            df = pd.read_parquet(path)
-        except Exception as exc:
-            raise InputError(f"cannot read {fmt} table: {exc}", file=str(path), kind="read") from exc
-        yield from _rows({str(k): v for k, v in row.items()} for row in df.to_dict(orient="records"))
+    if fmt != "parquet":
+        yield from _csv_records(path, fmt)
         return
+    import pandas as pd
+
     try:
-        yield from _rows(_csv_rows(path, fmt))
-    except InputError:
-        raise
+        df = pd.read_parquet(path)
     except Exception as exc:
         raise InputError(f"cannot read {fmt} table: {exc}", file=str(path), kind="read") from exc
+    yield from _rows({str(k): v for k, v in row.items()} for row in df.to_dict(orient="records"))
 
 
 # --- Hugging Face on-disk datasets ----------------------------------------------------------------
