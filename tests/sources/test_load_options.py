@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import click
 import pytest
@@ -62,6 +62,9 @@ def test_both_surfaces_accept_each_field_with_the_same_default(name: str) -> Non
     assert opt.opts == [flag(name)]
     assert opt.default == field.default, f"CLI default of {flag(name)} differs from the model"
     assert DataConfig(path="x").model_dump()[name] == field.default
+    if get_origin(field.annotation) is Literal:  # a choice on the CLI, the same choices
+        assert isinstance(opt.type, click.Choice)
+        assert list(opt.type.choices) == list(get_args(field.annotation))
     value, cli_text = NON_DEFAULT[name]
     extra = NEEDS.get(name, {})
     cfg = parse_config({"data": [{"path": "x", name: value, **extra}]})

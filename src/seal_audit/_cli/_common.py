@@ -28,8 +28,9 @@ def say(message: str) -> None:
 
 def _click_type(annotation: Any) -> Any:
     """The click type of a LoadOptions field, from its annotation (Literal → a choice)."""
-    args = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
-    inner = args[0]
+    inner = annotation
+    if get_origin(inner) is not Literal:  # unwrap ``X | None``
+        inner = next((a for a in get_args(inner) if a is not type(None)), inner)
     if get_origin(inner) is Literal:
         return click.Choice([str(v) for v in get_args(inner)])
     if inner is Path:

@@ -144,6 +144,8 @@ def inspect_cmd(files: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
 @source_options
 def convert_cmd(file: str, out: Path, **kwargs: Any) -> None:
     """Write FILE as the canonical pairs table (pair_id, context, chosen, rejected, ..., meta)."""
+    if out.suffix not in (".parquet", ".jsonl"):
+        raise click.BadParameter(f"'{out.name}': write .parquet (canonical) or .jsonl", param_hint="--out")
     options = load_options(kwargs, default_quarantine=out.with_name(out.stem + ".quarantine.jsonl"))
     result = load_with_status(file, options)
     df = pairs_to_frame(list(result.pairs))
