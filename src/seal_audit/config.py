@@ -200,6 +200,12 @@ def load_config(path: str | Path) -> AuditConfig:
     for d in raw.get("data", []) if isinstance(raw.get("data"), list) else []:
         if isinstance(d, dict) and isinstance(d.get("path"), str) and not d["path"].startswith("hf:"):
             d["path"] = str((base / d["path"]).resolve()) if not Path(d["path"]).is_absolute() else d["path"]
+        if (
+            isinstance(d, dict)
+            and isinstance(d.get("quarantine"), str)
+            and not Path(d["quarantine"]).is_absolute()
+        ):
+            d["quarantine"] = str((base / d["quarantine"]).resolve())
     run = raw.get("run")
     if isinstance(run, dict) and isinstance(run.get("out"), str) and not Path(run["out"]).is_absolute():
         run["out"] = str((base / run["out"]).resolve())
