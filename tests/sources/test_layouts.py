@@ -385,3 +385,27 @@ def test_arena_conversation_columns_and_bothbad_ties(
     same_texts(result.pairs, [p for i, p in enumerate(chat_pairs[:30]) if i % 10 != 9])
     assert result.ties == 3 and result.layout == "labelled A/B chat (label column 'winner')"
     assert not any(p.context_diverges for p in result.pairs)
+
+
+def test_hh_rlhf_hub_snapshot_with_jsonl_subsets_offline(
+    tmp_path: Path, hh_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub layout of Anthropic/hh-rlhf itself: ``<subset>/<split>.jsonl.gz`` files."""
+    pytest.importorskip("huggingface_hub")
+    sha = "fedcba9876543210fedcba9876543210fedcba98"
+    repo = tmp_path / "hub" / "datasets--Anthropic--hh-rlhf"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(sha)
+    snap = repo / "snapshots" / sha
+    (snap / "harmless-base").mkdir(parents=True)
+    (snap / "README.md").write_text("# hh-rlhf\n")
+    (snap / "harmless-base" / "test.jsonl.gz").write_bytes(hh_path.read_bytes())
+    (snap / "harmless-base" / "train.jsonl.gz").write_bytes(b"")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = load("hf:Anthropic/hh-rlhf", LoadOptions(subset="harmless-base", split="test"))
+    assert result.format == "hh-rlhf" and len(result.pairs) == 2312
+    assert sum(p.context_diverges for p in result.pairs) == 5
+    assert result.pairs[0].source.path.endswith("harmless-base/test.jsonl.gz")

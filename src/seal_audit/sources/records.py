@@ -13,7 +13,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,23 +236,45 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
         yield from batch.to_pylist()
 
 
+DATA_SUFFIXES = (".parquet", ".arrow", ".jsonl", ".ndjson", ".json", ".csv", ".tsv")
+"""Data files a dataset folder (a hub snapshot, a folder of shards) may hold; others (README) are not data."""
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    return next((s for s in DATA_SUFFIXES if name.endswith(s)), "")
+
+
 def _shards(files: list[Path]) -> Iterator[RawRecord]:
     """Records of several files in order, each numbered within its own file (named in errors)."""
     for f in files:
-        rows = _arrow_rows(f) if f.suffix == ".arrow" else _parquet_rows(f)
-        yield from _rows(rows, path=str(f))
+        if f.suffix in (".arrow", ".parquet"):
+            yield from _rows(_arrow_rows(f) if f.suffix == ".arrow" else _parquet_rows(f), path=str(f))
+        else:
+            for rec in iter_records(f):
+                yield replace(rec, path=str(f))
 
 
-_SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}\.(parquet|arrow)$")
+_SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_]+?)(-\d{5}-of-\d{5})?\.[a-z.]+$")
+
+
+SPLIT_NAMES = ("train", "test", "validation", "valid", "dev", "eval")
+
+
+def _split_of(folder: Path, f: Path) -> str:
+    """The split a data file belongs to: ``<split>-00000-of-00002.*``, ``<split>.*``, or its folder."""
+    m = _SHARD.match(f.name.lower())
+    if m and ("-of-" in f.name or m.group("split") in SPLIT_NAMES):
+        return m.group("split")
+    return f.parent.name if f.parent != folder else ""
 
 
 def _pick_split(folder: Path, files: list[Path], split: str) -> list[Path]:
-    """Shards named ``<split>-00000-of-0000N`` (the hub's layout): only those of the wanted split."""
+    """Files of the wanted split when the folder holds several (``train-00000-of-00002.parquet``,
+    ``test.jsonl.gz``, a ``test/`` folder: the hub's layouts); all files when it holds one."""
     splits: dict[str, list[Path]] = {}
     for f in files:
-        m = _SHARD.match(f.name)
-        name = m.group("split") if m else (f.parent.name if f.parent != folder else "")
-        splits.setdefault(name, []).append(f)
+        splits.setdefault(_split_of(folder, f), []).append(f)
     named = {k for k in splits if k}
     if len(splits) <= 1 or not named:
         return files
@@ -281,10 +303,14 @@ def iter_hf_folder(folder: Path, split: str = "train") -> Iterator[RawRecord]:
     if state.is_file():
         files = [folder / f["filename"] for f in json.loads(state.read_text(encoding="utf-8"))["_data_files"]]
         return _shards(files)
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".parquet", ".arrow") and p.is_file())
+    files = sorted(p for p in folder.rglob("*") if _suffix(p) and p.is_file() and not p.name.startswith("."))
+    if any(f.suffix in (".parquet", ".arrow") for f in files):  # the data; JSON beside it is metadata
+        files = [f for f in files if f.suffix in (".parquet", ".arrow")]
     if not files:
         raise InputError(
-            "folder holds no dataset (no dataset_dict.json, state.json, .parquet or .arrow files)",
+            "folder holds no dataset (no dataset_dict.json, state.json or data files: "
+            + ", ".join(DATA_SUFFIXES)
+            + ")",
             file=str(folder),
             kind="format",
         )
