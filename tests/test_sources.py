@@ -152,7 +152,7 @@ def test_limit_and_seeded_sample(hh_path: Path) -> None:
 
 def test_hf_dataset_fails_fast_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(OfflineError, match="pass the local file"):
+    with pytest.raises(OfflineError, match=r"not in the local Hugging Face cache.*save_to_disk"):
         load_hf_dataset("Anthropic/hh-rlhf", split="test")
 
 
@@ -161,7 +161,6 @@ BAD_CASES = [
     ("invalid_json", b'{"prompt": "p", "chosen": "a", "rejected": "b"}\n{not json\n', 2, None),
     ("missing_field", b'{"prompt": "p", "chosen": "a"}\n', 1, "rejected"),
     ("non_string", b'{"prompt": "p", "chosen": 5, "rejected": "b"}\n', 1, "chosen"),
-    ("empty_response", b'{"prompt": "p", "chosen": "   ", "rejected": "b"}\n', 1, "chosen"),
     (
         "no_marker",
         b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: b", "rejected": "\\n\\nHuman: a"}\n'
@@ -169,7 +168,7 @@ BAD_CASES = [
         1,
         "rejected",
     ),
-    ("bad_bytes", b'{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "\xff\xfe"}\n', 2, None),
+    ("bad_bytes", b'{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "\xff\xfe"}\n', 2, "prompt"),
 ]
 
 
@@ -222,4 +221,5 @@ def test_skip_writes_quarantine(tmp_path: Path) -> None:
     result = load(path, LoadOptions(on_error="skip", quarantine=q))
     assert len(result.pairs) == 2 and len(result.skipped) == 2
     lines = [json.loads(x) for x in q.read_text().splitlines()]
-    assert [(x["record"], x["kind"]) for x in lines] == [(2, "json"), (3, "empty")]
+    assert [(x["record"], x["kind"]) for x in lines] == [(2, "json"), (3, "missing_field")]
+    assert lines[1]["raw"] == json.dumps({"prompt": "p", "chosen": ""})

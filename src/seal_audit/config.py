@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from seal_audit.data.errors import ConfigError
+from seal_audit.data.load_options import LoadOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,23 +46,15 @@ class _Section(BaseModel):
 _NESTED: ContextVar[bool] = ContextVar("seal_audit_config_nested", default=False)
 
 
-class DataConfig(_Section):
-    """One dataset source; several are concatenated (pair ids must stay unique)."""
+class DataConfig(LoadOptions):
+    """One dataset source (a ``[[data]]`` table); several are concatenated (pair ids must stay unique).
+
+    Every key but ``path`` is a LoadOptions field (data/load_options.py), so TOML and the CLI flags
+    share one set of names and defaults.
+    """
 
     path: str
-    """File path, or ``hf:owner/name`` for a Hugging Face dataset."""
-    format: Literal["auto", "hh-rlhf", "pairs", "conversation", "multi-variant"] = "auto"
-    prompt: str = "prompt"
-    chosen: str = "chosen"
-    rejected: str = "rejected"
-    id: str | None = None
-    split_rule: Literal["turn", "reference"] = "turn"
-    subset: str | None = None
-    split: str = "train"
-    limit: int | None = Field(default=None, ge=1)
-    sample: float | None = Field(default=None, gt=0)
-    seed: int = 0
-    on_error: Literal["raise", "skip"] = "raise"
+    """File or folder path, or ``hf:owner/name`` for a Hugging Face dataset."""
 
 
 RMRoleName = Literal["pre", "post", "baseline", "extra"]
@@ -341,6 +334,12 @@ def load_config(path: str | Path) -> AuditConfig:
     for d in raw.get("data", []) if isinstance(raw.get("data"), list) else []:
         if isinstance(d, dict) and isinstance(d.get("path"), str) and not d["path"].startswith("hf:"):
             d["path"] = str((base / d["path"]).resolve()) if not Path(d["path"]).is_absolute() else d["path"]
+        if (
+            isinstance(d, dict)
+            and isinstance(d.get("quarantine"), str)
+            and not Path(d["quarantine"]).is_absolute()
+        ):
+            d["quarantine"] = str((base / d["quarantine"]).resolve())
     run = raw.get("run")
     if isinstance(run, dict) and isinstance(run.get("out"), str) and not Path(run["out"]).is_absolute():
         run["out"] = str((base / run["out"]).resolve())

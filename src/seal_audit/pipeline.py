@@ -50,19 +50,10 @@ def _stage(store: RunStore, name: str, say: Reporter) -> Iterator[dict[str, Any]
 
 # --- LOAD -----------------------------------------------------------------------------------------
 def _load_options(d: DataConfig) -> Any:
-    from seal_audit.sources import ColumnMap, LoadOptions
+    """The LoadOptions of a ``[[data]]`` table: the same model, less ``path`` (keys set stay set)."""
+    from seal_audit.sources import LoadOptions
 
-    return LoadOptions(
-        format=d.format,
-        columns=ColumnMap(prompt=d.prompt, chosen=d.chosen, rejected=d.rejected, id=d.id),
-        split_rule=d.split_rule,
-        limit=d.limit,
-        sample=d.sample,
-        seed=d.seed,
-        on_error=d.on_error,
-        hf_subset=d.subset,
-        hf_split=d.split,
-    )
+    return LoadOptions(**{k: getattr(d, k) for k in d.model_fields_set if k != "path"})
 
 
 def load_record(sources: Sequence[DataConfig], *, holdout: float, seed: int) -> tuple[dict[str, Any], str]:
@@ -91,15 +82,15 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
     with _stage(store, "load", say) as info:
         pairs: list[PreferencePair] = []
         skipped = 0
+        records_read = 0
         quarantine = store.path(QUARANTINE)
         for d in cfg.data:
             opts = _load_options(d)
-            if d.on_error == "skip":
-                from dataclasses import replace
-
-                opts = replace(opts, quarantine=quarantine)
+            if d.on_error == "skip" and d.quarantine is None:
+                opts = opts.model_copy(update={"quarantine": quarantine})
             result = load(d.path, opts)
-            skipped += len(result.skipped)
+            skipped += result.records_skipped
+            records_read += result.records_read
             pairs.extend(result.pairs)
             if not d.path.startswith("hf:"):
                 store.record_input(d.path, result.format)
@@ -117,8 +108,11 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             seen[p.pair_id] = p
         part_a: list[PreferencePair] = []
         if cfg.run.holdout > 0:
+            # drawn by group: pairs that share a prompt go to the same part (issue 14)
             rng = np.random.default_rng(cfg.run.seed)
-            is_a = rng.random(len(pairs)) < cfg.run.holdout
+            groups = list(dict.fromkeys(p.group_id for p in pairs))
+            group_in_a = dict(zip(groups, rng.random(len(groups)) < cfg.run.holdout, strict=True))
+            is_a = [bool(group_in_a[p.group_id]) for p in pairs]
             part_a = [p for p, a in zip(pairs, is_a, strict=True) if a]
             pairs = [p for p, a in zip(pairs, is_a, strict=True) if not a]
         store.write_table("pairs_a", pairs_to_frame(part_a))
@@ -128,7 +122,9 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             options=options,
             pairs=len(pairs),
             pairs_a=len(part_a),
+            groups=len({p.group_id for p in pairs}),
             skipped=skipped,
+            records_read=records_read,
             context_diverges=sum(p.context_diverges for p in pairs),
         )
         store.update_manifest(seed=cfg.run.seed)

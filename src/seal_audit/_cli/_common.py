@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from seal_audit.sources import ColumnMap, LoadOptions, LoadResult, load
+from seal_audit.data.load_options import LoadOptions, flag
+from seal_audit.sources import LoadResult, load
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,116 +26,71 @@ def say(message: str) -> None:
     console.print(message, markup=False, highlight=False)
 
 
+def _click_type(annotation: Any) -> Any:
+    """The click type of a LoadOptions field, from its annotation (Literal → a choice)."""
+    inner = annotation
+    if get_origin(inner) is not Literal:  # unwrap ``X | None``
+        inner = next((a for a in get_args(inner) if a is not type(None)), inner)
+    if get_origin(inner) is Literal:
+        return click.Choice([str(v) for v in get_args(inner)])
+    if inner is Path:
+        return click.Path(path_type=Path)
+    return inner if inner in (int, float, str) else str
+
+
 def source_options(fn: F) -> F:
-    """The options that say how to read a pairs source; every verb that loads data takes them."""
-    opts = [
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(["auto", "hh-rlhf", "pairs", "conversation", "multi-variant"]),
-            default="auto",
-            show_default=True,
-            help="Record shape; auto detects it from the first record.",
-        ),
-        click.option(
-            "--prompt-col", default="prompt", show_default=True, help="Column with the prompt/context."
-        ),
-        click.option(
-            "--chosen-col", default="chosen", show_default=True, help="Column with the chosen response."
-        ),
-        click.option(
-            "--rejected-col", default="rejected", show_default=True, help="Column with the rejected response."
-        ),
-        click.option(
-            "--id-col", default=None, help="Column with the pair id (default: pair_id or id if present)."
-        ),
-        click.option(
-            "--split-rule",
-            type=click.Choice(["turn", "reference"]),
-            default="turn",
-            show_default=True,
-            help="hh-rlhf split: last '\\n\\nAssistant:' turn marker, or last bare 'Assistant:' "
-            "(the released SEAL code).",
-        ),
-        click.option("--limit", type=int, default=None, help="Keep the first N pairs."),
-        click.option(
-            "--sample",
-            type=float,
-            default=None,
-            help="Seeded random sample: a count N >= 1 or a fraction in (0, 1).",
-        ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample."),
-        click.option(
-            "--on-error",
-            type=click.Choice(["raise", "skip"]),
-            default="raise",
-            show_default=True,
-            help="Stop at the first bad record, or skip bad records into a quarantine file.",
-        ),
-        click.option(
-            "--quarantine",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Where skipped records go (default: quarantine.jsonl beside the output).",
-        ),
-        click.option("--subset", default=None, help="Hugging Face dataset subset (for hf:NAME sources)."),
-        click.option(
-            "--split",
-            "hf_split",
-            default="train",
-            show_default=True,
-            help="Hugging Face dataset split (for hf:NAME sources).",
-        ),
-    ]
-    for opt in reversed(opts):
-        fn = opt(fn)
+    """The options that say how to read a pairs source, generated from LoadOptions.
+
+    One flag per field (``prompt_col`` → ``--prompt-col``), with the field's default and docstring,
+    so the CLI and the TOML ``[[data]]`` table cannot drift apart.
+    """
+    hints = get_type_hints(LoadOptions)
+    for name in reversed(list(LoadOptions.model_fields)):
+        info = LoadOptions.model_fields[name]
+        default = info.default
+        fn = click.option(
+            flag(name),
+            name,
+            type=_click_type(hints[name]),
+            default=default,
+            show_default=default is not None,
+            help=" ".join((info.description or "").split()),
+        )(fn)
     return fn
 
 
-SOURCE_KEYS = (
-    "fmt",
-    "prompt_col",
-    "chosen_col",
-    "rejected_col",
-    "id_col",
-    "split_rule",
-    "limit",
-    "sample",
-    "seed",
-    "on_error",
-    "quarantine",
-    "subset",
-    "hf_split",
-)
+SOURCE_KEYS = tuple(LoadOptions.model_fields)
+"""The keyword names the source options arrive under (the LoadOptions field names)."""
 
 
 def load_options(kwargs: dict[str, Any], default_quarantine: Path | None = None) -> LoadOptions:
-    """Pop the source options out of a verb's kwargs into a LoadOptions."""
-    o = {k: kwargs.pop(k) for k in SOURCE_KEYS}
-    quarantine = o["quarantine"] or (default_quarantine if o["on_error"] == "skip" else None)
-    return LoadOptions(
-        format=o["fmt"],
-        columns=ColumnMap(
-            prompt=o["prompt_col"], chosen=o["chosen_col"], rejected=o["rejected_col"], id=o["id_col"]
-        ),
-        split_rule=o["split_rule"],
-        limit=o["limit"],
-        sample=o["sample"],
-        seed=o["seed"],
-        on_error=o["on_error"],
-        quarantine=quarantine,
-        hf_subset=o["subset"],
-        hf_split=o["hf_split"],
-    )
+    """Pop the source options out of a verb's kwargs into a LoadOptions.
+
+    Only values that differ from the defaults are passed, so the options know which columns the
+    user named (those must exist in the file).
+    """
+    given = {k: kwargs.pop(k) for k in SOURCE_KEYS}
+    fields = {k: v for k, v in given.items() if v != LoadOptions.model_fields[k].default}
+    if fields.get("quarantine") is None and given["on_error"] == "skip" and default_quarantine is not None:
+        fields["quarantine"] = default_quarantine
+    try:
+        return LoadOptions(**fields)
+    except ValidationError as exc:
+        from seal_audit.data.errors import ConfigError
+
+        msgs = [f"{flag(str(e['loc'][0])) if e['loc'] else 'options'}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("; ".join(msgs)) from None
 
 
 def load_with_status(spec: str, options: LoadOptions) -> LoadResult:
     """Load a source behind a spinner, then say how many records were skipped and where they went."""
     with console.status(f"reading {spec} ..."):
         result = load(spec, options)
+    for note in result.notes:
+        say(f"note: {note}")
     if result.skipped:
         where = f" -> {options.quarantine}" if options.quarantine else ""
-        console.print(f"[yellow]skipped {len(result.skipped)} bad record(s){where}[/yellow]")
+        say(f"skipped {result.records_skipped} bad record(s) of {result.records_read}{where}")
     return result
 
 

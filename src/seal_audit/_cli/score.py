@@ -115,21 +115,7 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
         from seal_audit.config import DataConfig
         from seal_audit.pipeline import load_record
 
-        source_cfg = DataConfig(
-            path=str(source),
-            format=options.format,
-            prompt=options.columns.prompt,
-            chosen=options.columns.chosen,
-            rejected=options.columns.rejected,
-            id=options.columns.id,
-            split_rule=options.split_rule,
-            subset=options.hf_subset,
-            split=options.hf_split,
-            limit=options.limit,
-            sample=options.sample,
-            seed=options.seed,
-            on_error=options.on_error,
-        )
+        source_cfg = DataConfig(path=str(source), **options.model_dump())
         record, key = load_record([source_cfg], holdout=0.0, seed=options.seed)
         store.record_stage(
             "load",
@@ -139,7 +125,8 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
                 "verb": "seal score",
                 "pairs": len(result.pairs),
                 "pairs_a": 0,
-                "skipped": len(result.skipped),
+                "records_read": result.records_read,
+                "skipped": result.records_skipped,
                 "context_diverges": sum(p.context_diverges for p in result.pairs),
             },
         )
@@ -160,7 +147,7 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
     metavar="NAME",
     help="An RM that is a baseline (agreement and calibration only); repeatable.",
 )
-@model_options(RMOptions, names={"format": "--input-format"})
+@model_options(RMOptions, names={"format": "--input-format"}, prefix="rm_")
 @click.option("--chunk-size", type=int, default=2048, show_default=True, help="Texts per streaming chunk.")
 @click.option("--self-check", is_flag=True, help="Check batch-size invariance on a sample (see above).")
 @click.option("--self-check-tol", type=float, default=None, help="Tolerance of --self-check.")
@@ -208,7 +195,7 @@ def command(
             "--self-check runs with the local engine (it checks the RM, not the engine): "
             "run `seal score RUN --self-check` once, then --engine ray"
         )
-    base = RMOptions().with_overrides(**model_overrides(RMOptions, kwargs))
+    base = RMOptions().with_overrides(**model_overrides(RMOptions, kwargs, prefix="rm_"))
     store = open_run(pairs_or_run, out, kwargs)
     specs: list[RMSpec] = []
     if rm_args:

@@ -21,6 +21,7 @@ from seal_audit.data.records import (
     Side,
     SourceRef,
     content_pair_id,
+    context_group_id,
     text_hash,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "Side",
     "SourceRef",
     "content_pair_id",
+    "context_group_id",
     "text_hash",
 ]

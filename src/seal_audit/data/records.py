@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Side = Literal["chosen", "rejected"]
 SIDES: tuple[Side, Side] = ("chosen", "rejected")
@@ -37,6 +37,11 @@ def content_pair_id(context: str, chosen: str, rejected: str, rejected_context: 
     """
     payload = json.dumps([context, chosen, rejected, rejected_context], ensure_ascii=False)
     return "p" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def context_group_id(context: str) -> str:
+    """The default group of a pair: a hash of its context, so pairs that share a prompt share a group."""
+    return "g" + hashlib.sha256(context.encode("utf-8")).hexdigest()[:16]
 
 
 class SourceRef(_Frozen):
@@ -69,6 +74,17 @@ class PreferencePair(_Frozen):
     """File / dataset and record number this pair was read from."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """The input record's extra columns, kept verbatim (JSON-serialisable values)."""
+    group_id: str = ""
+    """Pairs that share a prompt share a group (the multi-variant record, a user column, else the
+    context's hash, filled in when not given): splits are drawn and CIs clustered by group, since
+    pairs of one prompt are not independent."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_group(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("group_id") and isinstance(data.get("context"), str):
+            return {**data, "group_id": context_group_id(data["context"])}
+        return data
 
     def context_for(self, side: Side) -> str:
         """The context that precedes ``side``'s response (differs only for diverging pairs)."""

@@ -1,9 +1,10 @@
-"""LOAD stage: preference pairs from hh-rlhf transcripts, pairs files, conversations, HF datasets."""
+"""LOAD stage: preference pairs from hh-rlhf transcripts, pairs files, chat files, labelled A/B files,
+Hugging Face datasets and folders, and seal's own tables."""
 
+from seal_audit.data.load_options import LoadOptions
 from seal_audit.sources.formats import ColumnMap, render_turns, split_transcript
 from seal_audit.sources.loader import (
     BadRecord,
-    LoadOptions,
     LoadResult,
     load,
     load_conversations,

@@ -4,101 +4,145 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from seal_audit.data.errors import InputError, OfflineError
+from seal_audit.data.load_options import Format, LoadOptions, flag
 from seal_audit.data.records import PreferencePair
-from seal_audit.sources.formats import ColumnMap, Format, SplitRule, detect_format, normalise
-from seal_audit.sources.records import RawRecord, iter_records
+from seal_audit.sources.formats import (
+    SEAL_COLUMNS,
+    ColumnMap,
+    Normalised,
+    detect_format,
+    detect_layout,
+    normalise,
+    reply_text,
+)
+from seal_audit.sources.records import RawRecord, bad_text, iter_dataset, iter_records, quarantine_text
 from seal_audit.store.io import append_jsonl
+from seal_audit.store.run_store import MANIFEST, RunStore
 
-OnError = Literal["raise", "skip"]
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How to read one source; recorded in the run manifest so a load can be repeated exactly."""
-
-    format: Format = "auto"
-    columns: ColumnMap = field(default_factory=ColumnMap)
-    split_rule: SplitRule = "turn"
-    limit: int | None = None
-    """Keep only the first N pairs (after expansion of multi-variant records)."""
-    sample: float | None = None
-    """Seeded random sample: an integer count (>= 1) or a fraction in (0, 1)."""
-    seed: int = 0
-    on_error: OnError = "raise"
-    quarantine: Path | None = None
-    """JSONL file that receives skipped records with the reason (``on_error='skip'``)."""
-    hf_subset: str | None = None
-    hf_split: str = "train"
+__all__ = ["BadRecord", "LoadOptions", "LoadResult", "load"]
 
 
 @dataclass(frozen=True)
 class BadRecord:
-    """A record that failed validation: where, which field, why."""
+    """A record that failed validation: where, which field, why, and the record as it was read."""
 
     file: str
     record: int | None
     field: str | None
     kind: str
     reason: str
+    raw: str | None = None
+    """The original record (JSONL line, or the row as JSON), so a skipped record can be fixed and re-fed."""
 
 
 @dataclass(frozen=True)
 class LoadResult:
+    """The pairs of one source and the count of everything that happened on the way."""
+
     pairs: tuple[PreferencePair, ...]
     skipped: tuple[BadRecord, ...]
     format: str
     records_read: int
     duplicates: int
     """Pairs whose content-derived id repeats an earlier pair (kept, with a ``~N`` suffix)."""
+    layout: str = ""
+    """The layout of the file as ``seal data inspect`` names it (from the first good record)."""
+    records_skipped: int = 0
+    """Distinct records that went to quarantine (a record may yield several skipped pairs)."""
+    pairs_skipped: int = 0
+    """Pairs left out after their record was read (a duplicate explicit id)."""
+    empty_replies: int = 0
+    """Pairs kept with an empty final reply (``empty='keep'``)."""
+    empty_dropped: int = 0
+    """Pairs dropped for an empty final reply (``empty='drop'``)."""
+    oriented: dict[str, int] = field(default_factory=dict)
+    """Labelled A/B records: how many were oriented each way (``a``: chosen = A, ``b``: chosen = B)."""
+    ties: int = 0
+    """Labelled records whose label is a tie (left out unless ``ties='keep'``)."""
+    ties_kept: int = 0
+    notes: tuple[str, ...] = ()
+    """Things a user should know that are not errors (e.g. no prompt column: contexts are empty)."""
 
 
-def _bad(exc: InputError) -> BadRecord:
+def _bad(exc: InputError, raw: RawRecord | None = None, label: str | None = None) -> BadRecord:
     return BadRecord(
-        file=exc.file or "", record=exc.record, field=exc.field, kind=exc.kind, reason=exc.reason
+        file=exc.file or label or "",
+        record=exc.record,
+        field=exc.field,
+        kind=exc.kind,
+        reason=exc.reason,
+        raw=quarantine_text(raw) if raw is not None else None,
     )
+
+
+_HINT = (
+    "download it where you have network (datasets.load_dataset(...).save_to_disk('folder')) and pass "
+    "the folder instead"
+)
 
 
 def _hf_records(name: str, subset: str | None, split: str) -> Iterator[RawRecord]:
-    """Records of a Hugging Face dataset, failing at once when offline instead of hanging."""
-    hint = (
-        "download it where you have network (datasets.load_dataset(...).to_json('pairs.jsonl')) and pass "
-        "the local file instead"
-    )
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        raise OfflineError(f"hf:{name}: HF_HUB_OFFLINE=1 is set, cannot load a hub dataset; {hint}")
+    """Records of a Hugging Face dataset by id: from the hub, or from the local cache when offline."""
     try:
         import datasets
     except ImportError as exc:
         from seal_audit.data.errors import MissingDependencyError
 
         raise MissingDependencyError("hf", "datasets") from exc
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+    if offline:
+        snapshot = _cached_snapshot(name)
+        if snapshot is not None:  # the hub cache holds the repo's files: read them as a folder
+            folder = snapshot / subset if subset and (snapshot / subset).is_dir() else snapshot
+            return iter_records(folder, split=split)
     try:
         ds = datasets.load_dataset(name, subset, split=split)
-    except Exception as exc:  # network failures surface as many exception types
-        raise OfflineError(f"hf:{name}: could not load ({exc.__class__.__name__}: {exc}); {hint}") from exc
-    for number, row in enumerate(ds, start=1):
-        yield RawRecord(number, dict(row))
+    except Exception as exc:  # network failures and cache misses surface as many exception types
+        where = (
+            "not in the local Hugging Face cache and HF_HUB_OFFLINE=1 is set" if offline else "could not load"
+        )
+        raise OfflineError(f"hf:{name}: {where} ({exc.__class__.__name__}: {exc}); {_HINT}") from exc
+    return iter_dataset(ds, split, f"hf:{name}")
 
 
-def _records(spec: str, options: LoadOptions) -> tuple[str, Iterable[RawRecord]]:
-    if spec.startswith("hf:"):
-        return spec, _hf_records(spec[3:], options.hf_subset, options.hf_split)
-    path = Path(spec)
-    return str(path), iter_records(path)
+def _cached_snapshot(name: str) -> Path | None:
+    """The local hub-cache snapshot of dataset repo ``name``, or None when it was never downloaded."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, repo_type="dataset", local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError) or no huggingface_hub: try datasets' cache
+        return None
+
+
+def _records(spec: Any, options: LoadOptions) -> tuple[str, Iterable[RawRecord]]:
+    if not isinstance(spec, str | Path):
+        name = getattr(getattr(spec, "info", None), "dataset_name", None) or "in-memory"
+        label = f"dataset:{name}"
+        return label, iter_dataset(spec, options.split, label)
+    text = str(spec)
+    if text.startswith("hf:"):
+        local = Path(text[3:])
+        if local.exists():  # a local folder needs no network, offline or not
+            return str(local), iter_records(local, split=options.split)
+        return text, _hf_records(text[3:], options.subset, options.split)
+    path = Path(text)
+    if path.is_dir() and (path / MANIFEST).is_file():  # a run directory: its audited pairs
+        table = RunStore(path, create=False).table_path("pairs")
+        return str(table), iter_records(table)
+    return str(path), iter_records(path, split=options.split)
 
 
 def _sample(pairs: list[PreferencePair], options: LoadOptions) -> list[PreferencePair]:
     if options.sample is not None:
         n_total = len(pairs)
-        if options.sample <= 0:
-            raise InputError("--sample must be positive")
         n = int(options.sample) if options.sample >= 1 else max(1, round(options.sample * n_total))
         if n < n_total:
             rng = np.random.default_rng(options.seed)
@@ -109,20 +153,54 @@ def _sample(pairs: list[PreferencePair], options: LoadOptions) -> list[Preferenc
     return pairs
 
 
-def load(spec: str | Path, options: LoadOptions | None = None) -> LoadResult:
-    """Load one source (file path or ``hf:owner/name``) into validated PreferencePairs.
+def check_columns(fields: dict[str, Any], fmt: Format, options: LoadOptions, label: str, number: int) -> None:
+    """A mapped column that the file lacks is an error naming it and listing the columns there are.
 
-    With ``on_error='raise'`` the first bad record raises an InputError naming file, record and field;
-    with ``'skip'`` bad records go to the quarantine file and are counted in the result.
+    Checked on the first record, so a misspelled ``--prompt-col`` cannot silently give empty contexts.
+    """
+    need = dict(options.set_columns())
+    if fmt in ("hh-rlhf", "pairs", "conversation", "multi-variant"):
+        need.setdefault("chosen_col", options.chosen_col)
+        need.setdefault("rejected_col", options.rejected_col)
+    for name, column in need.items():
+        if column not in fields:
+            have = ", ".join(sorted(fields)) or "(none)"
+            raise InputError(
+                f"column '{column}' ({flag(name)} / {name}) is not in the file; its columns are: {have}",
+                file=label,
+                record=number,
+                field=column,
+                kind="column",
+            )
+
+
+def load(spec: Any, options: LoadOptions | None = None) -> LoadResult:
+    """Load one source into validated PreferencePairs.
+
+    ``spec`` is a file, a folder (``save_to_disk``, parquet/arrow shards), ``hf:ID`` or
+    ``hf:<folder>``, or an in-memory ``datasets.Dataset`` / ``DatasetDict``. With
+    ``on_error='raise'`` the first bad record raises an InputError naming file, record and field;
+    with ``'skip'`` bad records go, as read, to the quarantine file and are counted in the result.
     """
     options = options or LoadOptions()
-    label, records = _records(str(spec), options)
+    label, records = _records(spec, options)
     fmt: Format = options.format
+    layout = ""
+    checked = False
+    notes: tuple[str, ...] = ()
     pairs: list[PreferencePair] = []
     skipped: list[BadRecord] = []
     seen_ids: dict[str, int] = {}
     explicit_ids: dict[str, int] = {}
-    duplicates = 0
+    counts = {
+        "duplicates": 0,
+        "empty_replies": 0,
+        "empty_dropped": 0,
+        "ties": 0,
+        "ties_kept": 0,
+        "pairs_skipped": 0,
+    }
+    oriented = {"a": 0, "b": 0}
     n_read = 0
     stop = options.limit if options.sample is None else None
     it = iter(records)
@@ -132,63 +210,138 @@ def load(spec: str | Path, options: LoadOptions | None = None) -> LoadResult:
         except StopIteration:
             break
         except InputError as exc:  # the reader itself failed (bad bytes, bad JSON, cut gzip)
-            if options.on_error == "raise":
+            if options.on_error == "raise" or exc.kind in ("format", "missing"):
                 raise
-            skipped.append(_bad(exc))
-            if exc.kind in ("gzip", "missing", "format", "read") or exc.record is None:
+            skipped.append(_bad(exc, label=label))
+            if exc.kind in ("gzip", "read") or exc.record is None:
                 break  # nothing after this point can be read
             continue
         n_read += 1
+        where = raw.path or label
         try:
             if raw.error is not None:
                 raise raw.error
+            bad = bad_text(raw.fields)
+            if bad is not None:
+                raise InputError(bad[1], file=where, record=raw.number, field=bad[0], kind="encoding")
             if fmt == "auto":
-                fmt = detect_format(raw.fields, options.columns)
-            new = normalise(fmt, raw.fields, label, raw.number, options.columns, options.split_rule)
+                fmt = detect_format(raw.fields, options)
+            if not checked:
+                check_columns(raw.fields, fmt, options, where, raw.number)
+                layout = detect_layout(fmt, raw.fields, options)
+                notes += _notes(raw.fields, fmt, options)
+                checked = True
+            got: Normalised = normalise(fmt, raw.fields, where, raw.number, options)
+            if got.empty_fields and options.empty == "error":
+                raise InputError(
+                    "empty reply (--empty error)",
+                    file=where,
+                    record=raw.number,
+                    field=got.empty_fields[0],
+                    kind="empty",
+                )
         except InputError as exc:
-            if options.on_error == "raise":
+            if options.on_error == "raise" or exc.kind == "column":
                 raise
-            skipped.append(_bad(exc))
+            skipped.append(_bad(exc, raw))
             continue
-        explicit = _has_own_id(raw, options)
-        for pair in new:
+        if got.orientation == "tie":
+            counts["ties"] += 1
+            counts["ties_kept"] += bool(got.pairs)
+        elif got.orientation is not None:
+            oriented[got.orientation] += 1
+        explicit = _has_own_id(raw, options, fmt)
+        id_field = _id_field(raw, options, fmt)
+        for pair in got.pairs:
+            if not reply_text(pair.chosen).strip() or not reply_text(pair.rejected).strip():
+                if options.empty == "drop":
+                    counts["empty_dropped"] += 1
+                    continue
+                counts["empty_replies"] += 1
             if explicit:
                 if pair.pair_id in explicit_ids:
                     dup = InputError(
-                        f"duplicate pair_id '{pair.pair_id}' (first seen in record {explicit_ids[pair.pair_id]})",
-                        file=label,
+                        f"duplicate id '{pair.pair_id}' (first seen in record {explicit_ids[pair.pair_id]})",
+                        file=where,
                         record=raw.number,
-                        field=options.columns.id or "pair_id",
+                        field=id_field,
                         kind="duplicate",
                     )
                     if options.on_error == "raise":
                         raise dup
-                    skipped.append(_bad(dup))
+                    skipped.append(_bad(dup, raw))
+                    counts["pairs_skipped"] += 1
                     continue
                 explicit_ids[pair.pair_id] = raw.number
             elif pair.pair_id in seen_ids:
                 seen_ids[pair.pair_id] += 1
-                duplicates += 1
+                counts["duplicates"] += 1
                 pair = pair.model_copy(update={"pair_id": f"{pair.pair_id}~{seen_ids[pair.pair_id]}"})
             else:
                 seen_ids[pair.pair_id] = 1
             pairs.append(pair)
     if skipped and options.quarantine is not None:
-        append_jsonl(options.quarantine, [b.__dict__ for b in skipped])
+        append_jsonl(options.quarantine, [asdict(b) for b in skipped])
     pairs = _sample(pairs, options)
-    return LoadResult(tuple(pairs), tuple(skipped), str(fmt), n_read, duplicates)
+    return LoadResult(
+        pairs=tuple(pairs),
+        skipped=tuple(skipped),
+        format=str(fmt),
+        records_read=n_read,
+        duplicates=counts["duplicates"],
+        layout=layout,
+        records_skipped=len({(b.file, b.record) for b in skipped}),
+        pairs_skipped=counts["pairs_skipped"],
+        empty_replies=counts["empty_replies"],
+        empty_dropped=counts["empty_dropped"],
+        oriented=oriented if options.label_col is not None else {},
+        ties=counts["ties"],
+        ties_kept=counts["ties_kept"],
+        notes=notes,
+    )
 
 
-def _has_own_id(raw: RawRecord, options: LoadOptions) -> bool:
-    cols = options.columns
-    if cols.id is not None:
+def _notes(fields: dict[str, Any], fmt: Format, options: LoadOptions) -> tuple[str, ...]:
+    """Said once per file: a layout whose pairs will have no context at all."""
+    if fmt in ("pairs", "multi-variant", "labelled") and options.prompt_col not in fields:
+        have = ", ".join(sorted(fields))
+        return (
+            f"no '{options.prompt_col}' column: every context is empty (columns: {have}; "
+            f"name the prompt column with {flag('prompt_col')})",
+        )
+    return ()
+
+
+def _has_own_id(raw: RawRecord, options: LoadOptions, fmt: str) -> bool:
+    if fmt == "seal" or options.id_col is not None:
         return True
     return any(raw.fields.get(n) not in (None, "") for n in ("pair_id", "id"))
 
 
-def load_pairs(spec: str | Path, **options: Any) -> list[PreferencePair]:
+def _id_field(raw: RawRecord, options: LoadOptions, fmt: str) -> str:
+    """The input column the ids came from, so a duplicate-id error names the user's column."""
+    if options.id_col is not None:
+        return options.id_col
+    if fmt == "seal":
+        return SEAL_COLUMNS[0]
+    return next((n for n in ("pair_id", "id") if raw.fields.get(n) not in (None, "")), "pair_id")
+
+
+def _options(options: dict[str, Any]) -> LoadOptions:
+    """LoadOptions from keyword arguments, also accepting the older ``columns=`` / ``hf_*`` names."""
+    opts = dict(options)
+    columns = opts.pop("columns", None)
+    if isinstance(columns, ColumnMap):
+        opts.update(columns.as_options())
+    for old, new in (("hf_subset", "subset"), ("hf_split", "split")):
+        if old in opts:
+            opts[new] = opts.pop(old)
+    return LoadOptions(**opts)
+
+
+def load_pairs(spec: Any, **options: Any) -> list[PreferencePair]:
     """Convenience: ``load(spec, LoadOptions(**options)).pairs`` as a list."""
-    return list(load(spec, LoadOptions(**options)).pairs)
+    return list(load(spec, _options(options)).pairs)
 
 
 def load_hh_rlhf(path: str | Path, **options: Any) -> list[PreferencePair]:
@@ -220,5 +373,5 @@ def load_multi_variant(
 def load_hf_dataset(
     name: str, subset: str | None = None, split: str = "train", **options: Any
 ) -> list[PreferencePair]:
-    """A Hugging Face dataset by id (needs network; fails at once when offline)."""
-    return load_pairs(f"hf:{name}", hf_subset=subset, hf_split=split, **options)
+    """A Hugging Face dataset by id (the hub, or the local cache when offline) or a local folder."""
+    return load_pairs(f"hf:{name}", subset=subset, split=split, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -210,7 +211,13 @@ def append_jsonl(target: Path, records: list[dict[str, Any]]) -> None:
     except OSError as exc:
         raise disk_error(exc, target) from exc
     try:
-        start = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # /dev/null or a pipe: nothing to repair, nothing to sync
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            return
+        start = st.st_size
         if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
             data = b"\n" + data
         try:

@@ -86,6 +86,7 @@ PAIR_COLUMNS = [
     "source_record",
     "source_variant",
     "meta",
+    "group_id",
 ]
 
 
@@ -128,6 +129,7 @@ def pairs_to_frame(pairs: Sequence[PreferencePair]) -> pd.DataFrame:
             "source_record": p.source.record,
             "source_variant": json.dumps(list(p.source.variant)) if p.source.variant else None,
             "meta": json.dumps(p.meta, ensure_ascii=False, sort_keys=True, default=str),
+            "group_id": p.group_id,
         }
         for p in pairs
     ]
@@ -154,6 +156,8 @@ def frame_to_pairs(df: pd.DataFrame) -> list[PreferencePair]:
                     variant=tuple(variant) if variant else None,
                 ),
                 meta=json.loads(row["meta"]) if isinstance(row["meta"], str) else {},
+                # tables written before groups existed: the default group (the context's hash)
+                group_id=str(row["group_id"]) if isinstance(row.get("group_id"), str) else "",
             )
         )
     return out

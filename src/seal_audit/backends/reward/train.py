@@ -104,14 +104,29 @@ def fit_bradley_terry(
     return best_w, epoch, best_epoch
 
 
-def _split(n: int, val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _split(groups: Sequence[str], val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation rows, drawn by group: pairs that share a prompt never straddle the split.
+
+    Whole groups (in a seeded random order) go to validation until it holds ``val_frac`` of the
+    pairs; with one pair per group this is the plain seeded pair split.
+    """
     if not 0.0 <= val_frac < 1.0:
         raise ConfigError(f"val_frac must be in [0, 1), got {val_frac}")
-    order = np.random.default_rng(seed).permutation(n)
+    n = len(groups)
+    names = list(dict.fromkeys(groups))
+    index = {g: i for i, g in enumerate(names)}
+    gid = np.array([index[g] for g in groups], dtype=int)
+    order = np.random.default_rng(seed).permutation(len(names))
     n_val = round(val_frac * n)
     if val_frac > 0 and n_val == 0 and n > 1:
         n_val = 1
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    sizes = np.bincount(gid, minlength=len(names))[order]
+    k = int(np.searchsorted(np.cumsum(sizes), n_val, side="left")) + 1 if n_val > 0 else 0
+    k = min(k, len(names) - 1) if len(names) > 1 else 0
+    in_val = np.zeros(len(names), dtype=bool)
+    in_val[order[:k]] = True
+    rows = np.arange(n)
+    return rows[~in_val[gid]], rows[in_val[gid]]
 
 
 def _stats(d: Any, w: np.ndarray) -> tuple[float, float]:
@@ -143,7 +158,7 @@ def train_reward_model(
     start = time.perf_counter()
     items_c = [(p.context_for("chosen"), p.chosen) for p in pairs]
     items_r = [(p.context_for("rejected"), p.rejected) for p in pairs]
-    tr, va = _split(len(pairs), cfg.val_frac, cfg.seed)
+    tr, va = _split([p.group_id for p in pairs], cfg.val_frac, cfg.seed)
     config_doc: dict[str, Any] = {"format_version": 1, "training": asdict(cfg)}
     tensors: dict[str, np.ndarray] = {}
     if cfg.kind == "embed":
