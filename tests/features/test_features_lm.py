@@ -57,6 +57,7 @@ def lm(srv: FakeOpenAIServer, features: Any = None, **kw: Any) -> LMLabeler:
         price=PRICE,
         batch_api=kw.pop("batch_api", False),
         batch_poll_s=0.01,
+        response_format=kw.pop("response_format", "json_schema"),
     )
     return LMLabeler(s, features, **kw)
 
@@ -247,7 +248,10 @@ from seal_audit.features.lm import LMLabeler
 from seal_audit.store import RunStore
 
 base_url, run_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = LLMSettings(model="gpt-4o-mini", base_url=base_url, api_key_env=None, concurrency=4, timeout_s=5)
+s = LLMSettings(
+    model="gpt-4o-mini", base_url=base_url, api_key_env=None, concurrency=4, timeout_s=5,
+    response_format="json_schema",
+)
 items = [LabelItem(f"p{i}", "chosen", "Human: hi. ", f"Assistant: text {i}") for i in range(n)]
 label_items(items, [LMLabeler(s)], store=RunStore(Path(run_dir)))
 """
@@ -277,7 +281,13 @@ def test_sigkilled_run_loses_at_most_the_calls_in_flight(
     assert 12 <= cached < n
     assert sent - cached <= 4  # concurrency: only the calls in flight were lost
     fake_server.reset_counts()
-    s = LLMSettings(model="gpt-4o-mini", base_url=fake_server.base_url, api_key_env=None, concurrency=4)
+    s = LLMSettings(
+        model="gpt-4o-mini",
+        base_url=fake_server.base_url,
+        api_key_env=None,
+        concurrency=4,
+        response_format="json_schema",
+    )
     items = [LabelItem(f"p{i}", "chosen", "Human: hi. ", f"Assistant: text {i}") for i in range(n)]
     out = label_items(items, [LMLabeler(s)], store=RunStore(run_dir))
     assert fake_server.chat_requests() == n - cached

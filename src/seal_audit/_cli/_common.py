@@ -207,7 +207,9 @@ def llm_options(fn: F) -> F:
         default = info.default if not info.is_required() else None
         if name == "price":
             opts.append(click.option("--price-in", type=float, default=None, help="USD per 1M input tokens."))
-            opts.append(click.option("--price-out", type=float, default=None, help="USD per 1M output tokens."))
+            opts.append(
+                click.option("--price-out", type=float, default=None, help="USD per 1M output tokens.")
+            )
             continue
         typ, is_flag = _click_type(info.annotation)
         shown = "" if default is None or is_flag else f"  [default: {default}]"

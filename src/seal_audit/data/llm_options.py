@@ -19,7 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-ResponseFormatMode = Literal["auto", "json_schema", "json_object_schema", "json_object", "guided_json", "none"]
+ResponseFormatMode = Literal[
+    "auto", "json_schema", "json_object_schema", "json_object", "guided_json", "none"
+]
 """How a reply's JSON schema is sent. ``json_schema``: OpenAI structured outputs (also vLLM and
 llama.cpp's own ``llama-server``); ``json_object_schema``: ``{"type": "json_object", "schema": ...}``
 (llama-cpp-python's server); ``guided_json``: vLLM's extra body field; ``json_object``: JSON mode
@@ -122,7 +124,9 @@ class LLMSettings(BaseModel):
     """Consecutive connection failures (refused, DNS, TLS, connect timeout) after which the stage
     stops with "endpoint unreachable", instead of retrying every text."""
     backoff_base_s: float = Field(
-        default=1.0, ge=0, json_schema_extra=_cli("--backoff-base", "First retry delay (s); doubles per retry.")
+        default=1.0,
+        ge=0,
+        json_schema_extra=_cli("--backoff-base", "First retry delay (s); doubles per retry."),
     )
     """First backoff delay; doubles per retry, with jitter, capped at ``backoff_max_s``."""
     backoff_max_s: float = Field(
@@ -142,7 +146,9 @@ class LLMSettings(BaseModel):
     )
     response_format: ResponseFormatMode = Field(
         default="auto",
-        json_schema_extra=_cli("--response-format", "Structured-output dialect; auto probes the endpoint once."),
+        json_schema_extra=_cli(
+            "--response-format", "Structured-output dialect; auto probes the endpoint once."
+        ),
     )
     """See ``ResponseFormatMode``. ``auto`` settles the dialect with one probe per endpoint and run,
     and still steps down when a reply's error names the response format."""

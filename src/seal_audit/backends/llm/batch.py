@@ -120,7 +120,7 @@ class BatchRunner:
                     req,
                     req.messages,
                     RF_ORDER.index("json_schema")
-                    if self.client.settings.response_format in ("auto", "json_schema")
+                    if self.client.settings.response_format == "auto"
                     else RF_ORDER.index(self.client.settings.response_format),
                 )
                 lines.append(
