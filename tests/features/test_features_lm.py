@@ -157,7 +157,11 @@ def test_label_run_with_faults_then_rerun_sends_nothing(
     specs = store.read_json("feature_specs")
     assert {d["name"] for d in specs} == {s.name for s in SEAL_FEATURES}
     assert out.outcomes[0].n_failed == 1
-    assert store.manifest.stages["label"]["status"] == "complete"
+    # one failed text is more than max_failed = 0: the stage is partial, with the reason counted
+    assert store.manifest.stages["label"]["status"] == "partial"
+    assert out.outcomes[0].status == "partial" and out.outcomes[0].over_limit
+    ((reason, n),) = out.outcomes[0].reasons
+    assert n == 1 and reason.startswith("invalid reply after 2 repair attempt(s)")
     # calls log: fields present, no key, no prompt text
     log = store.read_log("lm_calls")
     assert {"time", "model", "tokens_in", "tokens_out", "latency_s", "status", "cost_usd"} <= set(log[0])

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> Any:
         return cli.main(args=argv, prog_name="seal", standalone_mode=False)
     except SealError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from seal_audit._cli._common import llm_options, llm_settings_from_cli
 from seal_audit.backends.llm import LLMSettings
-from seal_audit.data.errors import ConfigError
+from seal_audit.data.errors import ConfigError, StageFailed
 from seal_audit.features import Progress as LabelProgress
 from seal_audit.features import (
     available_featurizers,
@@ -167,10 +167,26 @@ def command(
         line = f"{name}: {s['texts']:,} texts, {s['failed']:,} failed"
         if name == "lm":
             line += f", {s['cached']:,} from cache, cost ${s['cost_usd']:.4f}"
-        console.print(line)
+            c = s.get("client") or {}
+            if c:
+                line += (
+                    f"; {c.get('requests', 0):,} requests ({c.get('resends', 0):,} resends, "
+                    f"{c.get('repairs', 0):,} repair turns), response format {c.get('response_format')}"
+                )
+                if c.get("server_slots"):
+                    line += f", server slots {c['server_slots']}"
+        console.print(line, markup=False, highlight=False)
+        for reason, n in (s.get("reasons") or [])[:5]:
+            console.print(f"  {n:,}\u00d7 {reason}", markup=False, highlight=False)
         if s["stopped"]:
             console.print(
                 f"[yellow]{name} stopped: {s['stop_reason']}[/] -- finished work is stored; "
                 "run the same command again to continue"
             )
     click.echo(str(store.table_path("features")))
+    failures = out.failures()
+    if failures:
+        raise StageFailed(
+            "label stage " + out.status + ": " + " | ".join(failures) + " (finished labels are stored; "
+            "fix the cause and run the same command again, or allow failures with --max-failed)"
+        )

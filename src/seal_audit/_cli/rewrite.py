@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from seal_audit._cli._common import llm_options, llm_settings_from_cli
-from seal_audit.data.errors import ConfigError, SealError
+from seal_audit.data.errors import ConfigError, SealError, StageFailed
 from seal_audit.store.run_store import MANIFEST, RunStore
 
 if TYPE_CHECKING:
@@ -62,26 +63,21 @@ def _list_table(extra: dict[str, TransformSpec]) -> Table:
 
 
 def _summary_table(summary: RewriteSummary) -> Table:
-    table = Table(title=f"rewrites of {summary.pairs_sampled} sampled pairs", show_edge=False)
-    for col in (
-        "transform",
-        "test",
-        "scope",
-        "ok",
-        "rejected",
-        "failed",
-        "drifted",
-        "mean sim",
-        "LM calls",
-        "cached",
-    ):
-        table.add_column(col, justify="left" if col in ("transform", "test", "scope") else "right")
+    """One row per transform, readable in an 80-column terminal (the scope, the same for every
+    transform of a command, goes into the title)."""
+    scopes = sorted({t.scope for t in summary.transforms})
+    table = Table(
+        title=f"rewrites of {summary.pairs_sampled} sampled pairs (scope: {', '.join(scopes)})",
+        show_edge=False,
+        pad_edge=False,
+    )
+    for col in ("transform", "test", "ok", "rejected", "failed", "drifted", "sim", "sent", "cached"):
+        table.add_column(col, justify="left" if col in ("transform", "test") else "right", no_wrap=True)
     for t in summary.transforms:
         sim = "-" if math.isnan(t.mean_similarity) else f"{t.mean_similarity:.3f}"
         table.add_row(
             t.name,
             t.kind,
-            t.scope,
             str(t.ok),
             str(t.rejected),
             str(t.failed),
@@ -91,6 +87,28 @@ def _summary_table(summary: RewriteSummary) -> Table:
             str(t.lm_cached),
         )
     return table
+
+
+def print_summary(summary: RewriteSummary, console: Console) -> None:
+    """The table, then per transform the reasons (rejections and failures, counted) and what the
+    LM client did; ``sent`` counts texts sent to the LM in this command, ``cached`` the replies
+    reused from an earlier one."""
+    console.print(_summary_table(summary))
+    for t in summary.transforms:
+        if t.reasons:
+            console.print(f"{t.name} not ok:", markup=False, highlight=False)
+            for reason, n in t.reasons:
+                console.print(f"  {n:,}\u00d7 {reason}", markup=False, highlight=False)
+        c = t.lm_info
+        if c.get("requests"):
+            console.print(
+                f"{t.name}: {c['requests']:,} LM requests, {c.get('resends', 0):,} resends, "
+                f"server slots {c.get('server_slots') or 'not reported'}, concurrency {c.get('concurrency')}",
+                markup=False,
+                highlight=False,
+            )
+        if t.stopped:
+            console.print(f"[yellow]{t.name}: stopped early ({t.stopped}); run again to continue[/yellow]")
 
 
 @click.command("rewrite", help=HELP)
@@ -212,14 +230,7 @@ def command(
             extra=extra,
             progress=progress_cb,
         )
-        console.print(_summary_table(summary))
-        for t in summary.transforms:
-            if t.reasons:
-                console.print(f"{t.name}: " + "; ".join(f"{n} x {r}" for r, n in t.reasons))
-            if t.stopped:
-                console.print(
-                    f"[yellow]{t.name}: stopped early ({t.stopped}); run again to continue[/yellow]"
-                )
+        print_summary(summary, console)
         names = [t.name for t in summary.transforms]
         from seal_audit.pipeline import score_and_label_rewrites
 
@@ -234,3 +245,9 @@ def command(
     finally:
         store.close()
     click.echo(f"rewrites written to {store.table_path('rewrites')}; next: seal analyze {run_dir}")
+    failures = summary.failures()
+    if failures:
+        raise StageFailed(
+            "rewrite stage did not do its work: " + " | ".join(failures) + " (finished rewrites are stored; "
+            "fix the cause and run again, or allow failures with --max-failed)"
+        )

@@ -48,3 +48,10 @@ class MissingDependencyError(SealError):
 
 class OfflineError(SealError):
     """A download was needed while offline (HF_HUB_OFFLINE=1 or no network)."""
+
+
+class StageFailed(SealError):
+    """A stage did not do its work (more failed texts than ``max_failed``): exit code 3, so that a
+    script can tell "ran, but the results are incomplete" from a usage or configuration error (2)."""
+
+    exit_code = 3

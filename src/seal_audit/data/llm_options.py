@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
 ResponseFormatMode = Literal[
     "auto", "json_schema", "json_object_schema", "json_object", "guided_json", "none"
 ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from seal_audit.data.records import text_hash
 from seal_audit.rewrite.markers import canonical_separators, marker_problem
@@ -198,6 +198,8 @@ class LMRunStats:
     failed: int
     cost_usd: float
     stopped: str | None
+    client: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """What the LM client did (requests, resends, server slots)."""
 
 
 def run_lm_tasks(
@@ -215,6 +217,10 @@ def run_lm_tasks(
 
     if not tasks:
         return {}, LMRunStats(0, 0, 0, 0.0, None)
+    if settings.batch_api:
+        from seal_audit.data.errors import ConfigError
+
+        raise ConfigError("batch_api is for the LM-labeler only: LM rewrites are live calls")
     settings_sha = settings_hash(settings.cache_settings())
     calls: list[CachedCall] = []
     for t in tasks:
@@ -251,4 +257,4 @@ def run_lm_tasks(
     cached = sum(1 for o in outcomes.values() if o.cached)
     failed = sum(1 for o in outcomes.values() if o.status == "failed")
     sent = sum(1 for r in out.results if not r.cached and r.status != "stopped")
-    return outcomes, LMRunStats(sent, cached, failed, out.cost_usd, out.stop_reason)
+    return outcomes, LMRunStats(sent, cached, failed, out.cost_usd, out.stop_reason, dict(out.info))

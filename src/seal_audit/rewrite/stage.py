@@ -80,6 +80,11 @@ class TransformSummary:
     stopped: str | None = None
     reasons: tuple[tuple[str, int], ...] = ()
     """Rejection/failure reasons (first clause) and how often each occurred."""
+    status: str = "complete"
+    """``complete``; ``partial`` / ``failed`` when more LM calls failed (HTTP errors, unreachable
+    endpoint -- not rejections, which are outcomes) than the endpoint's ``max_failed``; ``stopped``."""
+    lm_info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """What the LM client did: requests, resends, server slots (see ``ChatManyOutcome.info``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +96,15 @@ class RewriteSummary:
     @property
     def lm_calls(self) -> int:
         return sum(t.lm_calls for t in self.transforms)
+
+    def failures(self) -> list[str]:
+        """One line per transform whose LM calls failed beyond ``max_failed``."""
+        return [
+            f"{t.name}: {t.failed:,} of {t.rows:,} rewrites failed ({t.status}): "
+            + "; ".join(f"{n}\u00d7 {r}" for r, n in t.reasons[:3])
+            for t in self.transforms
+            if t.status in ("partial", "failed")
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,8 +251,21 @@ def _lm_rows(
         "lm_cached": stats.cached,
         "cost_usd": stats.cost_usd,
         "stopped": stats.stopped,
+        "client": dict(stats.client),
     }
     return [rows[u.key(spec.name)] for u in units], info
+
+
+def stage_status(n: int, n_failed: int, allowed: int, budget_stop: bool) -> str:
+    """More failed calls than allowed fails the stage (``failed`` when none succeeded)."""
+    if n_failed > allowed:
+        return "failed" if n_failed >= n else "partial"
+    return "stopped" if budget_stop else "complete"
+
+
+def _worst(statuses: Any) -> str:
+    order = ("failed", "partial", "stopped", "complete")
+    return min(statuses, key=order.index, default="complete")
 
 
 def _reason_counts(rows: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, int], ...]:
@@ -306,6 +333,13 @@ def run_rewrites(
         good = [r for r in mine if r["status"] == "ok"]
         sim = [float(r["similarity"]) for r in good]
         info = infos[spec.name]
+        n_failed = sum(r["status"] == "failed" for r in mine)
+        status = "complete"
+        if spec.needs_lm and settings.llm is not None:
+            budget = str(info.get("stopped") or "").startswith(("max cost", "stop requested"))
+            unsent = sum(r["status"] == "failed" and str(r["reason"]).startswith("not sent") for r in mine)
+            allowed = settings.llm.failed_allowed(len(mine))
+            status = stage_status(len(mine), n_failed - (unsent if budget else 0), allowed, budget)
         summaries.append(
             TransformSummary(
                 name=spec.name,
@@ -323,6 +357,8 @@ def run_rewrites(
                 cost_usd=float(info.get("cost_usd", 0.0)),
                 stopped=info.get("stopped"),
                 reasons=_reason_counts(mine),
+                status=status,
+                lm_info=dict(info.get("client") or {}),
             )
         )
     summary = RewriteSummary(len(selected), tuple(summaries), time.perf_counter() - t0)
@@ -337,6 +373,7 @@ def run_rewrites(
         STAGE,
         {
             "pairs": len(selected),
+            "status": _worst(s.status for s in summaries),
             "seconds": round(summary.seconds, 3),
             "transforms": earlier
             | {
@@ -350,6 +387,9 @@ def run_rewrites(
                     "mean_similarity": None if math.isnan(s.mean_similarity) else round(s.mean_similarity, 4),
                     "lm_calls": s.lm_calls,
                     "cost_usd": s.cost_usd,
+                    "status": s.status,
+                    "reasons": [[r, n] for r, n in s.reasons[:10]],
+                    **({"client": dict(s.lm_info)} if s.lm_info else {}),
                 }
                 for s in summaries
             },

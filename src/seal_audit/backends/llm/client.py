@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import operator
 import os
 import queue
@@ -623,6 +624,13 @@ class LLMClient:
             t_out = estimate_tokens(content)
         return _Attempt(status, content, None, False, t_in, t_out, latency, usage_reported=reported)
 
+    def _queue_factor(self, in_flight: int) -> int:
+        """How many calls' worth of time a call may wait: the calls in flight per server slot
+        (a hosted API runs them all at once; an unknown server may run one at a time)."""
+        if "api.openai.com" in self.settings.base_url:
+            return 1
+        return min(16, math.ceil(in_flight / (self.server_slots or 1)))
+
     def _connect_failed(self, exc: Exception, latency: float) -> _Attempt:
         """One more connection failure in a row; the breaker opens at ``breaker_after``."""
         detail = f"{type(exc).__name__}: {str(exc)[:120]}" if str(exc) else type(exc).__name__
@@ -687,9 +695,11 @@ class LLMClient:
             with self._rf_lock:
                 rf_level = self._rf_level
             body = self.request_body(req, messages, rf_level)
-            # A timed-out call is sent again with a longer wait: the server is busy, not gone.
-            timeout_s = s.timeout_s * (2 ** min(timeouts, 3))
-            with self._gate:
+            with self._gate as ahead:
+                # Wait longer while the server is busy with our own calls (a one-slot server runs
+                # them one after the other), and longer again after a timeout: a busy server gets
+                # time, not a second copy of the same work.
+                timeout_s = s.timeout_s * self._queue_factor(ahead) * (2 ** min(timeouts, 3))
                 att = self._post(body, timeout_s)
             calls += 1
             call_cost = cost_usd(self._price, att.tokens_in, att.tokens_out, batch=False)
@@ -1052,11 +1062,13 @@ class _Gate:
             if self._active > 1:
                 self.limit = max(1, min(self.limit, self._active) // 2)
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> int:
+        """Take a slot; returns the calls in flight, this one included."""
         with self._cond:
             while self._active >= self.limit:
                 self._cond.wait()
             self._active += 1
+            return self._active
 
     def __exit__(self, *exc: object) -> None:
         with self._cond:
