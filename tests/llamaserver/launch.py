@@ -16,7 +16,7 @@ import llama_cpp.llama_cpp as bindings  # the ctypes module Llama.__init__ reads
 if os.environ.get("SEAL_LLAMA_EXTRA_BUFTS") != "1":
     _default_params = bindings.llama_model_default_params
 
-    def _params():  # type: ignore[no-untyped-def]
+    def _params() -> object:
         p = _default_params()
         p.use_extra_bufts = False
         return p
