@@ -140,7 +140,7 @@ def test_label_run_with_faults_then_rerun_sends_nothing(
     m_broken = pairs[7].chosen[12:60]
     fake_server.script(m_retry, ["429", "500", "timeout", "truncated", "missing_keys"])
     fake_server.script(m_broken, ["invalid"] * 3)  # 1 call + 2 repairs, all invalid -> failed
-    labeler = lm(fake_server, api_key_env=no_api_key)
+    labeler = lm(fake_server, api_key_env=no_api_key, concurrency=1)  # one in flight: the 0.5 s timeout holds
     out = label_run(store, [labeler])
     df = store.read_table("features")
     assert len(df) == 30 * 19
@@ -490,3 +490,39 @@ def test_columns_mapping_without_model(hh_pairs: list[PreferencePair], tmp_path:
     df = store.read_table("features").set_index(["pair_id", "side"])["value"]
     assert df[(pairs[0].pair_id, "chosen")] == 3.0 and df[(pairs[0].pair_id, "rejected")] == 2.5
     assert math.isnan(df[(pairs[2].pair_id, "chosen")])
+
+
+def test_cli_failed_stage_exits_3_with_counted_reasons(
+    fake_server: FakeOpenAIServer,
+    hh_pairs: list[PreferencePair],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server that rejects the requested response format (explicit json_schema: no step-down):
+    every text fails, the command exits 3 and says why, counted; the manifest says 'failed'."""
+    from seal_audit._cli import main
+
+    fake_server.supports_json_schema = False
+    store = make_run(tmp_path, hh_pairs[:3])
+    base = [
+        str(store.root),
+        "--featurizer",
+        "lm",
+        "--model",
+        "gpt-4o-mini",
+        "--base-url",
+        fake_server.base_url,
+    ]
+    base += ["--api-key-env", "none", "--yes", "--max-retries", "0"]
+    with pytest.raises(SystemExit) as exc:
+        main(["label", *base, "--response-format", "json_schema"])
+    assert exc.value.code == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "6× HTTP 400: response_format json_schema is not supported" in err
+    assert "label stage failed" in err
+    assert RunStore(store.root, create=False).manifest.stages["label"]["status"] == "failed"
+    # auto settles on a dialect the server accepts: the same command then succeeds
+    main(["label", *base])
+    stage = RunStore(store.root, create=False).manifest.stages["label"]
+    assert stage["status"] == "complete"
+    assert stage["featurizers"]["lm"]["client"]["response_format"] == "json_object_schema"

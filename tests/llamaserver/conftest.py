@@ -86,13 +86,14 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
                 str(port),
                 "--n_ctx",
                 "4096",
-                "--n_threads",
-                "2",
             ],
             stdout=fh,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # the server's default thread count (half the cores), never spinning: on a shared machine an
+            # OpenMP thread spin-waiting for a descheduled sibling made each call several times slower
+            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
         )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120

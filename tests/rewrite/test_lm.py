@@ -200,3 +200,45 @@ def test_cli_paraphrase_against_the_local_server(
     assert res.exit_code == 0 and rewrite_server.calls() == 6  # resumed from the cache
     res = CliRunner().invoke(command, [run, "-t", "paraphrase", "--sample", "x"])
     assert res.exit_code != 0 and "--sample" in res.output
+
+
+def test_summary_is_readable_in_80_columns() -> None:
+    import io
+
+    from rich.console import Console
+
+    from seal_audit._cli.rewrite import print_summary
+    from seal_audit.rewrite.stage import RewriteSummary, TransformSummary
+
+    ts = tuple(
+        TransformSummary(
+            name=name,
+            kind=kind,
+            scope="response",
+            pairs=1234,
+            rows=2468,
+            ok=2400,
+            rejected=60,
+            failed=8,
+            drifted=123,
+            mean_similarity=0.9634,
+            lm_calls=2468,
+            lm_cached=1000,
+            reasons=(("turn markers changed", 40), ("empty output", 20)),
+            lm_info={"requests": 2470, "resends": 2, "server_slots": 4, "concurrency": 4},
+        )
+        for name, kind in (
+            ("paraphrase", "paraphrase"),
+            ("more_positive", "directed"),
+            ("add_apology", "controlled"),
+        )
+    )
+    buf = io.StringIO()
+    print_summary(RewriteSummary(1234, ts, 1.0), Console(file=buf, width=80, force_terminal=False))
+    lines = buf.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), "\n".join(lines)
+    text = buf.getvalue()
+    assert "…" not in text  # nothing cut off
+    for word in ("transform", "rejected", "drifted", "more_positive", "controlled", "0.963", "2468"):
+        assert word in text
+    assert "40× turn markers changed" in text and "2,470 LM requests, 2 resends" in text

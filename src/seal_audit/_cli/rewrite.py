@@ -68,8 +68,9 @@ def _summary_table(summary: RewriteSummary) -> Table:
     scopes = sorted({t.scope for t in summary.transforms})
     table = Table(
         title=f"rewrites of {summary.pairs_sampled} sampled pairs (scope: {', '.join(scopes)})",
-        show_edge=False,
+        box=None,
         pad_edge=False,
+        header_style="bold",
     )
     for col in ("transform", "test", "ok", "rejected", "failed", "drifted", "sim", "sent", "cached"):
         table.add_column(col, justify="left" if col in ("transform", "test") else "right", no_wrap=True)

@@ -284,6 +284,6 @@ class BatchRunner:
                         results.append(sr)
                         if on_result is not None:
                             on_result(sr)
-                return ChatManyOutcome(tuple(results), True, reason, spent)
+                return ChatManyOutcome(tuple(results), True, reason, spent, {"batch_api": True})
             self._sleep(self.client.settings.batch_poll_s)
-        return ChatManyOutcome(tuple(results), False, None, spent)
+        return ChatManyOutcome(tuple(results), False, None, spent, {"batch_api": True})
