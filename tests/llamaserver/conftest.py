@@ -53,8 +53,12 @@ class LlamaServer:
     proc: subprocess.Popen[bytes]
 
     def chat_posts(self) -> int:
-        """Chat requests the server has answered (its own access log, any status)."""
-        return self.log.read_text(errors="replace").count('"POST /v1/chat/completions')
+        """Chat requests the server worked on or refused, from its own log: one llama.cpp timing
+        line per completion it ran (also for a request whose client had gone, which the access
+        log leaves out) plus each refused request (non-200 in the access log)."""
+        text = self.log.read_text(errors="replace")
+        refused = len(re.findall(r'"POST /v1/chat/completions HTTP/1.1" (?!200)\d{3}', text))
+        return len(self.request_seconds()) + refused
 
     def request_seconds(self) -> list[float]:
         """The server's own time per chat request (llama.cpp's ``total time`` of each call)."""

@@ -171,8 +171,10 @@ def command(
             if c:
                 line += (
                     f"; {c.get('requests', 0):,} requests ({c.get('resends', 0):,} resends, "
-                    f"{c.get('repairs', 0):,} repair turns), response format {c.get('response_format')}"
+                    f"{c.get('repairs', 0):,} repair turns)"
                 )
+                if c.get("response_format"):
+                    line += f", response format {c['response_format']}"
                 if c.get("server_slots"):
                     line += f", server slots {c['server_slots']}"
         console.print(line, markup=False, highlight=False)

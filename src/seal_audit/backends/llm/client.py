@@ -348,6 +348,7 @@ class LLMClient:
         self._stats_lock = threading.Lock()
         self.stats: dict[str, int] = {"requests": 0, "resends": 0, "repairs": 0, "timeouts": 0, "probes": 0}
         self._lat_ewma: float | None = None
+        self._used_schema = False
         key = self._read_key(settings)
         self._headers = {"Content-Type": "application/json"}
         if key:
@@ -480,6 +481,7 @@ class LLMClient:
         if max_tokens:
             body["max_tokens"] = max_tokens
         if req.json_schema is not None:
+            self._used_schema = True
             dialect = RF_ORDER[rf_level]
             if dialect == "guided_json":  # vLLM's extra body field
                 body["guided_json"] = req.json_schema
@@ -918,7 +920,8 @@ class LLMClient:
         with self._stats_lock:
             stats = dict(self.stats)
         return {
-            "response_format": self.dialect,
+            # None: no structured call was made (plain-text rewrites, or everything was cached)
+            "response_format": self.dialect if self._used_schema else None,
             "response_format_mode": self.settings.response_format,
             "server_slots": self.server_slots,
             "concurrency": self._gate.limit,
