@@ -27,6 +27,10 @@ llama.cpp's own ``llama-server``); ``json_object_schema``: ``{"type": "json_obje
 without a schema (Ollama, older servers); ``none``: nothing sent, the schema is only in the prompt
 and invalid replies get repair turns. ``auto``: one small probe per endpoint per run settles it."""
 
+StageStatus = Literal["complete", "partial", "failed", "stopped"]
+"""``complete`` (failures within ``max_failed``), ``partial`` (too many failed texts), ``failed``
+(none done), ``stopped`` (a cost budget or a stop request ended it; the next run continues)."""
+
 DIALECTS: tuple[str, ...] = ("json_schema", "json_object_schema", "guided_json", "json_object", "none")
 """The dialects in the order ``auto`` tries them (most to least constrained)."""
 
@@ -231,6 +235,14 @@ class LLMSettings(BaseModel):
         if 0 < self.max_failed < 1:
             return math.floor(self.max_failed * n_texts)
         return int(self.max_failed)
+
+    def stage_status(self, n_texts: int, n_failed: int, *, budget_stop: bool = False) -> StageStatus:
+        """The status rule of every LM stage (labeler and rewriter alike): more failed texts than
+        ``max_failed`` allows is a failure -- ``failed`` when none succeeded -- whatever else
+        happened; a budget or stop request that left texts unsent on purpose is ``stopped``."""
+        if n_failed > self.failed_allowed(n_texts):
+            return "failed" if n_failed >= n_texts else "partial"
+        return "stopped" if budget_stop else "complete"
 
     def effective_price(self) -> ModelPrice | None:
         """The price used for cost figures: the override, else the built-in one, else unknown."""

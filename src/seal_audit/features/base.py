@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from seal_audit.data.errors import ConfigError
+from seal_audit.data.llm_options import StageStatus
 from seal_audit.data.records import FeatureLabel, FeatureSpec, Side
 
 if TYPE_CHECKING:
@@ -140,21 +141,10 @@ class FeaturizerOutcome:
         return self.status in ("partial", "failed")
 
 
-StageStatus = Literal["complete", "partial", "failed", "stopped"]
-
-
 def reason_counts(errors: Iterable[str], top: int | None = None) -> tuple[tuple[str, int], ...]:
     """(reason, count) most frequent first; a reason is the error's first line, cut at 160 chars."""
     c = Counter(e.splitlines()[0][:160] if e else "unknown error" for e in errors)
     return tuple(c.most_common(top))
-
-
-def stage_status(n_texts: int, n_failed: int, allowed: int, stopped_by_budget: bool) -> StageStatus:
-    """The status rule shared by the labeler and the rewriter: more failed texts than allowed is a
-    failure (``failed`` when none succeeded), whatever else happened."""
-    if n_failed > allowed:
-        return "failed" if n_failed >= n_texts else "partial"
-    return "stopped" if stopped_by_budget else "complete"
 
 
 def describe_reasons(reasons: Sequence[tuple[str, int]], top: int = 3) -> str:

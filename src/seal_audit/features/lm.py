@@ -47,7 +47,6 @@ from seal_audit.features.base import (
     failed_rows,
     reason_counts,
     register_featurizer,
-    stage_status,
 )
 from seal_audit.features.specs import SEAL_FEATURES, feature_set_hash
 from seal_audit.store.cache import settings_hash
@@ -413,7 +412,6 @@ class LMLabeler:
             or (self.settings.batch_api and "batch" in reason)
         )
         n_failed = counts["failed"] - (unsent[0] if budget_stop else 0)
-        allowed = self.settings.failed_allowed(len(items))
         info = dict(out.info)
         info["max_failed"] = self.settings.max_failed
         return FeaturizerOutcome(
@@ -425,7 +423,7 @@ class LMLabeler:
             cost[0],
             out.stopped,
             out.stop_reason,
-            status=stage_status(len(items), n_failed, allowed, budget_stop),
+            status=self.settings.stage_status(len(items), n_failed, budget_stop=budget_stop),
             reasons=reason_counts(errors),
             info=info,
         )

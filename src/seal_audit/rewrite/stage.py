@@ -256,13 +256,6 @@ def _lm_rows(
     return [rows[u.key(spec.name)] for u in units], info
 
 
-def stage_status(n: int, n_failed: int, allowed: int, budget_stop: bool) -> str:
-    """More failed calls than allowed fails the stage (``failed`` when none succeeded)."""
-    if n_failed > allowed:
-        return "failed" if n_failed >= n else "partial"
-    return "stopped" if budget_stop else "complete"
-
-
 def _worst(statuses: Any) -> str:
     order = ("failed", "partial", "stopped", "complete")
     return min(statuses, key=order.index, default="complete")
@@ -338,8 +331,9 @@ def run_rewrites(
         if spec.needs_lm and settings.llm is not None:
             budget = str(info.get("stopped") or "").startswith(("max cost", "stop requested"))
             unsent = sum(r["status"] == "failed" and str(r["reason"]).startswith("not sent") for r in mine)
-            allowed = settings.llm.failed_allowed(len(mine))
-            status = stage_status(len(mine), n_failed - (unsent if budget else 0), allowed, budget)
+            status = settings.llm.stage_status(
+                len(mine), n_failed - (unsent if budget else 0), budget_stop=budget
+            )
         summaries.append(
             TransformSummary(
                 name=spec.name,
