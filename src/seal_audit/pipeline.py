@@ -476,6 +476,25 @@ def rm_roles(store: RunStore) -> dict[str, str]:
     return {name: rec.role for name, rec in store.manifest.rms.items()}
 
 
+def featurizer_notes(m: RunManifest) -> tuple[str, ...]:
+    """One note per featurizer whose labeling did not finish cleanly, so an analysis that lacks its
+    features says which featurizer failed (and why) instead of only counting missing values."""
+    label = m.stages.get("label")
+    if label is None:
+        return ()
+    out = []
+    for name, info in sorted(dict(label.counters.get("featurizers") or {}).items()):
+        if not isinstance(info, dict) or info.get("status") in (None, "complete"):
+            continue
+        reasons = "; ".join(f"{n}× {r}" for r, n in (info.get("reasons") or [])[:3])
+        out.append(
+            f"featurizer {name!r} is {info.get('status')}: {info.get('failed', '?')} of {info.get('texts', '?')} "
+            f"texts not labeled{f' ({reasons})' if reasons else ''}; analyses over its features use the "
+            "labeled texts only (their exclusions count the rest)"
+        )
+    return tuple(out)
+
+
 def recorded_analysis_options(store: RunStore) -> Any:
     """The analysis options this run recorded: the last analysis', else its config's ``[analysis]``,
     else the defaults. ``seal analyze RUN`` starts from these, so it reproduces ``seal run``."""
@@ -566,6 +585,7 @@ def analyze_stage(
             rewrites=store.read_table("rewrites") if store.has_table("rewrites") else None,
             baselines=m.names_with_role("baseline"),
             in_sample={n: bool(r.in_sample) for n, r in m.rms.items() if r.in_sample is not None},
+            notes=featurizer_notes(m),
             sources={t: str(store.table_path(t)) for t in ("pairs", "scores", "features")},
         )
         result = analyze(inputs, opts)

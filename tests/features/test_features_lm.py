@@ -526,3 +526,24 @@ def test_cli_failed_stage_exits_3_with_counted_reasons(
     stage = RunStore(store.root, create=False).manifest.stages["label"]
     assert stage.status == "complete"
     assert stage.counters["featurizers"]["lm"]["client"]["response_format"] == "json_object_schema"
+
+
+def test_analysis_names_the_featurizer_that_failed(
+    fake_server: FakeOpenAIServer, hh_pairs: list[PreferencePair], tmp_path: Path, no_api_key: str
+) -> None:
+    """A partial LM labeling, then an analysis (as with `seal run --allow-partial`): the analysis says
+    which featurizer failed and why, instead of only counting missing values."""
+    from seal_audit.backends.reward import RMSpec
+    from seal_audit.pipeline import analyze_stage
+    from seal_audit.score import score_run
+
+    pairs = hh_pairs[:15]
+    store = make_run(tmp_path, pairs)
+    fake_server.script(pairs[7].chosen[12:60], ["invalid"] * 3)
+    label_run(store, [lm(fake_server, api_key_env=no_api_key, concurrency=1)])
+    assert store.manifest.stages["label"].status == "partial"
+    score_run(store, [RMSpec("r1", "length_tokens", role="post"), RMSpec("r0", "length_chars", role="pre")])
+    result = analyze_stage(store, verb="test")
+    notes = [n for n in result.inputs.notes if n.startswith("featurizer 'lm' is partial")]
+    assert len(notes) == 1 and "1 of 30 texts not labeled" in notes[0] and "invalid reply" in notes[0]
+    assert result.exclusions["misalignment"].n_excluded >= 1  # the pair without labels, counted

@@ -188,7 +188,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     """
     opt = options or AnalysisOptions()
     data = prepare(inputs)
-    notes: list[str] = []
+    notes: list[str] = list(inputs.notes)
     if inputs.post not in data.rms:
         raise InputError(
             f"post-D RM {inputs.post!r} has no scores; RMs in the scores: {list(data.rms)}",

@@ -43,6 +43,9 @@ class AnalysisInputs:
     """pair_id, side, transform, status, similarity, drifted (robustness bookkeeping)."""
     baselines: tuple[str, ...] = ()
     """Baseline RMs (agreement only), named by the caller: a role is never guessed from a name."""
+    notes: tuple[str, ...] = ()
+    """Notes from the stages that made these tables (e.g. a featurizer that failed for some texts),
+    written into ``inputs.notes`` beside the analysis' own."""
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """Table name (pairs, scores, features) → the file it was read from, for error messages."""
     in_sample: dict[str, bool] | None = None
