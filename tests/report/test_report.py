@@ -203,3 +203,20 @@ def test_serve_binds_localhost_and_serves_the_report(fresh_run: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_statistics_caveats_and_adjusted_intervals_are_stated(built: tuple[str, str, dict]) -> None:  # type: ignore[type-arg]
+    """The θ caption states its sign from the numbers it shows, the drawn intervals are the adjusted
+    ones that match the verdicts (named), power verdicts are explained, and the caveats reach the
+    findings strip and report.md."""
+    html, md, stats = built
+    sh = stats["reward_shift"]
+    got = sh["by_regime"]["got_aligned"]["mean"]
+    assert "pairs that got aligned have mean" in html and f"{got:.1f}°" in html
+    assert "reward_shift.theta_paper" in html and "offset-invariant" in html
+    reg = stats["imprint"]["pooled"]["post"]["regression"]
+    assert reg["adjusted_ci"] and "the intervals drawn are the adjusted ones" in html
+    assert "adjusted (simultaneous) CI" in html and "minimum detectable effect" in html
+    for note in stats["caveats"]["notes"]:
+        assert f"caveat: {note}" in md
+    assert 'id="findings"' in html

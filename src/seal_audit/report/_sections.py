@@ -156,11 +156,20 @@ def _est(c: Mapping[str, Any] | None, unit: str = "") -> svg.Estimate | None:
         return None
     e = fnum(c.get("estimate"))
     lo, hi = fnum(c.get("ci_low")), fnum(c.get("ci_high"))
+    alo, ahi = fnum(c.get("ci_low_adjusted")), fnum(c.get("ci_high_adjusted"))
     p = c.get("p_bonferroni") if c.get("p_bonferroni") is not None else c.get("p_value")
     sig = bool(c.get("significant"))
-    tip = f"{c.get('term')}: {num(e)}{unit} [{num(lo)}, {num(hi)}], corrected p = {fmt_p(p)}" + (
-        "" if sig else " (not significant)"
-    )
+    verdict = str(c.get("verdict") or ("significant" if sig else "not significant"))
+    mde = fnum(c.get("mde"))
+    tip = f"{c.get('term')}: {num(e)}{unit}, corrected p = {fmt_p(p)}, {verdict}"
+    if math.isfinite(alo) and math.isfinite(ahi):
+        # the drawn interval is the adjusted one, so that no verdict contradicts the bar beside it
+        tip += f"; adjusted (simultaneous) CI [{num(alo)}, {num(ahi)}], unadjusted [{num(lo)}, {num(hi)}]"
+        lo, hi = alo, ahi
+    else:
+        tip += f"; CI [{num(lo)}, {num(hi)}]"
+    if math.isfinite(mde):
+        tip += f"; minimum detectable effect {num(mde)}{unit}"
     return svg.Estimate(e, lo, hi, sig, tip)
 
 
@@ -186,6 +195,32 @@ def _sig_legend(ctx: Ctx) -> Markup:
     )
 
 
+def _theta_caption(sh: Any) -> str:
+    """What θ is and which sign means what, stated from the numbers shown (not assumed)."""
+    got = fnum(dig(sh, "by_regime", "got_aligned", "mean"))
+    rev = fnum(dig(sh, "by_regime", "reversed_alignment", "mean"))
+    conv = str(dig(sh, "sign_convention") or "positive = towards alignment")
+    s = (
+        "θ = the offset-invariant reward shift (the angle of the change in each RM's scaled reward margin; "
+        "adding a constant to either RM's rewards leaves it unchanged); wedge area ∝ pairs, the ray marks "
+        f"the mean. Sign: {conv}"
+    )
+    if math.isfinite(got) or math.isfinite(rev):
+        s += f" — here pairs that got aligned have mean {num(got, 1)}° and pairs whose alignment reversed {num(rev, 1)}°."
+    paper = dig(sh, "theta_paper")
+    if isinstance(paper, Mapping):
+        pg = fnum(dig(paper, "by_regime", "got_aligned", "mean"))
+        pr = fnum(dig(paper, "by_regime", "reversed_alignment", "mean"))
+        dis = fnum(dig(sh, "sign_disagreement", "rate"))
+        s += (
+            f" The paper's θ (the angle between the raw reward vectors, which depends on each RM's arbitrary "
+            f"offset) gives {num(pg, 1)}° and {num(pr, 1)}° on the same pairs"
+            + (f" and has the opposite sign on {pct(dis)} of them" if math.isfinite(dis) else "")
+            + "; it is in stats.json as reward_shift.theta_paper."
+        )
+    return s
+
+
 def _regression_caption(reg: Any, what: str) -> str:
     n_obs, n_cl = dig(reg, "n_obs"), dig(reg, "n_clusters")
     cov = dig(reg, "cov_type") or "?"
@@ -197,7 +232,23 @@ def _regression_caption(reg: Any, what: str) -> str:
         + (f", {fmt_int(n_cl)} clusters" if n_cl else "")
         + f"; covariance {cov}; "
     )
-    s += f"{corr.capitalize()} correction over {k} coefficients; intervals are unadjusted {100 * (1 - fnum(dig(reg, 'alpha') or 0.05)):g}% CIs."
+    adjusted = dig(reg, "adjusted_ci")
+    if adjusted:
+        s += (
+            f"{corr.capitalize()} correction over {k} coefficients; the intervals drawn are the adjusted "
+            f"ones ({adjusted}), so they agree with the verdicts."
+        )
+    else:
+        s += f"{corr.capitalize()} correction over {k} coefficients; intervals are unadjusted {100 * (1 - fnum(dig(reg, 'alpha') or 0.05)):g}% CIs."
+    if dig(reg, "power") is not None:
+        s += (
+            f" 'Underpowered' marks a non-significant coefficient whose minimum detectable effect at "
+            f"{100 * fnum(dig(reg, 'power')):g}% power exceeds the effect of interest "
+            f"({num(fnum(dig(reg, 'effect_of_interest')))}): not evidence of no effect."
+        )
+    notes = dig(reg, "notes") or []
+    if notes:
+        s += " " + " ".join(str(n) for n in notes)
     if dropped:
         s += f" Dropped (never vary): {', '.join(map(str, dropped))}."
     return s
@@ -663,8 +714,7 @@ def resistance(ctx: Ctx) -> Section:
         parts.append(
             figure(
                 Markup('<div class="row polars">') + join(Markup(f) for f in figs) + Markup("</div>"),
-                "θ = signed angle from uᵢ = (r₀(t_c), r₀(t_r)) to vᵢ = (r₁(t_c), r₁(t_r)); wedge area ∝ pairs, "
-                "the ray marks the mean. Positive θ turns a vector towards the chosen axis (more aligned), as in the paper.",
+                _theta_caption(sh),
                 "wide",
             )
         )

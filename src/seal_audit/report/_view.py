@@ -115,8 +115,11 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
                     "robustness",
                     f"most fragile rewrite: {name} ({rob.kind}) flips the post-D preference of "
                     f"{_pct(acc.flipped)} of {acc.n} pairs",
+                    f"inconclusive: {'; '.join(rob.reasons)}" if rob.status == "inconclusive" else "",
                 )
             )
+    if result.caveats is not None:
+        out += [Finding("caveat", f"caveat: {note}") for note in result.caveats.notes]
     failed = tuple(f"{k}: {v.reason}" for k, v in sorted(result.not_computed().items()))
     return Headline(tuple(out), failed)
 
