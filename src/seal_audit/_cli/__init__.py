@@ -29,6 +29,27 @@ class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n.replace("_", "-") for n in _verb_modules())
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The verb list from each module's docstring, read without importing the module: ``seal
+        --help`` (and shell completion) must not pay for the verbs' imports (pandas, scipy, stats)."""
+        import ast
+        import re
+        from pathlib import Path
+
+        rows = []
+        for name in self.list_commands(ctx):
+            module = _ALIASES.get(name, name.replace("-", "_"))
+            path = Path(__file__).with_name(f"{module}.py")
+            try:
+                doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            except (OSError, SyntaxError):
+                doc = ""
+            first = re.sub(r"^``seal [^`]*``:\s*", "", doc.split("\n\n")[0].replace("\n", " ")).strip()
+            rows.append((name, first[:1].upper() + first[1:] if first else ""))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = _ALIASES.get(cmd_name, cmd_name.replace("-", "_"))
         if module not in _verb_modules():
