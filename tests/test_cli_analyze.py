@@ -9,6 +9,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from seal_audit._cli import cli
+from seal_audit.data.records import RMRecord
 
 
 def _simulate(tmp_path: Path) -> Path:
@@ -43,7 +44,7 @@ def test_simulate_then_analyze_tables(tmp_path: Path) -> None:
         "post",
         "--out",
         str(out),
-        "--bootstrap",
+        "--n-bootstrap",
         "100",
         "--csv",
     ]
@@ -51,7 +52,9 @@ def test_simulate_then_analyze_tables(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     stats = json.loads((out / "stats.json").read_text())
     assert stats["inputs"]["n_pairs"] == 600
-    assert stats["imprint"]["pooled"]["post"]["regression"]["cov_type"] == "cluster"
+    assert (
+        stats["imprint"]["pooled"]["post"]["regression"]["cov_type"] == "CR2"
+    )  # 600 pairs < CR2_MAX_CLUSTERS (issue 15)
     assert (out / "imprint.parquet").exists() and (out / "imprint.csv").exists()
     assert "pair_id" in pd.read_parquet(out / "pair_diagnostics.parquet").columns
     first = (out / "stats.json").read_bytes()
@@ -80,7 +83,7 @@ def test_analyze_csv_inputs_with_inferred_specs_and_roles(tmp_path: Path) -> Non
             "post",
             "--out",
             str(out),
-            "--bootstrap",
+            "--n-bootstrap",
             "0",
             "--quiet",
         ],
@@ -91,7 +94,7 @@ def test_analyze_csv_inputs_with_inferred_specs_and_roles(tmp_path: Path) -> Non
     assert roles["is_harmless"] == "target" and roles["is_eloquent"] == "spoiler"
     kinds = {f["name"]: f["kind"] for f in stats["inputs"]["features"]}
     assert kinds["sentiment"] == "ordinal" and kinds["is_harmless"] == "binary"
-    assert stats["regimes"] == {"skipped": "no pre-D RM"}
+    assert stats["regimes"] == {"status": "skipped", "reason": "no pre-D RM", "features": []}
 
 
 def test_analyze_run_directory(tmp_path: Path) -> None:
@@ -103,8 +106,13 @@ def test_analyze_run_directory(tmp_path: Path) -> None:
     for name in ("pairs", "scores", "features", "rewrites"):
         store.write_table(name, pd.read_parquet(sim / f"{name}.parquet"))
     store.write_json("feature_specs", json.loads((sim / "features.json").read_text()))
-    store.update_manifest(settings={"rms": {"pre": {"role": "pre"}, "post": {"role": "post"}}})
-    res = CliRunner().invoke(cli, ["analyze", str(run), "--bootstrap", "50", "--quiet"])
+    store.record_rms(
+        {
+            "pre": RMRecord(spec="python:x:pre", role="pre"),
+            "post": RMRecord(spec="python:x:post", role="post"),
+        }
+    )
+    res = CliRunner().invoke(cli, ["analyze", str(run), "--n-bootstrap", "50", "--quiet"])
     assert res.exit_code == 0, res.output
     stats = json.loads((run / "stats.json").read_text())
     assert stats["inputs"]["pre"] == "pre" and stats["inputs"]["post"] == "post"

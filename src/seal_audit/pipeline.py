@@ -14,15 +14,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from seal_audit.config import AuditConfig, DataConfig
+
+if TYPE_CHECKING:
+    from seal_audit.report import Headline
+    from seal_audit.stats import AnalysisResult
 from seal_audit.data.errors import InputError, SealError
-from seal_audit.data.records import FeatureSpec, PreferencePair
+from seal_audit.data.records import FeatureSpec, PreferencePair, RunManifest
 from seal_audit.store import RunStore, pairs_to_frame, settings_hash
+from seal_audit.store.run_store import QUARANTINE, REPORT_HTML
 
 Reporter = Callable[[str], None]
 
@@ -50,6 +55,12 @@ def _load_options(d: DataConfig) -> Any:
     return LoadOptions(**{k: getattr(d, k) for k in d.model_fields_set if k != "path"})
 
 
+def load_record(sources: Sequence[DataConfig], *, holdout: float, seed: int) -> tuple[dict[str, Any], str]:
+    """The load stage's options record and its settings hash: one shape, whichever verb loaded."""
+    options = {"sources": [d.model_dump(mode="json") for d in sources], "holdout": holdout, "seed": seed}
+    return options, settings_hash(options)
+
+
 def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> list[PreferencePair]:
     """Load every source into ``pairs`` (the audited set D) and, with a holdout, ``pairs_a`` (part A).
 
@@ -58,20 +69,20 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
     """
     from seal_audit.sources import load
 
-    settings = {
-        "data": [d.model_dump(mode="json") for d in cfg.data],
-        "holdout": cfg.run.holdout,
-        "seed": cfg.run.seed,
-    }
-    key = settings_hash(settings)
-    done = store.manifest.stages.get("load", {})
-    if done.get("settings_hash") == key and store.has_table("pairs") and _inputs_unchanged(store):
+    options, key = load_record(cfg.data, holdout=cfg.run.holdout, seed=cfg.run.seed)
+    done = store.manifest.stages.get("load")
+    if (
+        done is not None
+        and done.settings_hash == key
+        and store.has_table("pairs")
+        and _inputs_unchanged(store)
+    ):
         return store.read_pairs()
     with _stage(store, "load", say) as info:
         pairs: list[PreferencePair] = []
         skipped = 0
         records_read = 0
-        quarantine = store.path("quarantine.jsonl")
+        quarantine = store.path(QUARANTINE)
         for d in cfg.data:
             opts = _load_options(d)
             if d.on_error == "skip" and d.quarantine is None:
@@ -107,6 +118,7 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
         store.write_pairs(pairs)
         info.update(
             settings_hash=key,
+            options=options,
             pairs=len(pairs),
             pairs_a=len(part_a),
             groups=len({p.group_id for p in pairs}),
@@ -114,9 +126,7 @@ def load_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> lis
             records_read=records_read,
             context_diverges=sum(p.context_diverges for p in pairs),
         )
-        store.update_manifest(
-            settings={"data": settings["data"], "holdout": cfg.run.holdout}, seed=cfg.run.seed
-        )
+        store.update_manifest(seed=cfg.run.seed)
     say(f"[load] {len(pairs)} pairs in D, {len(part_a)} in A, {skipped} skipped")
     return pairs
 
@@ -146,7 +156,7 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
     d_pairs = store.read_pairs()
     a_pairs = store.read_pairs_table("pairs_a") if store.has_table("pairs_a") else []
     specs: list[Any] = []
-    done = dict(store.manifest.stages.get("train", {}).get("models", {}))
+    done = dict(store.manifest.stage("train").counters.get("models", {}))
     for t in cfg.train_rm:
         pairs = a_pairs if t.data == "A" else [*a_pairs, *d_pairs]
         if not pairs:
@@ -173,34 +183,16 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
             }
             store.record_stage("train", {"models": done})
             say(f"[train] {t.name}: {len(pairs)} pairs, validation accuracy {res.val_accuracy:.3f}")
-        specs.append(
-            RMSpec(name=t.name, spec=f"local:{out}", role=t.role if t.role in ("pre", "post") else None)
-        )
+        specs.append(RMSpec(name=t.name, spec=f"local:{out}", role=t.role))
     return specs
 
 
 # --- SCORE ------------------------------------------------------------------------------------------
 def rm_specs(cfg: AuditConfig) -> list[Any]:
-    """RMSpecs of the config's ``[[rms]]`` entries (options validated by the backend's parser)."""
-    from seal_audit.backends.reward import RMOptions, RMSpec
+    """RMSpecs of the config's ``[[rms]]`` entries, each with its stated role and RM options."""
+    from seal_audit.backends.reward import RMSpec
 
-    out = []
-    for r in cfg.rms:
-        opts = RMOptions(
-            format=r.format,
-            template=r.template or "{context}{response}",
-            max_length=r.max_length,
-            batch_tokens=r.batch_tokens,
-            device=r.device,
-            dtype=r.dtype,
-            logit_index=r.label_index,
-            revision=r.revision,
-            trust_remote_code=r.trust_remote_code,
-        )
-        out.append(
-            RMSpec(name=r.name, spec=r.spec, role=r.role if r.role in ("pre", "post") else None, options=opts)
-        )
-    return out
+    return [RMSpec(name=r.name, spec=r.spec, role=r.role, options=r.options()) for r in cfg.rms]
 
 
 def score_stage(
@@ -216,12 +208,9 @@ def score_stage(
             from seal_audit.score import score_run
 
             result = score_run(store, specs, progress=progress, log=say)
-    roles = {r.name: r.role for r in cfg.train_rm} | {r.name: r.role for r in cfg.rms}
-    rms = dict(store.manifest.settings.get("rms", {}))
-    for name, entry in rms.items():
-        if name in roles and isinstance(entry, dict):
-            entry["role"] = roles[name]
-    store.update_manifest(settings={"rms": rms})
+    trained = {t.name: t.data == "A+D" for t in cfg.train_rm}
+    rms = store.manifest.rms
+    store.record_rms({n: rms[n].model_copy(update={"in_sample": v}) for n, v in trained.items() if n in rms})
     return result
 
 
@@ -251,14 +240,9 @@ def featurizers_for(cfg: AuditConfig) -> list[Any]:
 
 
 def record_label_settings(store: RunStore, featurizers: Sequence[Any]) -> None:
-    """Record which featurizers (and which LM endpoint, never a key) labeled the originals, so that
-    rewritten texts can later be labeled the same way by ``seal rewrite``."""
-    entry: dict[str, Any] = {"featurizers": [f.name for f in featurizers]}
-    for f in featurizers:
-        settings = getattr(f, "settings", None)
-        if f.name == "lm" and settings is not None and hasattr(settings, "model_dump"):
-            entry["llm"] = settings.model_dump(mode="json")
-    store.update_manifest(settings={"label": entry})
+    from seal_audit.features.run import label_options
+
+    store.record_stage("label", {"options": label_options(featurizers)})
 
 
 def label_stage(
@@ -290,69 +274,29 @@ def label_stage(
 
 # --- REWRITE: re-score and re-label rewritten texts ----------------------------------------------
 def rm_specs_from_manifest(store: RunStore) -> list[Any]:
-    """The RMs recorded by ``seal score`` (``manifest.settings["rms"]``), with the options that change
-    rewards (format, template, max length, logit index, dtype, revision) so rewritten texts are
-    scored exactly like the originals, and hit the same cache for unchanged texts."""
+    """The RMs the run scored, with their roles and the options that change rewards, so rewritten
+    texts are scored exactly like the originals (and hit the same cache for unchanged texts)."""
     from seal_audit.backends.reward import RMSpec
-    from seal_audit.backends.reward.base import RMOptions
+    from seal_audit.config import RMOptions
 
-    rms = store.manifest.settings.get("rms") or {}
-    out: list[Any] = []
-    if not isinstance(rms, dict):
-        return out
-    for name, entry in rms.items():
-        if not isinstance(entry, dict) or not entry.get("spec"):
-            continue
-        ident = entry.get("identity") or {}
-        opts: dict[str, Any] = {}
-        for key in ("format", "template", "max_length", "logit_index", "dtype", "revision"):
-            value = ident.get(key, entry.get(key))
-            if value is not None:
-                opts[key] = value
-        if ident.get("trust_remote_code"):
-            opts["trust_remote_code"] = True
-        role = entry.get("role")
-        out.append(
-            RMSpec(
-                name=str(name),
-                spec=str(entry["spec"]),
-                role=role if role in ("pre", "post") else None,
-                options=RMOptions(**opts),
-            )
-        )
-    return out
+    return [
+        RMSpec(name=name, spec=rec.spec, role=rec.role, options=RMOptions.model_validate(rec.options))
+        for name, rec in store.manifest.rms.items()
+    ]
 
 
 def featurizers_from_manifest(store: RunStore) -> list[str]:
-    """The featurizers the run's originals were labeled with (settings, else the label stage's record)."""
-    m = store.manifest
-    for holder in (m.settings.get("label"), m.settings.get("labels"), m.settings):
-        if isinstance(holder, dict) and isinstance(holder.get("featurizers"), (list, tuple, dict)):
-            return [str(n) for n in holder["featurizers"]]
-    stage = m.stages.get("label") or {}
-    feats = stage.get("featurizers")
-    if isinstance(feats, dict):
-        return [str(n) for n in feats]
-    if isinstance(feats, list):
-        return [str(n) for n in feats]
-    return []
+    """The featurizers the run's originals were labeled with (the label stage's options)."""
+    feats = store.manifest.stage("label").options.get("featurizers")
+    return [str(n) for n in feats] if isinstance(feats, (list, tuple)) else []
 
 
 def label_llm_from_manifest(store: RunStore) -> Any:
     """The LM-labeler's endpoint settings, if the label stage recorded them (never a key)."""
     from seal_audit.backends.llm.settings import LLMSettings
 
-    s = store.manifest.settings
-    for holder in (s.get("label"), s.get("labels")):
-        if isinstance(holder, dict):
-            for key in ("llm", "lm"):
-                raw = holder.get(key)
-                if isinstance(raw, dict):
-                    try:
-                        return LLMSettings.model_validate(raw)
-                    except ValueError:
-                        continue
-    return None
+    raw = store.manifest.stage("label").options.get("llm")
+    return LLMSettings.model_validate(raw) if isinstance(raw, dict) else None
 
 
 def _drop_variants(store: RunStore, table: str, variants: Sequence[str]) -> None:
@@ -495,7 +439,7 @@ def rewrite_stage(
             store,
             list(rw.transforms),
             sample=rw.sample,
-            seed=rw.seed,
+            seed=rw.seed if rw.seed is not None else cfg.run.seed,
             scope=rw.scope,
             sides=list(rw.sides),
             llm_settings=llm,
@@ -525,82 +469,184 @@ def read_feature_specs(store: RunStore) -> tuple[FeatureSpec, ...]:
 
 
 def rm_roles(store: RunStore) -> dict[str, str]:
-    """name → role of every RM recorded in the manifest (``settings.rms``)."""
-    rms = store.manifest.settings.get("rms", {})
-    return {str(name): str(v.get("role", "extra")) for name, v in rms.items() if isinstance(v, dict)}
+    """name → role of every RM the run scored, as recorded (never inferred from a name)."""
+    return {name: rec.role for name, rec in store.manifest.rms.items()}
+
+
+def recorded_analysis_options(store: RunStore) -> Any:
+    """The analysis options this run recorded: the last analysis', else its config's ``[analysis]``,
+    else the defaults. ``seal analyze RUN`` starts from these, so it reproduces ``seal run``."""
+    from seal_audit.config import AnalysisOptions
+
+    m = store.manifest
+    rec = m.stages.get("analyze")
+    if rec is not None and isinstance(rec.options.get("analysis"), dict):
+        return AnalysisOptions.model_validate(rec.options["analysis"])
+    if m.config and isinstance(m.config.get("analysis"), dict):
+        return AnalysisOptions.model_validate(m.config["analysis"])
+    return AnalysisOptions()
+
+
+def apply_roles(
+    store: RunStore,
+    *,
+    pre: str | None = None,
+    post: str | None = None,
+    baselines: Sequence[str] | None = None,
+) -> None:
+    """Record explicit RM roles given on a command line (an RM that loses its role becomes ``extra``)."""
+    m = store.manifest
+    wanted: dict[str, str] = {}
+    if baselines is not None:
+        wanted |= {n: "extra" for n, r in m.rms.items() if r.role == "baseline"}
+        wanted |= {b: "baseline" for b in baselines}
+    for role, name in (("pre", pre), ("post", post)):
+        if name is None:
+            continue
+        for n, r in m.rms.items():
+            if r.role == role and n != name and n not in wanted:
+                wanted[n] = "extra"
+        wanted[name] = role
+    if wanted:
+        store.set_roles(wanted)
 
 
 def analyze_stage(
     store: RunStore,
     options: Any = None,
     *,
+    overrides: dict[str, Any] | None = None,
     pre: str | None = None,
     post: str | None = None,
+    baselines: Sequence[str] | None = None,
     feature_roles: dict[str, str] | None = None,
     say: Reporter = _quiet,
+    verb: str = "seal run",
 ) -> Any:
     """Run every SEAL statistic on the stored tables; write ``stats.json`` and ``analysis/*.parquet``.
 
-    RM roles come from the manifest unless ``pre``/``post`` name them; ``feature_roles`` overrides the
-    stored feature specs' roles (or, without specs, the roles of inferred specs).
+    Options start from ``options``, else from what the run recorded (so ``seal analyze RUN``
+    reproduces ``seal run``); ``overrides`` (the flags a user typed) are applied on top and recorded.
+    Roles given here are recorded in the manifest first; then the manifest's roles are used.
+    ``feature_roles`` overrides the stored feature specs' roles and is recorded too.
     """
-    from seal_audit.stats import AnalysisInputs, AnalysisOptions, analyze, infer_feature_specs
-    from seal_audit.store import write_text_atomic
+    from seal_audit.config import AnalysisOptions
+    from seal_audit.stats import AnalysisInputs, analyze, infer_feature_specs
 
-    roles = rm_roles(store)
-    pre = pre or next((n for n, r in roles.items() if r == "pre"), None)
-    post = post or next((n for n, r in roles.items() if r == "post"), None)
-    if post is None:
-        raise SealError(f"{store.root}: no post-D RM: give --post NAME or score an RM with role 'post'")
-    baselines = tuple(n for n, r in roles.items() if r == "baseline") or None
+    base = options if options is not None else recorded_analysis_options(store)
+    opts = AnalysisOptions.model_validate({**base.model_dump(), **(overrides or {})})
+    apply_roles(store, pre=pre, post=post, baselines=baselines)
+    m = store.manifest
+    earlier = m.stages.get("analyze")
+    if feature_roles is None and earlier is not None:
+        feature_roles = dict(earlier.options.get("feature_roles") or {})
+    pre_rm, post_rm = m.role_of("pre"), m.role_of("post")
+    if post_rm is None:
+        raise SealError(
+            f"{store.root}: no post-D RM recorded: give --post NAME (RMs: {', '.join(m.rms) or 'none'})"
+        )
     with _stage(store, "analyze", say) as info:
         features = store.read_table("features") if store.has_table("features") else None
         specs = read_feature_specs(store)
-        overrides = dict(feature_roles or {})
+        fr = dict(feature_roles or {})
         if features is not None and not specs:
-            specs = tuple(infer_feature_specs(features, overrides))
-        elif overrides:
-            specs = tuple(s.model_copy(update={"role": overrides.get(s.name, s.role)}) for s in specs)
+            specs = tuple(infer_feature_specs(features, fr))
+        elif fr:
+            specs = tuple(s.model_copy(update={"role": fr.get(s.name, s.role)}) for s in specs)
         inputs = AnalysisInputs(
             pairs=store.read_table("pairs"),
             scores=store.read_table("scores"),
-            post=post,
-            pre=pre,
+            post=post_rm,
+            pre=pre_rm,
             features=features,
             specs=specs,
             rewrites=store.read_table("rewrites") if store.has_table("rewrites") else None,
-            baselines=baselines,
+            baselines=m.names_with_role("baseline"),
+            in_sample={n: bool(r.in_sample) for n, r in m.rms.items() if r.in_sample is not None},
+            sources={t: str(store.table_path(t)) for t in ("pairs", "scores", "features")},
         )
-        result = analyze(inputs, options or AnalysisOptions())
-        write_text_atomic(store.path("stats.json"), result.to_json())
-        for name, df in result.tables().items():
-            store.write_table(f"analysis/{name}", df)
-        info.update(pre=pre, post=post, tables=sorted(result.tables()))
+        result = analyze(inputs, opts)
+        store.write_stats(result.to_json())
+        store.write_analysis_tables(result.tables())
+        failed = result.not_computed()
+        info.update(
+            options={
+                "analysis": opts.model_dump(mode="json"),
+                "feature_roles": fr,
+                "overrides": overrides or {},
+            },
+            verb=verb,
+            status="complete",
+            message=("not computed: " + ", ".join(sorted(failed))) if failed else None,
+            pre=pre_rm,
+            post=post_rm,
+            analyses_failed=len(failed),
+            tables=sorted(result.tables()),
+        )
     return result
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """What ``seal_audit.run`` returns: the numbers, the tables, and where the report is."""
+class Run:
+    """A run directory read back typed: what ``seal_audit.run`` and ``seal_audit.open_run`` return."""
 
     run_dir: Path
-    stats: dict[str, Any]
+    manifest: RunManifest
+    """How the run was made: stages with their options, status and counters; RMs with their roles."""
+    stats: AnalysisResult | None
+    """Every SEAL number (stats.json read back into the records that wrote it); None before analysis."""
     report_path: Path | None
     table_names: tuple[str, ...] = field(default=())
+    """The analysis tables (``analysis/<name>.parquet``) available to ``to_pandas``."""
 
     def to_pandas(self, table: str = "pair_diagnostics") -> pd.DataFrame:
-        """One analysis table as a DataFrame (default: per-pair diagnostics, one row per pair_id)."""
+        """An analysis table (default: per-pair diagnostics), or one of the run's own tables
+        (``pairs``, ``scores``, ``features``, ``rewrites``), as a DataFrame."""
         store = RunStore(self.run_dir, create=False)
-        name = f"analysis/{table}"
-        if not store.has_table(name):
-            raise SealError(f"no analysis table '{table}'; available: {', '.join(self.table_names)}")
-        return store.read_table(name)
+        if table in RUN_TABLES:
+            return store.read_table(table)
+        return store.read_analysis_table(table)
+
+    def headline(self) -> Headline:
+        """The findings the terminal, report.md and report.html lead with (one view-model)."""
+        from seal_audit.report import headline
+
+        if self.stats is None:
+            raise SealError(f"{self.run_dir}: not analysed yet (run `seal analyze {self.run_dir}`)")
+        return headline(self.stats, in_sample={n: bool(r.in_sample) for n, r in self.manifest.rms.items()})
 
 
-def result_of(store: RunStore, report_path: Path | None = None) -> RunResult:
-    stats = json.loads(store.path("stats.json").read_text(encoding="utf-8"))
-    names = tuple(sorted(p.stem for p in (store.root / "analysis").glob("*.parquet")))
-    return RunResult(run_dir=store.root, stats=stats, report_path=report_path, table_names=names)
+RunResult = Run
+"""The name ``seal_audit.run`` returned before the typed core; the same class."""
+
+RUN_TABLES = ("pairs", "pairs_a", "scores", "features", "rewrites")
+
+
+def open_run(run_dir: str | Path, report_path: Path | None = None) -> Run:
+    """A run directory as a typed ``Run`` (manifest, stats records, tables)."""
+    from seal_audit.stats import AnalysisResult
+
+    store = RunStore(run_dir, create=False)
+    try:
+        stats = (
+            AnalysisResult.from_json(store.read_stats_text(), str(store.stats_path))
+            if store.has_stats()
+            else None
+        )
+        html = store.path(REPORT_HTML)
+        return Run(
+            run_dir=store.root,
+            manifest=store.manifest,
+            stats=stats,
+            report_path=report_path or (html if html.exists() else None),
+            table_names=store.analysis_table_names(),
+        )
+    finally:
+        store.close()
+
+
+def result_of(store: RunStore, report_path: Path | None = None) -> Run:
+    return open_run(store.root, report_path)
 
 
 # --- REPORT and the whole run -----------------------------------------------------------------------
@@ -614,18 +660,8 @@ def report_stage(store: RunStore, say: Reporter = _quiet) -> Path:
 
 
 def analysis_options(cfg: AuditConfig) -> Any:
-    from seal_audit.stats import AnalysisOptions
-
-    a = cfg.analysis
-    return AnalysisOptions(
-        seed=a.seed,
-        n_bootstrap=a.n_bootstrap,
-        alpha=a.alpha,
-        correction=a.correction,
-        gamma_features=tuple(a.gamma_features),
-        exclude_drifted=a.exclude_drifted,
-        drop_constant=a.drop_constant,
-    )
+    """The config's ``[analysis]`` section: it is the analysis options record itself."""
+    return cfg.analysis
 
 
 def run(
@@ -648,7 +684,7 @@ def run(
     options = analysis_options(cfg)
     store = RunStore(cfg.run.out)
     try:
-        store.update_manifest(settings={"config": cfg.model_dump(mode="json")}, seed=cfg.run.seed)
+        store.update_manifest(config=cfg.model_dump(mode="json"), seed=cfg.run.seed)
         load_stage(store, cfg, say)
         specs = [*train_stage(store, cfg, say), *rm_specs(cfg)]
         if not specs:
@@ -722,61 +758,41 @@ def demo_config(out: Path, data: str | None = None, *, n_pairs: int = 1500, seed
     )
 
 
-def demo_findings(result: RunResult) -> list[str]:
-    """Plain sentences on whether SEAL recovered the demo's planted structure (or, on real data, the
-    headline numbers)."""
-    s = result.stats
-    lines: list[str] = []
+def demo_findings(result: Run) -> list[str]:
+    """The run's headline (the same view-model as report.md and report.html), plus, on the generated
+    demo data, whether SEAL recovered the planted structure."""
+    if result.stats is None:
+        return ["not analysed"]
+    lines = result.headline().lines()
     truth_path = result.run_dir / "demo-data.jsonl.truth.json"
-    truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
-    ag = s.get("agreement", {})
-    res = s.get("resistance", {})
-    for name in ("pre", "post", "length_tokens"):
-        a = ag.get(name, {}).get("agreement")
-        if a:
-            lines.append(
-                f"agreement of {name}: {100 * a['rate']:.1f}% [{100 * a['ci_low']:.1f}, {100 * a['ci_high']:.1f}]"
-            )
-    if "rate" in res:
-        lines.append(
-            f"alignment resistance (post-D): {100 * res['rate']:.1f}% [{100 * res['ci_low']:.1f}, {100 * res['ci_high']:.1f}]"
-        )
-        if truth:
-            lines.append(
-                f"  planted label noise {100 * truth['label_noise']:.0f}%: an RM that learned the human rule "
-                f"exactly would show about that much resistance"
-            )
-    reg = s.get("regimes", {})
-    if "shares" in reg:
-        lines.append("regimes: " + ", ".join(f"{k} {100 * v['rate']:.1f}%" for k, v in reg["shares"].items()))
-    imp = s.get("imprint", {}).get("pooled", {}).get("post", {}).get("regression", {})
-    coefs = {c["term"]: c for c in imp.get("coefficients", [])}
-    described = (
-        (
+    if not truth_path.exists():
+        return lines
+    truth = json.loads(truth_path.read_text())
+    lines.append(
+        f"  planted label noise {100 * truth['label_noise']:.0f}%: an RM that learned the human rule "
+        "exactly would show about that much resistance"
+    )
+    from seal_audit.stats.imprint import ImprintResult
+
+    imp = result.stats.imprint
+    post = imp.get("pooled", {}).get("post") if isinstance(imp, dict) else None
+    if isinstance(post, ImprintResult):
+        coefs = {c.term: c for c in post.regression.coefficients}
+        for term, what in (
             ("is_harmless", "target, humans prefer it first"),
             ("is_helpful", "target"),
             ("vader_sentiment", "spoiler: planted as a correlate of being chosen"),
-        )
-        if truth
-        else (
-            ("vader_sentiment", "spoiler"),
-            ("refusal_pattern", "target"),
-            ("offensive_language", "target"),
-            ("length_tokens", "spoiler"),
-        )
-    )
-    for term, what in described:
-        c = coefs.get(term)
-        if c:
-            sig = "significant" if c["significant"] else "not significant"
-            lines.append(
-                f"post-D imprint of {term} ({what}): {c['estimate']:+.3f} "
-                f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], {sig}"
-            )
-    if truth:
-        sus = result.to_pandas("suspicious_pairs") if "suspicious_pairs" in result.table_names else None
-        if sus is not None and len(sus):
-            pairs = RunStore(result.run_dir, create=False).read_table("pairs")
+        ):
+            c = coefs.get(term)
+            if c:
+                sig = "significant" if c.significant else "not significant"
+                lines.append(
+                    f"post-D imprint of {term} ({what}): {c.estimate:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}], {sig}"
+                )
+    if "suspicious_pairs" in result.table_names:
+        sus = result.to_pandas("suspicious_pairs")
+        if len(sus):
+            pairs = result.to_pandas("pairs")
             flipped = {
                 pid
                 for pid, meta in zip(pairs["pair_id"], pairs["meta"], strict=True)

@@ -29,7 +29,12 @@ def test_importing_stage_and_backends_does_not_import_torch() -> None:
 
 def test_spec_parsing(tiny_rm: Path, tmp_path: Path) -> None:
     s = parse_rm_arg("post=hf:OpenAssistant/reward-model-deberta-v3-large-v2?max_length=256&dtype=float32")
-    assert (s.name, s.role, s.options.max_length, s.options.dtype) == ("post", "post", 256, "float32")
+    assert (s.name, s.role, s.options.max_length, s.options.dtype) == (
+        "post",
+        "extra",
+        256,
+        "float32",
+    )  # a name never sets a role
     assert split_spec("OpenAssistant/reward-model-deberta-v3-large")[0] == "hf"
     assert split_spec(str(tiny_rm))[0] == "hf"
     assert split_spec("python:mod:fn")[:2] == ("python", "mod:fn")

@@ -156,7 +156,7 @@ def test_label_run_with_faults_then_rerun_sends_nothing(
     specs = store.read_json("feature_specs")
     assert {d["name"] for d in specs} == {s.name for s in SEAL_FEATURES}
     assert out.outcomes[0].n_failed == 1
-    assert store.manifest.stages["label"]["status"] == "complete"
+    assert store.manifest.stages["label"].status == "complete"
     # calls log: fields present, no key, no prompt text
     log = store.read_log("lm_calls")
     assert {"time", "model", "tokens_in", "tokens_out", "latency_s", "status", "cost_usd"} <= set(log[0])
@@ -196,7 +196,7 @@ def test_max_cost_stop_then_resume(
     n_ok = df[df["status"] == "ok"][["pair_id", "side"]].drop_duplicates().shape[0]
     assert 0 < n_ok < 40
     assert df[df["status"] == "failed"]["error"].str.contains("max cost").all()
-    assert store.manifest.stages["label"]["status"] == "stopped"
+    assert store.manifest.stages["label"].status == "stopped"
     sent = fake_server.chat_requests()
     assert sent == n_ok
     est2 = lm(fake_server).estimate(items, store)

@@ -46,5 +46,5 @@ def test_demo_end_to_end_then_warm(tmp_path: Path) -> None:
     assert warm.returncode == 0, warm.stderr[-3000:]
     assert "[train:" not in warm.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert all(r["n_computed"] == 0 for r in manifest["stages"]["score"]["rms"].values())
+    assert all(r["n_computed"] == 0 for r in manifest["stages"]["score"]["counters"]["rms"].values())
     assert json.loads((out / "stats.json").read_text()) == stats

@@ -43,7 +43,7 @@ def test_holdout_is_drawn_by_group(tmp_path: Path, hh_pairs: list[PreferencePair
     assert not {p.group_id for p in a} & {p.group_id for p in d}
     table = store.read_table("pairs")
     assert table["group_id"].nunique() == len({p.group_id for p in d}) == len(d) // 9
-    assert store.manifest.stages["load"]["groups"] == len(d) // 9
+    assert store.manifest.stages["load"].counters["groups"] == len(d) // 9
 
 
 def test_train_rm_validation_split_is_drawn_by_group() -> None:

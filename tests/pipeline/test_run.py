@@ -97,7 +97,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, hh_path: Path) -> tuple[
     cfg = _config(tmp, "ref", hh_path)
     out = _run(cfg)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "alignment resistance (post-D)" in out.stdout and "report:" in out.stdout
+    assert "alignment resistance (post-D RM" in out.stdout and "report:" in out.stdout
     return tmp / "ref", (tmp / "ref" / "stats.json").read_bytes()
 
 
@@ -120,8 +120,9 @@ def test_uninterrupted_run_produces_everything(reference: tuple[Path, bytes]) ->
     ):
         assert (run_dir / name).exists(), name
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["settings"]["rms"]["length_tokens"]["role"] == "baseline"
-    assert manifest["stages"]["train"]["models"]["post"]["n_pairs"] == 90
+    assert manifest["rms"]["length_tokens"]["role"] == "baseline"
+    assert manifest["rms"]["post"]["in_sample"] is True and manifest["rms"]["pre"]["in_sample"] is False
+    assert manifest["stages"]["train"]["counters"]["models"]["post"]["n_pairs"] == 90
 
 
 @pytest.mark.parametrize(
@@ -150,17 +151,17 @@ def test_changing_one_setting_recomputes_only_what_depends_on_it(tmp_path: Path,
     out = _run(cfg2)
     assert out.returncode == 0, out.stderr[-3000:]
     m = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert all(info["n_computed"] == 0 for info in m["stages"]["score"]["rms"].values())
+    assert all(info["n_computed"] == 0 for info in m["stages"]["score"]["counters"]["rms"].values())
     assert json.loads((tmp_path / "run" / "stats.json").read_text())["options"]["n_bootstrap"] == 300
     assert "[train:" not in out.stderr  # models not refitted
 
 
 def test_python_api(tmp_path: Path, hh_path: Path, reference: tuple[Path, bytes]) -> None:
     result = seal_audit.run(_config(tmp_path, "api", hh_path))
-    assert result.stats == json.loads(reference[1])
+    assert result.stats is not None and result.stats.to_json().encode() == reference[1]
     assert result.report_path is not None and result.report_path.exists()
     diag = result.to_pandas()
-    assert len(diag) == result.stats["inputs"]["n_pairs"] and "pair_id" in diag
-    assert "coefficients" in json.dumps(result.stats["imprint"])
+    assert len(diag) == result.stats.inputs.n_pairs and "pair_id" in diag
+    assert isinstance(result.stats.imprint, dict) and "pooled" in result.stats.imprint
     assert len(result.to_pandas("agreement")) == 3
     os.environ.pop("SEAL_UNUSED", None)

@@ -170,7 +170,7 @@ def test_cli_score_engine_ray_then_local_is_a_cache_read(tmp_path: Path, rm_spec
         assert not left, f"Ray processes left behind: {left}"
         ray_df = pd.read_parquet(run / "scores.parquet")
         assert len(ray_df) == 24 and ray_df["reward"].notna().all()
-        stage = RunStore(run, create=False).manifest.stages["score"]
+        stage = RunStore(run, create=False).manifest.stages["score"].counters
         assert stage["engine"] == "ray" and stage["rms"]["tiny"]["n_computed"] == 24
 
         loc = subprocess.run(
@@ -178,7 +178,7 @@ def test_cli_score_engine_ray_then_local_is_a_cache_read(tmp_path: Path, rm_spec
             capture_output=True, text=True, env=env, timeout=240,
         )  # fmt: skip
         assert loc.returncode == 0, loc.stderr[-3000:]
-        stage = RunStore(run, create=False).manifest.stages["score"]
+        stage = RunStore(run, create=False).manifest.stages["score"].counters
         assert stage["rms"]["tiny"]["n_computed"] == 0 and stage["rms"]["tiny"]["n_cached"] == 24
         pd.testing.assert_frame_equal(
             pd.read_parquet(run / "scores.parquet").sort_values(["pair_id", "side"]).reset_index(drop=True),
@@ -259,10 +259,7 @@ def test_ray_scores_equal_local_resume_after_interrupt_and_share_the_cache(
     got = sorted_scores(store)
     assert (got["reward"] - expected["reward"]).abs().max() <= 1e-6
     pd.testing.assert_frame_equal(got.drop(columns="reward"), expected.drop(columns="reward"))
-    assert (
-        store.manifest.settings["rms"]["tiny"]["identity"]
-        == local.manifest.settings["rms"]["tiny"]["identity"]
-    )
+    assert store.manifest.rms["tiny"].identity == local.manifest.rms["tiny"].identity
 
     again = score_run(store, [rm_spec])  # local after Ray: a pure cache read
     assert again.rms[0].n_computed == 0 and again.rms[0].n_cached == len(items)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
+from seal_audit.data.records import RMRecord
 from seal_audit.store import RunStore, pairs_to_frame, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,28 +99,26 @@ def build_run(
     write_text_atomic(store.path("stats.json"), result.to_json())
     for name, df in result.tables().items():
         store.write_table(f"analysis/{name}", df)
-    settings: dict[str, Any] = {
-        "rms": {
-            "post": {
-                "spec": "OpenAssistant/reward-model-deberta-v3-large-v2",
-                "role": "post",
-                "format": "text-pair",
-                "revision": "c355404",
-            },
-            "pre": {
-                "spec": "OpenAssistant/reward-model-deberta-v3-large",
-                "role": "pre",
-                "format": "text-pair",
-                "revision": "2a3d7f1",
-            },
-            "length_chars": {"spec": "length:chars", "role": "baseline", "format": "text"},
-        },
-        "featurizers": {
-            "lm": {"model": "gpt-4-turbo-2024-04-09", "temperature": 0, "prompt_sha256": "3f9a0c…"}
-        },
-        "simulation": {"n_pairs": n_pairs, "seed": seed},
-    }
-    store.update_manifest(settings=settings, seed=seed)
+    store.record_rms(
+        {
+            "post": RMRecord(
+                spec="OpenAssistant/reward-model-deberta-v3-large-v2",
+                role="post",
+                options={"format": "text-pair", "revision": "c355404"},
+            ),
+            "pre": RMRecord(
+                spec="OpenAssistant/reward-model-deberta-v3-large",
+                role="pre",
+                options={"format": "text-pair", "revision": "2a3d7f1"},
+            ),
+            "length_chars": RMRecord(spec="length:chars", role="baseline"),
+        }
+    )
+    store.update_manifest(seed=seed)
+    store.record_stage(
+        "label",
+        {"options": {"featurizers": ["lm"], "llm": {"model": "gpt-4-turbo-2024-04-09", "temperature": 0}}},
+    )
     store.record_stage("score", {"seconds": 12.5, "texts": 2 * n_pairs})
     store.record_stage("analyze", {"seconds": 1.9, "n_bootstrap": n_bootstrap})
     return store

@@ -138,16 +138,18 @@ def test_run_without_stats_still_renders(tmp_path: Path, run_dir: Path) -> None:
 
 def test_skipped_and_broken_analyses_are_stated_not_fatal(fresh_run: Path) -> None:
     stats = json.loads((fresh_run / "stats.json").read_text())
-    stats["regimes"] = {"skipped": "no pre-D RM"}
-    stats["robustness"] = {"skipped": "no rewrites"}
+    stats["regimes"] = {"status": "skipped", "reason": "no pre-D RM", "features": []}
+    stats["robustness"] = {"status": "failed", "reason": "robustness LPM: no rows to fit", "features": []}
     stats["imprint"] = {"pooled": 5}  # a malformed entry from some other version
     write_text_atomic(fresh_run / "stats.json", json.dumps(stats))
     paths = build_report(RunStore(fresh_run, create=False))
     html = paths.html.read_text(encoding="utf-8")
-    assert "not computed:</strong> no rewrites" in html
+    assert "not computed:</strong> could not be computed: robustness LPM: no rows to fit" in html
     assert "Regimes not computed: no pre-D RM" in html
     assert any("imprint" in w for w in paths.warnings)
     assert "could not render" in html and 'id="calibration"' in html
+    # the typed read-back refuses the malformed document and says so, the rest still renders
+    assert "does not match the result schema" in html
 
 
 def test_run_without_pre_d_rm(tmp_path: Path) -> None:

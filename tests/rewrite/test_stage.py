@@ -72,9 +72,9 @@ def test_controlled_run_writes_the_table_and_marks_drift(run_store: Any, minilm:
     assert by["whitespace"].mean_similarity > by["add_negative"].mean_similarity
     assert by["add_negative"].drifted >= 1
     assert all(t.lm_calls == 0 for t in summary.transforms)
-    stage = run_store.manifest.stages["rewrite"]
+    stage = run_store.manifest.stages["rewrite"].counters
     assert stage["transforms"]["typos"]["ok"] == by["typos"].ok
-    assert run_store.manifest.settings["rewrite_runs"]["typos"]["sides"] == ["rejected"]
+    assert run_store.manifest.stages["rewrite"].options["transforms"]["typos"]["sides"] == ["rejected"]
     # items: both sides of every pair, the chosen side unchanged, under the variant
     items = rewritten_items(run_store, ["add_negative"])
     assert len(items) == 2 * 8

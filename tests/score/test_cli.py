@@ -53,15 +53,23 @@ def test_cli_score_train_and_rescore(tiny_rm: Path, tmp_path: Path) -> None:
     df = pd.read_parquet(run / "scores.parquet")
     assert len(df) == 25 * 2 * 3
     manifest = json.loads((run / "manifest.json").read_text())
-    rms = manifest["settings"]["rms"]
-    assert rms["a"]["role"] == "pre" and rms["b"]["role"] == "post" and rms["a"]["format"] == "text-pair"
-    assert manifest["settings"]["load"]["limit"] == 25 and manifest["inputs"][0]["sha256"]
+    rms = manifest["rms"]
+    assert rms["a"]["role"] == "pre" and rms["b"]["role"] == "post"
+    assert rms["a"]["identity"]["format"] == "text-pair"
+    load = manifest["stages"]["load"]
+    assert load["options"]["sources"][0]["limit"] == 25 and manifest["inputs"][0]["sha256"]
+    assert load["verb"] == "seal score" and load["counters"]["pairs"] == 25
     n_trunc = int(df[df.rm == "a"]["truncated"].sum())
-    assert n_trunc > 0 and manifest["stages"]["score"]["truncated"]["a"] == n_trunc
+    assert n_trunc > 0 and manifest["stages"]["score"]["counters"]["truncated"]["a"] == n_trunc
 
     again = _seal("score", str(run), "--no-progress", cwd=tmp_path)  # RMs from the manifest, all cached
     assert again.returncode == 0, again.stderr
-    assert json.loads((run / "manifest.json").read_text())["stages"]["score"]["rms"]["a"]["n_computed"] == 0
+    assert (
+        json.loads((run / "manifest.json").read_text())["stages"]["score"]["counters"]["rms"]["a"][
+            "n_computed"
+        ]
+        == 0
+    )
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

@@ -105,11 +105,11 @@ def test_score_run_writes_table_manifest_and_merges(tiny_rm: Path, hh_pairs: lis
     assert set(df.columns) >= {"pair_id", "side", "rm", "reward", "n_tokens", "truncated", "variant"}
     assert (df["variant"] == "original").all()
     m = store.manifest
-    assert m.settings["rms"]["pre"]["role"] == "pre" and m.settings["rms"]["pre"]["format"] == "text-pair"
-    assert m.settings["rms"]["pre"]["identity"]["backend"] == "hf"
-    sc = m.stages["score"]["self_check"]["pre"]
+    assert m.rms["pre"].role == "pre" and m.rms["pre"].identity["format"] == "text-pair"
+    assert m.rms["pre"].identity["backend"] == "hf" and m.rms["len"].role == "extra"
+    sc = m.stages["score"].counters["self_check"]["pre"]
     assert sc["passed"] and sc["max_abs_dev"] < 1e-4 and sc["batch_sizes"] == [1, 7, 64]
-    assert m.stages["score"]["truncated"] == {"pre": 0, "len": 0}
+    assert m.stages["score"].counters["truncated"] == {"pre": 0, "len": 0}
     # the rewrite stage adds variant rows; a rerun of the stage keeps them
     extra = [Score(pair_id=pairs[0].pair_id, side="chosen", rm="pre", reward=1.0, variant="paraphrase")]
     merge_scores(store, extra)
@@ -144,4 +144,4 @@ def test_self_check_detects_batch_dependence(hh_pairs: list, tmp_path: Path) -> 
         score_run(
             store, [RMSpec(name="leaky", spec="-")], models={"leaky": BatchDependent()}, run_self_check=True
         )
-    assert store.manifest.stages["score"]["self_check"]["leaky"]["passed"] is False
+    assert store.manifest.stages["score"].counters["self_check"]["leaky"]["passed"] is False

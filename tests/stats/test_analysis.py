@@ -12,7 +12,6 @@ from seal_audit.data.errors import ConfigError, InputError
 from seal_audit.stats import (
     AnalysisInputs,
     AnalysisOptions,
-    CollinearityError,
     RegressionResult,
     SimulationSpec,
     Skipped,
@@ -39,6 +38,7 @@ def test_same_inputs_same_seed_give_byte_identical_json(sim) -> None:  # type: i
         features=sim.features.sample(frac=1.0, random_state=2),
         specs=sim.specs,
         rewrites=sim.rewrites,
+        baselines=("length_chars",),
     )
     b = analyze(shuffled, opts).to_json()
     assert a == analyze(sim.inputs(), opts).to_json()
@@ -50,7 +50,7 @@ def test_same_inputs_same_seed_give_byte_identical_json(sim) -> None:  # type: i
         != ja["agreement"]["post"]["agreement"]["boot_ci_low"]
     )
     assert c["agreement"]["post"]["agreement"]["ci_low"] == ja["agreement"]["post"]["agreement"]["ci_low"]
-    assert "NaN" not in a and ja["schema"] == "seal-audit/stats/1"
+    assert "NaN" not in a and ja["schema"] == "seal-audit/stats/2"
 
 
 def test_missing_rewards_and_features_are_excluded_and_stated(sim) -> None:  # type: ignore[no-untyped-def]
@@ -84,15 +84,17 @@ def test_analyses_without_inputs_are_skipped_with_a_reason(sim) -> None:  # type
     inputs = AnalysisInputs(pairs=sim.pairs, scores=sim.scores[sim.scores["rm"] == "post"], post="post")
     res = analyze(inputs, AnalysisOptions(n_bootstrap=0))
     out = json.loads(res.to_json())
-    assert out["imprint"] == {"skipped": "no features"}
-    assert out["regimes"] == {"skipped": "no pre-D RM"}
-    assert "skipped" in out["lm_agreement"]
+    assert out["imprint"] == {"status": "skipped", "reason": "no regressor features", "features": []}
+    assert out["regimes"] == {"status": "skipped", "reason": "no pre-D RM", "features": []}
+    assert out["lm_agreement"]["status"] == "skipped"
     assert isinstance(res.robustness, dict)  # rewritten scores of the post-D RM are still there
     inputs2 = AnalysisInputs(
         pairs=sim.pairs, scores=sim.scores[sim.scores["variant"] == "original"], post="post", pre="pre"
     )
     assert json.loads(analyze(inputs2, AnalysisOptions(n_bootstrap=0)).to_json())["robustness"] == {
-        "skipped": "no rewrites"
+        "status": "skipped",
+        "reason": "no rewrites",
+        "features": [],
     }
 
 
@@ -151,8 +153,22 @@ def test_collinear_specs_fail_with_the_feature_names(sim) -> None:  # type: igno
     inputs = AnalysisInputs(
         pairs=sim.pairs, scores=sim.scores, post="post", pre="pre", features=pd.concat([f, dup]), specs=specs
     )
-    with pytest.raises(CollinearityError, match="is_helpful ~ is_helpful_copy"):
-        analyze(inputs, AnalysisOptions(n_bootstrap=0))
+    res = analyze(inputs, AnalysisOptions(n_bootstrap=0))
+    doc = json.loads(res.to_json())
+    # every regression on the collinear design fails on its own, naming both features ...
+    for key in ("imprint.pooled.post", "imprint.fe.pre"):
+        st = doc["status"][key]
+        assert st["status"] == "failed", key
+        assert "is_helpful ~ is_helpful_copy" in st["reason"], key
+        assert {"is_helpful", "is_helpful_copy"} <= set(st["features"]), key
+    for key in ("misalignment", "theta_regression"):  # side designs name the side terms
+        st = doc["status"][key]
+        assert st["status"] == "failed" and "chosen:is_helpful_copy" in st["features"], key
+    assert doc["imprint"]["pooled"]["post"]["status"] == "failed"
+    # ... and every other analysis is still computed
+    assert doc["status"]["regimes"]["status"] == "ok" and doc["resistance"]["rate"] > 0
+    assert doc["status"]["reward_shift"]["status"] == "ok"
+    assert set(res.not_computed()) >= {"imprint.pooled.post", "misalignment"}
 
 
 def test_constant_feature_errors_or_is_dropped_and_named(sim) -> None:  # type: ignore[no-untyped-def]
@@ -167,12 +183,20 @@ def test_constant_feature_errors_or_is_dropped_and_named(sim) -> None:  # type: 
         features=pd.concat([f, const]),
         specs=specs,
     )
-    with pytest.raises(CollinearityError, match=r"constant feature\(s\) \['never'\]"):
-        analyze(inputs, AnalysisOptions(n_bootstrap=0))
-    doc = json.loads(analyze(inputs, AnalysisOptions(n_bootstrap=0, drop_constant=True)).to_json())
-    assert any("never" in n for n in doc["inputs"]["notes"])
+    strict = json.loads(analyze(inputs, AnalysisOptions(n_bootstrap=0, drop_constant=False)).to_json())
+    st = strict["status"]["imprint.pooled.post"]
+    assert st["status"] == "failed" and st["features"] == ["never"]
+    assert "constant feature(s) ['never']" in st["reason"]
+    assert strict["status"]["regimes"]["status"] == "ok"  # the others are still computed
+    doc = json.loads(analyze(inputs, AnalysisOptions(n_bootstrap=0)).to_json())
+    assert doc["status"]["imprint.pooled.post"] == {
+        "status": "ok",
+        "reason": "left out constant feature(s) ['never']",
+        "features": ["never"],
+    }
     terms = {c["term"] for c in doc["imprint"]["pooled"]["post"]["regression"]["coefficients"]}
     assert "never" not in terms and "is_helpful" in terms
+    assert doc["imprint"]["pooled"]["post"]["regression"]["dropped_terms"] == ["never"]
 
 
 def test_bad_inputs_name_the_record(sim) -> None:  # type: ignore[no-untyped-def]
@@ -200,7 +224,8 @@ def test_bad_inputs_name_the_record(sim) -> None:  # type: ignore[no-untyped-def
         {"alpha": 1.5},
         {"n_bootstrap": -1},
         {"estimators": ("ols",)},
-        {"gamma_features": ()},
+        {"estimators": ()},
+        {"drop_constant": "sometimes"},
     ],
 )
 def test_options_are_validated_early(kwargs: dict[str, object]) -> None:

@@ -57,7 +57,11 @@ def test_fe_names_features_without_within_pair_variation() -> None:
     r, xc, xr = _data(200, 4, seed=13)
     xr[:, 2] = xc[:, 2]  # conversation-level feature: same value on both sides
     with pytest.raises(CollinearityError, match="f2"):
-        imprint_fe(r, xc, xr, ["f0", "f1", "f2", "f3"], correction="bonferroni", alpha=0.05)
+        imprint_fe(
+            r, xc, xr, ["f0", "f1", "f2", "f3"], correction="bonferroni", alpha=0.05, drop_constant=False
+        )
+    fit = imprint_fe(r, xc, xr, ["f0", "f1", "f2", "f3"], correction="bonferroni", alpha=0.05)
+    assert fit.dropped_terms == ("f2",) and [c.term for c in fit.coefficients] == ["f0", "f1", "f3"]
 
 
 def test_pooled_names_collinear_features() -> None:

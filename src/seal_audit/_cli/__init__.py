@@ -46,7 +46,10 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: runs the group and turns seal-audit's own errors into one line, no traceback."""
     try:
-        return cli.main(args=argv, prog_name="seal", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="seal", standalone_mode=False)
+        if isinstance(rv, int) and rv != 0:  # a verb's ctx.exit(code) / Exit(code)
+            sys.exit(rv)
+        return rv
     except SealError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)

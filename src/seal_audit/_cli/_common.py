@@ -161,3 +161,73 @@ def llm_settings(
         price = ModelPrice(input_per_mtok=price_in, output_per_mtok=price_out)
     key_env = None if api_key_env is None or api_key_env.lower() in ("", "none") else api_key_env
     return LLMSettings(model=model, base_url=base_url, api_key_env=key_env, price=price, **fields)
+
+
+# --- CLI flags generated from an options model ------------------------------------------------------
+def _flag_type(annotation: Any) -> tuple[Any, bool, Callable[[Any], Any] | None]:
+    """click type, is-bool, and a converter for one field annotation of an options model."""
+    import types
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _flag_type(args[0])
+    if annotation is bool:
+        return None, True, None
+    if origin is typing.Literal:
+        return click.Choice([str(a) for a in args]), False, None
+    if origin is tuple:
+
+        def split(v: Any) -> Any:
+            return tuple(x.strip() for x in str(v).split(",") if x.strip())
+
+        return str, False, split
+    if annotation in (int, float, str):
+        return annotation, False, None
+    return str, False, None
+
+
+def model_options(
+    model: Any, *, names: dict[str, str] | None = None, skip: tuple[str, ...] = (), prefix: str = ""
+) -> Callable[[F], F]:
+    """Click options for every field of a pydantic options model: the CLI surface of the same record
+    the TOML section validates into. Each option defaults to None ("not given"), so a verb can apply
+    only the flags the user typed on top of recorded or configured options; the model's default is
+    shown in the help. ``names`` renames a flag (``{"format": "--input-format"}``)."""
+    names = names or {}
+
+    def decorate(fn: F) -> F:
+        for field_name, info in reversed(list(model.model_fields.items())):
+            if field_name in skip:
+                continue
+            flag = names.get(field_name, "--" + field_name.replace("_", "-"))
+            ctype, is_bool, _conv = _flag_type(info.annotation)
+            default = info.get_default(call_default_factory=True)
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            text = (info.description or "").split("\n\n")[0].replace("\n", " ")
+            help_text = f"{text} [default: {shown}]" if text else f"[default: {shown}]"
+            dest = prefix + field_name
+            if is_bool:
+                opt = click.option(f"{flag}/--no-{flag[2:]}", dest, default=None, help=help_text)
+            else:
+                opt = click.option(flag, dest, type=ctype, default=None, help=help_text)
+            fn = opt(fn)
+        return fn
+
+    return decorate
+
+
+def model_overrides(model: Any, kwargs: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
+    """Pop the model's flags out of a verb's kwargs: the values the user gave, converted."""
+    out: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        key = prefix + field_name
+        if key not in kwargs:
+            continue
+        value = kwargs.pop(key)
+        if value is None:
+            continue
+        _t, _b, conv = _flag_type(info.annotation)
+        out[field_name] = conv(value) if conv is not None else value
+    return out

@@ -8,21 +8,19 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
+from seal_audit._cli._common import model_options, model_overrides
 from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec
 from seal_audit.stats import (
     AnalysisInputs,
     AnalysisOptions,
     AnalysisResult,
-    RateEstimate,
-    RegimeResult,
-    RegressionResult,
     analyze,
     infer_feature_specs,
 )
 from seal_audit.store import RunStore, read_any_table, write_parquet_atomic, write_text_atomic
+from seal_audit.store.run_store import STATS
 
 console = Console(stderr=True)
 
@@ -64,47 +62,17 @@ def _apply_roles(specs: tuple[FeatureSpec, ...], roles: dict[str, str]) -> tuple
     return tuple(s.model_copy(update={"role": roles[s.name]}) if s.name in roles else s for s in specs)
 
 
-def _summary(result: AnalysisResult) -> None:
-    t = Table(title="SEAL: agreement with the human label", show_edge=False)
-    for col in ("RM", "role", "agreement", "95% CI (exact)", "ties", "n"):
-        t.add_column(col, justify="right" if col not in ("RM", "role") else "left")
-    for ag in result.agreement.values():
-        role = (
-            "post-D"
-            if ag.rm == result.inputs.post
-            else "pre-D"
-            if ag.rm == result.inputs.pre
-            else ("baseline" if ag.is_baseline else "")
-        )
-        r = ag.agreement
-        t.add_row(
-            ag.rm, role, f"{r.rate:.1%}", f"{r.ci_low:.1%} – {r.ci_high:.1%}", str(ag.n_ties), str(ag.n)
-        )
-    console.print(t)
-    res = result.resistance
-    if isinstance(res, RateEstimate):
+def _summary(result: AnalysisResult, in_sample: dict[str, bool] | None = None) -> None:
+    """The headline view-model (the same lines report.md and report.html lead with)."""
+    from seal_audit.report import headline
+
+    head = headline(result, in_sample=in_sample)
+    for f in head.findings:
         console.print(
-            f"alignment resistance: [bold]{res.rate:.1%}[/bold] (95% CI {res.ci_low:.1%} – {res.ci_high:.1%})"
+            f.text + (f" ({f.caveat})" if f.caveat else ""), markup=False, highlight=False, soft_wrap=True
         )
-    reg = result.regimes
-    if isinstance(reg, RegimeResult):
-        shares = ", ".join(f"{k.replace('_', ' ')} {v.rate:.1%}" for k, v in reg.shares.items())
-        console.print(f"regimes: {shares}")
-    imp = result.imprint
-    if isinstance(imp, dict):
-        est = "pooled" if "pooled" in imp else next(iter(imp))
-        post = imp[est].get("post")
-        reg_post = getattr(post, "regression", None)
-        if isinstance(reg_post, RegressionResult):
-            top = sorted(
-                (c for c in reg_post.coefficients if c.term != "intercept"), key=lambda c: -abs(c.estimate)
-            )[:5]
-            items = ", ".join(f"{c.term} {c.estimate:+.2f}{'*' if c.significant else ''}" for c in top)
-            console.print(
-                f"top post-D imprints ({est}; * = significant after {reg_post.correction}): {items}"
-            )
     for e in result.inputs.notes:
-        console.print(f"[yellow]note:[/yellow] {e}")
+        console.print(f"note: {e}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | None) -> None:
@@ -145,8 +113,9 @@ def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | Non
 )
 @click.option("--specs", "specs_path", type=click.Path(path_type=Path), help="JSON list of feature specs.")
 @click.option("--roles", default=None, help="Feature roles, e.g. is_harmless=target,sentiment=spoiler.")
-@click.option("--pre", default=None, help="Name of the pre-D RM in the scores.")
-@click.option("--post", default=None, help="Name of the post-D RM in the scores.")
+@click.option("--pre", default=None, help="Name of the pre-D RM (recorded in the run when given).")
+@click.option("--post", default=None, help="Name of the post-D RM (recorded in the run when given).")
+@click.option("--baseline", "baselines", multiple=True, metavar="NAME", help="A baseline RM; repeatable.")
 @click.option(
     "--out",
     "out_dir",
@@ -154,28 +123,8 @@ def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | Non
     help="Output directory (table mode).",
 )
 @click.option("--csv", "write_csv", is_flag=True, help="Also write every table as CSV.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
-@click.option(
-    "--bootstrap", "n_bootstrap", type=int, default=1000, show_default=True, help="Bootstrap draws (0 = off)."
-)
-@click.option("--alpha", type=float, default=0.05, show_default=True)
-@click.option(
-    "--correction", type=click.Choice(["bonferroni", "holm"]), default="bonferroni", show_default=True
-)
-@click.option(
-    "--estimator",
-    "estimators",
-    type=click.Choice(["pooled", "fe"]),
-    multiple=True,
-    help="Imprint estimator(s); default both.",
-)
-@click.option(
-    "--gamma-features",
-    default="is_harmless,is_helpful",
-    show_default=True,
-    help="Features of γ, in priority order.",
-)
-@click.option("--keep-drifted", is_flag=True, help="Keep drifted rewrites in the robustness analysis.")
+@click.option("--strict", is_flag=True, help="Exit 2 when any analysis could not be computed.")
+@model_options(AnalysisOptions)
 @click.option("--quiet", is_flag=True, help="No summary.")
 def command(
     run_dir: Path | None,
@@ -187,32 +136,23 @@ def command(
     roles: str | None,
     pre: str | None,
     post: str | None,
+    baselines: tuple[str, ...],
     out_dir: Path | None,
     write_csv: bool,
-    seed: int,
-    n_bootstrap: int,
-    alpha: float,
-    correction: str,
-    estimators: tuple[str, ...],
-    gamma_features: str,
-    keep_drifted: bool,
+    strict: bool,
     quiet: bool,
+    **kwargs: Any,
 ) -> None:
     """Compute agreement, resistance, regimes, γ, reward shift, imprint, misalignment drivers,
     robustness and diagnostics; write stats.json and one table per analysis.
 
-    Either RUN_DIR (reads the run's pairs, scores, features, rewrites tables) or --pairs/--scores
-    [--features] --post [--pre] --out for your own long tables (Parquet, CSV or JSONL).
+    Either RUN_DIR (reads the run's pairs, scores, features, rewrites tables, and starts from the
+    analysis options and RM roles the run recorded: flags override them, and the override is
+    recorded) or --pairs/--scores [--features] --post [--pre] --out for your own long tables
+    (Parquet, CSV or JSONL). Each analysis succeeds or fails on its own; the ones that could not be
+    computed are listed in one warning line (exit 2 with --strict).
     """
-    options = AnalysisOptions(
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-        alpha=alpha,
-        correction=correction,  # type: ignore[arg-type]
-        estimators=tuple(estimators) or ("pooled", "fe"),  # type: ignore[arg-type]
-        gamma_features=tuple(f.strip() for f in gamma_features.split(",") if f.strip()),
-        exclude_drifted=not keep_drifted,
-    )
+    overrides = model_overrides(AnalysisOptions, kwargs)
     role_map = _parse_roles(roles)
     if run_dir is not None:
         if pairs_path or scores_path or features_path:
@@ -221,13 +161,22 @@ def command(
 
         store = RunStore(run_dir, create=False)
         with console.status("computing SEAL statistics ..."):
-            result = analyze_stage(store, options, pre=pre, post=post, feature_roles=role_map)
+            result = analyze_stage(
+                store,
+                overrides=overrides,
+                pre=pre,
+                post=post,
+                baselines=baselines or None,
+                feature_roles=role_map,
+                verb="seal analyze",
+            )
         target_dir = Path(run_dir)
         if write_csv:
             _write_tables(result, None, target_dir / "analysis")
     else:
         if pairs_path is None or scores_path is None or out_dir is None:
             raise ConfigError("without RUN_DIR, --pairs, --scores and --out are required")
+        options = AnalysisOptions.model_validate(overrides)
         pairs = read_any_table(pairs_path)
         scores = read_any_table(scores_path)
         features = read_any_table(features_path) if features_path else None
@@ -246,20 +195,44 @@ def command(
             role_map = {}
         specs = _apply_roles(specs, role_map)
         inputs = AnalysisInputs(
-            pairs=pairs, scores=scores, post=post, pre=pre, features=features, specs=specs, rewrites=rewrites
+            pairs=pairs,
+            scores=scores,
+            post=post,
+            pre=pre,
+            features=features,
+            specs=specs,
+            rewrites=rewrites,
+            baselines=tuple(baselines),
+            sources={"pairs": str(pairs_path), "scores": str(scores_path), "features": str(features_path)},
         )
         with console.status("computing SEAL statistics ..."):
             result = analyze(inputs, options)
         target_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(target_dir / "stats.json", result.to_json())
+        write_text_atomic(target_dir / STATS, result.to_json())
         _write_tables(
             result,
             lambda name, df: write_parquet_atomic(target_dir / f"{name}.parquet", df),
             target_dir if write_csv else None,
         )
     if not quiet:
-        _summary(result)
-    click.echo(str(target_dir / "stats.json"))
+        in_sample = (
+            {n: bool(r.in_sample) for n, r in RunStore(run_dir, create=False).manifest.rms.items()}
+            if run_dir is not None
+            else None
+        )
+        _summary(result, in_sample)
+    failed = result.not_computed()
+    if failed:
+        console.print(
+            "[yellow]warning:[/yellow] not computed: "
+            + "; ".join(f"{k} ({v.reason})" for k, v in sorted(failed.items())),
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
+    click.echo(str(target_dir / STATS))
+    if failed and strict:
+        raise click.exceptions.Exit(2)
 
 
 __all__ = ["SealError", "command"]

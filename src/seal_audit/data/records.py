@@ -172,19 +172,162 @@ class InputRecord(_Frozen):
     format: str
 
 
+RMRole = Literal["pre", "post", "baseline", "extra"]
+"""What an RM is in the audit: ``pre``-D (not trained on D), ``post``-D (trained on D), a
+``baseline`` (agreement and calibration only), or an ``extra`` RM. Always stated, never inferred."""
+RM_ROLES: tuple[RMRole, ...] = ("pre", "post", "baseline", "extra")
+
+StageStatus = Literal["complete", "partial", "stopped", "failed"]
+
+MANIFEST_SCHEMA_VERSION = 2
+"""Version of manifest.json's shape. 1 (seal-audit 0.1 before the typed core) had an untyped
+``settings`` dict and is migrated on read; a newer version than this is refused."""
+
+
+class StageRecord(BaseModel):
+    """One stage's section of the manifest: the options it ran with, its status and counters.
+
+    The same shape whichever verb wrote it (``seal score`` or ``seal run``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StageStatus = "complete"
+    """``complete``; ``partial`` when some texts failed within the allowed limit; ``stopped`` when a
+    budget (``max_cost``) ended it early (run again to continue); ``failed``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """The stage's options record as written by its options model (``model_dump(mode="json")``)."""
+    counters: dict[str, Any] = Field(default_factory=dict)
+    """What the stage did: counts, per-RM / per-featurizer summaries, timings of parts."""
+    message: str | None = None
+    """Why the stage is partial or failed (one line), or a note the user should see."""
+    settings_hash: str | None = None
+    """Hash of what the stage's stored output depends on; a later run with the same hash skips it."""
+    verb: str | None = None
+    """The command that last ran the stage (``seal score``, ``seal run`` ...)."""
+    finished: str | None = None
+    seconds: float | None = None
+
+
+class RMRecord(BaseModel):
+    """One reward model of the run as scored: what was loaded, its role, and how it was run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str
+    """What was loaded (``hf:ID``, a directory, ``local:DIR``, ``python:mod:fn``, ``length_chars`` ...)."""
+    role: RMRole = "extra"
+    options: dict[str, Any] = Field(default_factory=dict)
+    """The RM options record it was scored with (format, max_length, logit_index, dtype ...)."""
+    identity: dict[str, Any] = Field(default_factory=dict)
+    """What the backend resolved: model class, resolved revision, tokenizer, dtype, device ..."""
+    in_sample: bool | None = None
+    """True when this RM was trained on D here (``[[train_rm]]`` with data A+D): its agreement on D
+    is a training accuracy. None when unknown (an RM brought by the user)."""
+
+
 class RunManifest(BaseModel):
     """What a run directory contains and how it was made; written to ``manifest.json``.
 
     Not frozen: the store updates it as stages finish, always rewriting the file atomically.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
+    schema_version: int = MANIFEST_SCHEMA_VERSION
     seal_audit_version: str
     created: str
     updated: str
     inputs: list[InputRecord] = Field(default_factory=list)
-    settings: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
-    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Per stage: settings hash, finished time, counts, timings."""
+    config: dict[str, Any] | None = None
+    """The whole AuditConfig (``seal run``), when the run was made from one."""
+    rms: dict[str, RMRecord] = Field(default_factory=dict)
+    """Every RM scored in this run, by name, with its explicit role."""
+    stages: dict[str, StageRecord] = Field(default_factory=dict)
+    """One section per stage: load, train, score, label, rewrite, analyze, report."""
+
+    def role_of(self, role: RMRole) -> str | None:
+        """The name of the RM with this role (pre / post), if one was given."""
+        return next((n for n, r in self.rms.items() if r.role == role), None)
+
+    def names_with_role(self, role: RMRole) -> tuple[str, ...]:
+        return tuple(n for n, r in self.rms.items() if r.role == role)
+
+    def stage(self, name: str) -> StageRecord:
+        """The stage's section (an empty, never-run record when the stage has not run)."""
+        return self.stages.get(name) or StageRecord(status="complete")
+
+
+_STAGE_FIELDS = ("status", "options", "message", "settings_hash", "verb", "finished", "seconds")
+
+
+def stage_record(info: dict[str, Any], earlier: StageRecord | None = None) -> StageRecord:
+    """Merge a stage's info dict into its record: the record's own fields by name, every other key
+    into ``counters`` (so a stage can report any count without a schema change)."""
+    base = earlier.model_dump(mode="json") if earlier is not None else {}
+    counters = dict(base.get("counters", {}))
+    out = {k: v for k, v in base.items() if k != "counters"}
+    for key, value in info.items():
+        if key in _STAGE_FIELDS:
+            out[key] = value
+        else:
+            counters[key] = value
+    out["counters"] = counters
+    return StageRecord.model_validate(out)
+
+
+def migrate_manifest(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Bring an older manifest.json to the current shape (or refuse one from a newer seal-audit)."""
+    from seal_audit.data.errors import SealError
+
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or version > MANIFEST_SCHEMA_VERSION:
+        raise SealError(
+            f"{source}: manifest schema_version {version!r} is newer than this seal-audit understands "
+            f"({MANIFEST_SCHEMA_VERSION}); upgrade seal-audit to read this run"
+        )
+    if version == MANIFEST_SCHEMA_VERSION:
+        return data
+    # version 1: an untyped ``settings`` dict and free-form stage dicts
+    out: dict[str, Any] = {
+        k: data[k] for k in ("seal_audit_version", "created", "updated", "inputs", "seed") if k in data
+    }
+    settings = dict(data.get("settings") or {})
+    rms: dict[str, Any] = {}
+    for name, e in dict(settings.get("rms") or {}).items():
+        if isinstance(e, dict) and e.get("spec"):
+            role = e.get("role") if e.get("role") in RM_ROLES else "extra"
+            ident = dict(e.get("identity") or {})
+            opts = {
+                k: ident.get(k, e.get(k))
+                for k in ("format", "revision")
+                if ident.get(k, e.get(k)) is not None
+            }
+            rms[str(name)] = {"spec": str(e["spec"]), "role": role, "identity": ident, "options": opts}
+    stages: dict[str, Any] = {}
+    for name, info in dict(data.get("stages") or {}).items():
+        if isinstance(info, dict):
+            stages[str(name)] = stage_record(dict(info)).model_dump(mode="json")
+    for key, stage in (
+        ("label", "label"),
+        ("labels", "label"),
+        ("load", "load"),
+        ("rewrite_runs", "rewrite"),
+    ):
+        if isinstance(settings.get(key), dict):
+            rec = stages.setdefault(stage, StageRecord().model_dump(mode="json"))
+            rec["options"] = {
+                **rec.get("options", {}),
+                **({"transforms": settings[key]} if stage == "rewrite" else settings[key]),
+            }
+    if "data" in settings:
+        rec = stages.setdefault("load", StageRecord().model_dump(mode="json"))
+        rec["options"] = {
+            **rec.get("options", {}),
+            "sources": settings["data"],
+            "holdout": settings.get("holdout", 0.0),
+        }
+    out.update(schema_version=MANIFEST_SCHEMA_VERSION, rms=rms, stages=stages)
+    if isinstance(settings.get("config"), dict):
+        out["config"] = settings["config"]
+    return out

@@ -32,9 +32,9 @@ from seal_audit.features.base import (
     LabelRow,
     Progress,
 )
-from seal_audit.store.run_store import RunStore
+from seal_audit.store.run_store import FEATURES, RunStore
 
-FEATURES_TABLE = "features"
+FEATURES_TABLE = FEATURES
 SPECS_DOC = "feature_specs"
 COLUMNS = ["pair_id", "side", "variant", "feature", "value", "featurizer", "status", "error", "items"]
 
@@ -154,6 +154,17 @@ def merge_features(
     return merged
 
 
+def label_options(featurizers: Sequence[Any]) -> dict[str, Any]:
+    """The label stage's options record: which featurizers labeled the originals, and the LM-labeler's
+    endpoint settings (never a key), so ``seal rewrite`` can label rewritten texts the same way."""
+    entry: dict[str, Any] = {"featurizers": [f.name for f in featurizers]}
+    for f in featurizers:
+        settings = getattr(f, "settings", None)
+        if f.name == "lm" and settings is not None and hasattr(settings, "model_dump"):
+            entry["llm"] = settings.model_dump(mode="json")
+    return entry
+
+
 def label_run(
     store: RunStore,
     featurizers: Sequence[Featurizer],
@@ -176,6 +187,7 @@ def label_run(
         "label",
         {
             "status": "stopped" if out.stopped else "complete",
+            "options": label_options(featurizers),
             "featurizers": out.summary(),
             "texts": len(items),
             "rows": len(merged),

@@ -17,9 +17,10 @@ from seal_audit.report._html import Markup, join, not_computed, tag
 from seal_audit.report._markdown import markdown
 from seal_audit.report._svg import esc
 from seal_audit.store import RunStore, write_text_atomic
+from seal_audit.store.run_store import REPORT_HTML, REPORT_MD
 
-HTML_NAME = "report.html"
-MD_NAME = "report.md"
+HTML_NAME = REPORT_HTML
+MD_NAME = REPORT_MD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +99,27 @@ def render_html(
             + Markup("</section>")
         )
 
+    if data.headline is not None:
+        items = [
+            tag("li", f.text + (f" — {f.caveat}" if f.caveat else ""), cls=f"finding k-{f.key.split(':')[0]}")
+            for f in data.headline.findings
+        ]
+        items += [
+            tag("li", f"not computed: {x}", cls="finding not-computed") for x in data.headline.not_computed
+        ]
+        sections.insert(
+            0,
+            sec.Section(
+                "findings",
+                "Findings",
+                "The three SEAL questions in a few lines: what the RMs agree with, where they resist, "
+                "what they imprint and which rewrite hurts most.",
+                tag("ul", join(items), cls="findings"),
+            ),
+        )
     nav_items = [*sections, sec.Section("explorer", "Pair explorer", "", Markup("")), man]
     short = {
+        "findings": "Findings",
         "headline": "Headline",
         "imprint": "Imprint",
         "resistance": "Resistance",

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from seal_audit.data.errors import SealError
+from seal_audit.report._view import Headline, headline
+from seal_audit.stats import AnalysisResult
 from seal_audit.store import RunStore
-
-ANALYSIS_DIR = "analysis"
+from seal_audit.store.run_store import ANALYSIS_DIR
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -36,6 +37,8 @@ class ReportData:
     features: pd.DataFrame | None
     problems: tuple[str, ...]
     """Artifacts that exist but could not be read (shown at the top of the report)."""
+    headline: Headline | None = None
+    """The findings every surface leads with, from stats.json read back typed (None without it)."""
 
     def table(self, name: str) -> pd.DataFrame | None:
         return self.tables.get(name)
@@ -84,7 +87,16 @@ def load(store: RunStore) -> ReportData:
             problems.append(f"{name}.parquet unreadable: {exc}")
             return None
 
+    head: Headline | None = None
+    if stats:
+        try:
+            result = AnalysisResult.from_json(store.read_stats_text(), str(store.stats_path))
+            rms: Mapping[str, Any] = manifest["rms"] if isinstance(manifest.get("rms"), Mapping) else {}
+            head = headline(result, in_sample={str(n): bool(dig(r, "in_sample")) for n, r in rms.items()})
+        except (SealError, ValueError) as exc:
+            problems.append(str(exc))
     return ReportData(
+        headline=head,
         root=str(store.root),
         stats=stats,
         stats_missing=stats_missing,
@@ -101,11 +113,13 @@ def load(store: RunStore) -> ReportData:
 
 
 def skip_reason(obj: Any) -> str | None:
-    """The reason an analysis was skipped (``{"skipped": why}``), 'absent' when it is missing."""
+    """Why an analysis has no numbers (``{"status": "skipped"|"failed", "reason": why}``), 'absent'
+    when it is missing; None when it was computed."""
     if obj is None:
         return "absent from stats.json"
-    if isinstance(obj, Mapping) and "skipped" in obj and len(obj) == 1:
-        return str(obj["skipped"])
+    if isinstance(obj, Mapping) and obj.get("status") in ("skipped", "failed") and "reason" in obj:
+        prefix = "could not be computed: " if obj["status"] == "failed" else ""
+        return prefix + str(obj["reason"])
     return None
 
 
@@ -144,27 +158,25 @@ def inum(x: Any) -> int | None:
 
 
 def rm_roles(data: ReportData) -> dict[str, str]:
-    """RM name → role (pre / post / baseline / other), from stats.json's inputs, else the manifest."""
+    """RM name → role (pre / post / baseline / extra) as the run recorded it: stats.json's inputs,
+    else the manifest's RM records. A role is never guessed from an RM's name."""
     inp = data.stats.get("inputs") if isinstance(data.stats.get("inputs"), Mapping) else None
     roles: dict[str, str] = {}
+    rms = data.manifest.get("rms")
+    if isinstance(rms, Mapping):
+        for name, info in rms.items():
+            role = dig(info, "role")
+            roles[str(name)] = str(role) if role in ("pre", "post", "baseline", "extra") else "extra"
     if inp:
         for rm in inp.get("rms") or []:
-            roles[str(rm)] = "other"
+            roles.setdefault(str(rm), "extra")
         for rm in inp.get("baselines") or []:
             roles[str(rm)] = "baseline"
         if inp.get("pre"):
             roles[str(inp["pre"])] = "pre"
         if inp.get("post"):
             roles[str(inp["post"])] = "post"
-    rms = dig(data.manifest, "settings", "rms")
-    if isinstance(rms, Mapping):
-        for name, info in rms.items():
-            role = dig(info, "role")
-            if str(name) not in roles or roles[str(name)] == "other":
-                roles[str(name)] = (
-                    str(role) if role in ("pre", "post", "baseline") else roles.get(str(name), "other")
-                )
     if data.scores is not None and "rm" in data.scores.columns:
         for rm in pd.unique(data.scores["rm"].astype(str)):
-            roles.setdefault(str(rm), "baseline" if str(rm).startswith("length") else "other")
+            roles.setdefault(str(rm), "extra")
     return roles

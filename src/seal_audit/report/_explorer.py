@@ -149,14 +149,14 @@ def explorer_payload(
             s = s[s["variant"].fillna("original").astype(str) == "original"]
         for rm, sides in _wide(s, "rm", "reward", index).items():
             if rm not in rewards:
-                roles.setdefault(rm, "other")
+                roles.setdefault(rm, "extra")
                 rewards[rm] = sides
         if "truncated" in s.columns:
             tr = s[s["truncated"].fillna(False).astype(bool)]["pair_id"].astype(str)
             doc["trunc"] = sorted(int(i) for i in index.get_indexer(pd.Index(tr.unique())) if i >= 0)
-    order = {"post": 0, "pre": 1, "other": 2, "baseline": 3}
-    rm_names = sorted(rewards, key=lambda r: (order.get(roles.get(r, "other"), 2), r))
-    doc["rms"] = [{"name": r, "role": roles.get(r, "other")} for r in rm_names]
+    order = {"post": 0, "pre": 1, "extra": 2, "baseline": 3}
+    rm_names = sorted(rewards, key=lambda r: (order.get(roles.get(r, "extra"), 2), r))
+    doc["rms"] = [{"name": r, "role": roles.get(r, "extra")} for r in rm_names]
     doc["rw"] = {r: [_round_list(rewards[r][0]), _round_list(rewards[r][1])] for r in rm_names}
 
     # regime, γ, θ, suspicious: from the analysis

@@ -44,12 +44,14 @@ def _headline(data: ReportData, st: dict[str, Any], level: str) -> list[str]:
         "",
     ]
     lines += ["## Headline", ""]
+    if data.headline is not None:
+        lines += [f"- {line}" for line in data.headline.lines()] + [""]
     rows = []
     for rm, ag in sorted(
         (st.get("agreement") or {}).items(),
         key=lambda kv: ({"post": 0, "pre": 1}.get(roles.get(kv[0], ""), 2), kv[0]),
     ):
-        role = "baseline" if dig(ag, "is_baseline") else roles.get(rm, "other")
+        role = "baseline" if dig(ag, "is_baseline") else roles.get(rm, "extra")
         rows.append([f"`{rm}`", role, _ci(dig(ag, "agreement")), f"{dig(ag, 'n_ties') or 0:,}"])
     lines += _table(["RM", "role", f"agreement [{level} CI]", "ties"], rows)
     res = st.get("resistance")

@@ -98,7 +98,7 @@ class Ctx:
         return skip_reason(self.stats.get(key))
 
     def rm_label(self, rm: str) -> str:
-        role = self.roles.get(rm, "other")
+        role = self.roles.get(rm, "extra")
         return {"post": "post-D", "pre": "pre-D", "baseline": "baseline"}.get(role, "RM") + f" · {rm}"
 
     def level(self) -> str:
@@ -244,10 +244,10 @@ def headline(ctx: Ctx) -> Section:
 
     # agreement of every RM with CI, baselines beside the RMs
     items = []
-    order = {"post": 0, "pre": 1, "other": 2, "baseline": 3}
-    for rm in sorted(agree, key=lambda r: (order.get(ctx.roles.get(r, "other"), 2), r)):
+    order = {"post": 0, "pre": 1, "extra": 2, "baseline": 3}
+    for rm in sorted(agree, key=lambda r: (order.get(ctx.roles.get(r, "extra"), 2), r)):
         cls = {"post": "c-post", "pre": "c-pre", "baseline": "c-base"}.get(
-            ctx.roles.get(rm, "other"), "c-other"
+            ctx.roles.get(rm, "extra"), "c-other"
         )
         items.append((ctx.rm_label(rm), _rate(dig(agree, rm, "agreement")), cls))
     if items:
@@ -1112,8 +1112,8 @@ def manifest(ctx: Ctx) -> Section:
     ]
     if ctx.stats:
         rows.append(["stats.json schema", ctx.stats.get("schema", "–")])
-        opts = ctx.stats.get("options") or {}
-        rows.append(["analysis options", ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))])
+        analysis_opts = ctx.stats.get("options") or {}
+        rows.append(["analysis options", ", ".join(f"{k}={v}" for k, v in sorted(analysis_opts.items()))])
     parts.append(table(["", ""], rows, cls="data kv"))
     inputs = m.get("inputs") or []
     if inputs:
@@ -1127,29 +1127,25 @@ def manifest(ctx: Ctx) -> Section:
                 ],
             )
         )
-    settings = m.get("settings") or {}
-    rms = settings.get("rms")
+    rms = m.get("rms")
     parts.append(tag("h3", "Reward models"))
     if isinstance(rms, dict) and rms:
         rrows = []
         for name, info in sorted(rms.items()):
             info = info if isinstance(info, dict) else {"spec": info}
-            extra = {
-                k: v
-                for k, v in info.items()
-                if k not in ("spec", "role", "format", "revision", "id", "model")
-            }
+            opts: dict[str, Any] = info["options"] if isinstance(info.get("options"), dict) else {}
+            ident: dict[str, Any] = info["identity"] if isinstance(info.get("identity"), dict) else {}
             rrows.append(
                 [
                     name,
                     info.get("role", ctx.roles.get(name, "")),
-                    info.get("spec") or info.get("id") or info.get("model", ""),
-                    info.get("revision", "–"),
-                    info.get("format", "–"),
-                    ", ".join(f"{k}={v}" for k, v in sorted(extra.items())),
+                    info.get("spec", ""),
+                    ident.get("revision") or opts.get("revision") or "–",
+                    ident.get("format") or opts.get("format") or "–",
+                    ", ".join(f"{k}={v}" for k, v in sorted(opts.items()) if k not in ("format", "revision")),
                 ]
             )
-        parts.append(table(["name", "role", "model id / spec", "revision", "input format", "other"], rrows))
+        parts.append(table(["name", "role", "model id / spec", "revision", "input format", "options"], rrows))
     else:
         parts.append(
             note(
@@ -1157,38 +1153,35 @@ def manifest(ctx: Ctx) -> Section:
                 + (f" RMs in the scores: {', '.join(ctx.roles)}." if ctx.roles else "")
             )
         )
-    for key, title in (
-        ("featurizers", "Featurizers"),
-        ("prompts", "Prompt hashes"),
-        ("rewrite", "Rewrites"),
-        ("rewriters", "Rewriters"),
-    ):
-        if settings.get(key):
-            parts.append(tag("h3", title))
-            parts.append(pretty_json(settings[key]))
-    prompt_keys = {k: v for k, v in settings.items() if "prompt" in k.lower() and k != "prompts"}
-    if prompt_keys:
-        parts.append(tag("h3", "Prompt hashes"))
-        parts.append(pretty_json(prompt_keys))
     stages = m.get("stages") or {}
     if stages:
-        parts.append(tag("h3", "Stages and timings"))
+        parts.append(tag("h3", "Stages"))
         srows = []
         for name, info in stages.items():
-            info = info if isinstance(info, dict) else {}
-            timing = {k: v for k, v in info.items() if "time" in k or k.endswith("_s") or k == "seconds"}
-            counts = {k: v for k, v in info.items() if k not in timing and k != "finished"}
-            srows.append([name, info.get("finished", "–"), _kv(timing), _kv(counts)])
-        parts.append(table(["stage", "finished", "timings", "counts and settings"], srows))
-    rest = {
-        k: v
-        for k, v in settings.items()
-        if k not in ("rms", "featurizers", "prompts", "rewrite", "rewriters") and k not in prompt_keys
-    }
-    if rest:
+            info = dict(info) if isinstance(info, dict) else {}
+            counters: dict[str, Any] = info["counters"] if isinstance(info.get("counters"), dict) else {}
+            timing = {"seconds": info.get("seconds")} if info.get("seconds") is not None else {}
+            srows.append(
+                [
+                    name,
+                    info.get("status", "–") + (f": {info['message']}" if info.get("message") else ""),
+                    info.get("finished", "–"),
+                    _kv(timing),
+                    _kv(counters),
+                ]
+            )
+        parts.append(table(["stage", "status", "finished", "timings", "counts"], srows))
+        for name, info in stages.items():
+            if isinstance(info, dict) and info.get("options"):
+                parts.append(
+                    Markup(f"<details><summary>Options of the {esc(name)} stage</summary>")
+                    + pretty_json(info["options"])
+                    + Markup("</details>")
+                )
+    if m.get("config"):
         parts.append(
-            Markup("<details><summary>All other settings</summary>")
-            + pretty_json(rest)
+            Markup("<details><summary>The run's config</summary>")
+            + pretty_json(m["config"])
             + Markup("</details>")
         )
     return Section("manifest", "Run manifest", guide, join(parts))

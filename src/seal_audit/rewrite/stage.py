@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from seal_audit.config import RewriteOptions
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import SIDES, PreferencePair, Rewrite, Side
 from seal_audit.rewrite.controlled import apply_controlled
@@ -26,17 +27,20 @@ from seal_audit.rewrite.lm import LMTask, check_reply, run_lm_tasks
 from seal_audit.rewrite.markers import last_marker_offset, starts_with_marker
 from seal_audit.rewrite.registry import resolve_transforms
 from seal_audit.rewrite.spec import RewriteSettings, Scope, TransformSpec, parse_sample, parse_sides
+from seal_audit.store.run_store import REWRITES
 
 if TYPE_CHECKING:
     from seal_audit.backends.embed import Embedder
     from seal_audit.backends.llm.settings import LLMSettings
     from seal_audit.store import RunStore
 
-TABLE = "rewrites"
+TABLE = REWRITES
 TRANSFORMS_DOC = "rewrite_transforms"
 STAGE = "rewrite"
-MANIFEST_KEY = "rewrite_runs"
-"""``manifest.settings[MANIFEST_KEY][transform]``: the settings of that transform's stored rewrites."""
+DEFAULT_DRIFT_THRESHOLD: float = RewriteOptions.model_fields["drift_threshold"].default
+MANIFEST_KEY = "transforms"
+"""``manifest.stages["rewrite"].options[MANIFEST_KEY][transform]``: the settings of that transform's
+stored rewrites (per transform, so rewriting one transform never overwrites another's record)."""
 COLUMNS = [
     "pair_id",
     "side",
@@ -328,14 +332,15 @@ def run_rewrites(
     summary = RewriteSummary(len(selected), tuple(summaries), time.perf_counter() - t0)
     # per transform, the settings its stored rows were made with (a key of its own, so the pipeline's
     # record of the [rewrite] config section cannot overwrite it)
-    runs = dict(store.manifest.settings.get(MANIFEST_KEY) or {})
+    recorded = store.manifest.stage(STAGE)
+    runs = dict(recorded.options.get(MANIFEST_KEY) or {})
     for t in settings.transforms:
         runs[t.name] = {**settings.manifest_entry(), "transforms": [t.name], "kind": t.kind}
-    store.update_manifest(settings={MANIFEST_KEY: runs})
-    earlier = dict((store.manifest.stages.get(STAGE) or {}).get("transforms") or {})
+    earlier = dict(recorded.counters.get("transforms") or {})
     store.record_stage(
         STAGE,
         {
+            "options": {**recorded.options, MANIFEST_KEY: runs},
             "pairs": len(selected),
             "seconds": round(summary.seconds, 3),
             "transforms": earlier
@@ -368,7 +373,7 @@ def rewrite_run(
     sides: str | Sequence[str] | None = None,
     llm_settings: LLMSettings | None = None,
     embed_spec: str | None = None,
-    drift_threshold: float = 0.8,
+    drift_threshold: float = DEFAULT_DRIFT_THRESHOLD,
     max_cost: float | None = None,
     extra: Mapping[str, TransformSpec] | None = None,
     embedder: Embedder | None = None,

@@ -32,7 +32,7 @@ import pandas as pd
 from seal_audit.backends.ray_session import ray_session
 from seal_audit.backends.reward import Encoded, RMOptions, RMSpec, load_reward_model, plan_batches
 from seal_audit.data.errors import ConfigError, SealError
-from seal_audit.data.records import Score
+from seal_audit.data.records import RMRecord, Score
 from seal_audit.score.engine import NAMESPACE, ScoreItem, Scorer, ScoreStats, forward_split_on_oom
 from seal_audit.score.stage import (
     ProgressFactory,
@@ -224,7 +224,7 @@ def _score_rm_ray(
     batch_size: int,
     progress: ProgressFactory | None,
     log: Log | None,
-) -> tuple[list[Score], RMRunInfo, dict[str, Any]]:
+) -> tuple[list[Score], RMRunInfo, RMRecord]:
     t0 = time.perf_counter()
     probe = ray.remote(probe_model).options(num_cpus=res.num_cpus, num_gpus=res.num_gpus)
     model: ProbedModel = ray.get(probe.remote(spec.spec, spec.options, res.torch_threads))
@@ -325,7 +325,7 @@ def score_run_ray(
     items = pair_items(pairs)
     all_scores: list[Score] = []
     infos: list[RMRunInfo] = []
-    manifest_rms: dict[str, Any] = dict(store.manifest.settings.get("rms", {}))
+    manifest_rms: dict[str, Any] = {}
     with ray_session(address, log=log) as ray:
         res = plan_resources(
             ray.cluster_resources(),

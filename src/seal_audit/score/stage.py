@@ -13,11 +13,11 @@ import pandas as pd
 
 from seal_audit.backends.reward import RewardModel, RMSpec, load_reward_model
 from seal_audit.data.errors import SealError
-from seal_audit.data.records import SIDES, PreferencePair, Score
+from seal_audit.data.records import SIDES, PreferencePair, RMRecord, Score
 from seal_audit.score.engine import ScoreItem, Scorer, ScoreStats, score_fixed_batches
-from seal_audit.store.run_store import RunStore
+from seal_audit.store.run_store import SCORES, RunStore
 
-SCORES_TABLE = "scores"
+SCORES_TABLE = SCORES
 SCORE_COLUMNS = ["pair_id", "side", "rm", "reward", "n_tokens", "truncated", "variant"]
 SELF_CHECK_SIZES = (1, 7, 64)
 
@@ -134,15 +134,11 @@ def self_check(
     )
 
 
-def rm_manifest_entry(spec: RMSpec, model: RewardModel) -> dict[str, Any]:
-    ident = dict(model.identity)
-    return {
-        "spec": spec.spec,
-        "role": spec.role,
-        "format": ident.get("format"),
-        "revision": ident.get("revision"),
-        "identity": ident,
-    }
+def rm_manifest_entry(spec: RMSpec, model: RewardModel) -> RMRecord:
+    """The RM's manifest record: spec, explicit role, the options it ran with, what the backend resolved."""
+    return RMRecord(
+        spec=spec.spec, role=spec.role, options=spec.options.recorded(), identity=dict(model.identity)
+    )
 
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -176,7 +172,7 @@ def score_run(
     infos: list[RMRunInfo] = []
     checks: list[SelfCheckResult] = []
     all_scores: list[Score] = []
-    manifest_rms: dict[str, Any] = dict(store.manifest.settings.get("rms", {}))
+    manifest_rms: dict[str, RMRecord] = {}
     for spec in rms:
         t0 = time.perf_counter()
         model = (models or {}).get(spec.name) or load_reward_model(spec.spec, spec.options)
@@ -222,13 +218,13 @@ def write_score_stage(
     scores: Sequence[Score],
     infos: Sequence[RMRunInfo],
     checks: Sequence[SelfCheckResult],
-    manifest_rms: Mapping[str, Any],
+    manifest_rms: Mapping[str, RMRecord],
     extra: Mapping[str, Any] | None = None,
 ) -> ScoreRunResult:
     """Table, manifest and stage record of a finished scoring run: shared by the local and Ray
     engines so that a run directory does not depend on which engine filled it."""
     df = merge_scores(store, scores)
-    store.update_manifest(settings={"rms": dict(manifest_rms)})
+    store.record_rms(dict(manifest_rms))
     info: dict[str, Any] = {
         "n_pairs": n_pairs,
         "n_rows": len(df),

@@ -11,10 +11,11 @@ import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -34,11 +35,27 @@ def no_json() -> dict[str, Any]:
     return {"json": False}
 
 
+AnalysisStatus = Literal["ok", "skipped", "failed"]
+"""``skipped``: not applicable to these inputs (no pre-D RM, no features); ``failed``: applicable but
+not computable from them (collinear or constant regressors, no rows, separation)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Skipped:
-    """An analysis that could not run, and why (SEAL outputs state skips, they never omit silently)."""
+    """An analysis that did not produce numbers, and why: SEAL outputs state skips, never omit them.
 
-    skipped: str
+    One analysis failing never stops another; the reason names the cause and, where a regressor is
+    to blame, the features (``features``)."""
+
+    reason: str
+    status: Literal["skipped", "failed"] = "skipped"
+    features: tuple[str, ...] = ()
+    """The features the reason is about (constant, collinear, separating), when there are any."""
+
+    @property
+    def skipped(self) -> str:
+        """The reason (the field's name before schema 2 of stats.json)."""
+        return self.reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +105,8 @@ def to_jsonable(obj: Any) -> Any:
         return int(obj)
     if isinstance(obj, float | np.floating):
         return round_float(float(obj))
+    if isinstance(obj, BaseModel):
+        return to_jsonable(obj.model_dump(mode="python"))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
@@ -107,3 +126,96 @@ def to_jsonable(obj: Any) -> Any:
 def canonical_json(obj: Any) -> str:
     """Deterministic JSON text: sorted keys, fixed separators, rounded floats, no NaN tokens."""
     return json.dumps(to_jsonable(obj), sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def from_jsonable(tp: Any, value: Any, where: str = "stats.json") -> Any:
+    """Rebuild a result record (or any value of annotation ``tp``) from its ``to_jsonable`` form.
+
+    The inverse of ``to_jsonable`` for the types result records use: dataclasses (fields left out
+    of JSON get their defaults), pydantic models, ``X | Skipped`` unions, ``dict[str, X]``,
+    ``tuple[X, ...]``, floats (``null`` → NaN). Floats come back rounded as stored, so
+    ``from_jsonable(...)`` then ``to_jsonable`` reproduces the same JSON exactly. ``where`` names the
+    key path in errors.
+    """
+    import types
+    import typing
+
+    if tp is Any or tp is object:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if value is None and len(options) < len(args):
+            return None
+        if Skipped in options and isinstance(value, Mapping) and value.get("status") in ("skipped", "failed"):
+            return from_jsonable(Skipped, value, where)
+        if value is None and float in options:
+            return math.nan
+        errors = []
+        for a in options:
+            if a is Skipped:
+                continue
+            try:
+                return from_jsonable(a, value, where)
+            except (TypeError, ValueError, KeyError) as exc:
+                errors.append(str(exc))
+        raise ValueError(f"{where}: value matches none of {options}: {'; '.join(errors)}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where}: expected an object, got {type(value).__name__}")
+        vt = args[1] if len(args) == 2 else Any
+        return {str(k): from_jsonable(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if origin in (tuple, Sequence) or tp is tuple:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"{where}: expected a list, got {type(value).__name__}")
+        if (len(args) == 2 and args[1] is Ellipsis) or origin is Sequence:
+            return tuple(
+                from_jsonable(args[0] if args else Any, v, f"{where}[{i}]") for i, v in enumerate(value)
+            )
+        if args:
+            return tuple(
+                from_jsonable(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+            )
+        return tuple(value)
+    if origin is list:
+        return [from_jsonable(args[0] if args else Any, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp.model_validate(value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where}: expected an object for {tp.__name__}, got {type(value).__name__}")
+        hints = typing.get_type_hints(tp)
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(tp):
+            if f.metadata.get("json", True) is False or not f.init:
+                continue
+            if f.name not in value:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise KeyError(f"{where}: {tp.__name__} needs key {f.name!r}")
+                continue
+            kwargs[f.name] = from_jsonable(hints[f.name], value[f.name], f"{where}.{f.name}")
+        return tp(**kwargs)
+    if tp is float:
+        if value is None:
+            return math.nan
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise TypeError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise TypeError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value

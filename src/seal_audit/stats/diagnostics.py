@@ -164,3 +164,109 @@ def suspicious_pairs(
         top=tuple(str(p) for p in pair_ids[order[:max_listed]]),
         order=order,
     )
+
+
+# --- issue 15: caveats as data --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelNoise:
+    """A label-noise ceiling estimate: pairs that every judge disputes are likely mislabeled, and no
+    RM can agree with a mislabeled pair's human label while being right about it.
+
+    It is a heuristic, not an unbiased estimate: a judge trained on D (in-sample) rarely disputes a
+    label it was fitted to, so the share is then a lower bound on the noise; judges that err
+    together over-count it.
+    """
+
+    criterion: str
+    n: int
+    disputed: RateEstimate
+    """Pairs every judge disputes, among the ``n`` pairs all judges scored (exact CI)."""
+    agreement_ceiling: float
+    """1 − disputed.rate: the agreement attainable if the disputed pairs are mislabeled."""
+    agreement_ceiling_ci_low: float
+    agreement_ceiling_ci_high: float
+
+
+def label_noise_ceiling(n_disputed: int, n: int, criterion: str, *, alpha: float) -> LabelNoise:
+    """The ceiling 1 − k/n with the mirrored Clopper–Pearson interval of k/n."""
+    d = rate_estimate(n_disputed, n, alpha)
+    return LabelNoise(
+        criterion=criterion,
+        n=n,
+        disputed=d,
+        agreement_ceiling=1 - d.rate,
+        agreement_ceiling_ci_low=1 - d.ci_high,
+        agreement_ceiling_ci_high=1 - d.ci_low,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Caveats:
+    """What limits how the headline numbers may be read, as data (the report states them)."""
+
+    in_sample: dict[str, bool | None]
+    """Per RM: trained on D (its agreement on D is training accuracy), not, or None = not stated."""
+    post_in_sample: bool | None
+    n_truncated: dict[str, int]
+    """Per RM: original texts whose scoring input was truncated (the RM saw part of the text)."""
+    truncated_share: dict[str, float]
+    """n_truncated / texts scored (2 × pairs with both rewards)."""
+    label_noise: LabelNoise | None
+    notes: tuple[str, ...]
+    """The caveats in words, most important first."""
+
+
+def caveats(
+    *,
+    rms: tuple[str, ...],
+    post: str,
+    in_sample: dict[str, bool] | None,
+    n_truncated: dict[str, int],
+    n_texts: dict[str, int],
+    label_noise: LabelNoise | None,
+    post_agreement: float | None = None,
+) -> Caveats:
+    """Assemble the caveats and their plain-language notes."""
+    given = in_sample or {}
+    ins: dict[str, bool | None] = {rm: (bool(given[rm]) if rm in given else None) for rm in rms}
+    notes: list[str] = []
+    post_ins = ins.get(post)
+    agree_txt = (
+        f" ({post_agreement:.1%})" if post_agreement is not None and np.isfinite(post_agreement) else ""
+    )
+    if post_ins is True:
+        notes.append(
+            f"the post-D RM {post!r} was trained on D: its agreement on D{agree_txt} is in-sample "
+            "(training accuracy), not a held-out estimate"
+        )
+    elif post_ins is None:
+        notes.append(f"whether the post-D RM {post!r} was trained on D is not recorded")
+    unknown = sorted(rm for rm, v in ins.items() if v is None and rm != post)
+    if unknown:
+        notes.append(f"training on D not recorded for: {unknown}")
+    unscored = sorted(set(given) - set(rms))
+    if unscored:
+        notes.append(f"in_sample names RM(s) without scores (ignored): {unscored}")
+    share: dict[str, float] = {}
+    for rm in rms:
+        k = int(n_truncated.get(rm, 0))
+        t = int(n_texts.get(rm, 0))
+        share[rm] = k / t if t else float("nan")
+        if k:
+            notes.append(f"{rm!r} saw a truncated input for {k} of {t} texts ({share[rm]:.1%})")
+    if label_noise is not None and label_noise.n:
+        notes.append(
+            f"{label_noise.disputed.rate:.1%} of pairs are disputed by every judge "
+            f"({label_noise.criterion}); if they are mislabeled, agreement above "
+            f"{label_noise.agreement_ceiling:.1%} is not attainable"
+        )
+    return Caveats(
+        in_sample=ins,
+        post_in_sample=post_ins,
+        n_truncated={rm: int(n_truncated.get(rm, 0)) for rm in rms},
+        truncated_share=share,
+        label_noise=label_noise,
+        notes=tuple(notes),
+    )

@@ -93,11 +93,17 @@ def bootstrap_cell_counts(counts: IntArray, n_boot: int, rng: np.random.Generato
 
 
 def percentile_interval(draws: FloatArray, alpha: float) -> tuple[float, float]:
-    """Percentile interval of bootstrap draws, ignoring NaN draws (empty subgroups)."""
+    """Percentile interval of bootstrap draws, ignoring NaN draws (empty subgroups).
+
+    When every draw is equal (a rate of 0/n or n/n, a drop with no discordant pair) the percentile
+    interval would be zero-width, which no reader should take as certainty: it is then undefined
+    (NaN, null in stats.json) and the exact interval beside it is the one to read."""
     finite = draws[np.isfinite(draws)]
     if finite.size == 0:
         return (float("nan"), float("nan"))
     lo, hi = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
+    if lo == hi:
+        return (float("nan"), float("nan"))
     return (float(lo), float(hi))
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
 from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, Skipped
 from seal_audit.stats.inference import Correction
+from seal_audit.stats.power import LOGIT_EFFECT_OF_INTEREST, POWER, per_sd_effects, with_power
 from seal_audit.stats.regression import RegressionResult, ols, robust_logit
 
 
@@ -46,12 +47,19 @@ def misalignment_drivers(
     correction: Correction,
     alpha: float,
     max_iter: int = 100,
+    drop_constant: bool = True,
+    effect_of_interest: float | None = None,
+    power: float = POWER,
+    numeric: Collection[str] = (),
 ) -> MisalignmentResult:
     """Regress 1 − δ_i(r1) on the 2×K side features (§3 'what drives misalignment').
 
     Side columns that never vary (e.g. a feature never present on the rejected side) are dropped and
     named; genuine collinearity raises. A logit that cannot be fitted (separation) is reported as
-    skipped with the reason while the LPM stands.
+    skipped with the reason while the LPM stands. Every coefficient carries its MDE at ``power``;
+    with ``effect_of_interest`` (probability units) a non-significant one is flagged underpowered
+    when its MDE exceeds it (the logit against an odds ratio of 2); for ``numeric`` features both are
+    per SD of the feature.
     """
     y = (~delta_post).astype(np.float64)
     x, terms = side_design(x_chosen, x_rejected, names)
@@ -62,14 +70,30 @@ def misalignment_drivers(
         cov_type="HC1",
         correction=correction,
         alpha=alpha,
-        drop_constant=True,
+        drop_constant=drop_constant,
         context="misalignment LPM",
     )
     lg = robust_logit(
         y, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="misalignment logit"
     )
+    num_terms = {f"{side}:{f}" for f in numeric for side in ("chosen", "rejected")}
+    lpm_p = with_power(
+        lpm,
+        effect_of_interest,
+        power,
+        per_sd_effects(effect_of_interest, x, terms, num_terms) if effect_of_interest is not None else None,
+    )
+    assert isinstance(lpm_p, RegressionResult)
+    lg = with_power(
+        lg,
+        LOGIT_EFFECT_OF_INTEREST if effect_of_interest is not None else None,
+        power,
+        per_sd_effects(LOGIT_EFFECT_OF_INTEREST, x, terms, num_terms)
+        if effect_of_interest is not None
+        else None,
+    )
     return MisalignmentResult(
-        rm=rm, n=int(y.size), misaligned=int(y.sum()), lpm=lpm, logit=lg, exclusions=exclusions
+        rm=rm, n=int(y.size), misaligned=int(y.sum()), lpm=lpm_p, logit=lg, exclusions=exclusions
     )
 
 
@@ -81,6 +105,7 @@ def theta_regression(
     *,
     correction: Correction,
     alpha: float,
+    drop_constant: bool = True,
 ) -> RegressionResult:
     """OLS of the reward shift θ_i on the 2×K side features with HC1 robust SEs (§3)."""
     x, terms = side_design(x_chosen, x_rejected, names)
@@ -91,6 +116,6 @@ def theta_regression(
         cov_type="HC1",
         correction=correction,
         alpha=alpha,
-        drop_constant=True,
+        drop_constant=drop_constant,
         context="reward-shift OLS",
     )

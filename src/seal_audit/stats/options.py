@@ -1,13 +1,19 @@
-"""The analysis' inputs and options: frozen records validated on construction (bad config fails early)."""
+"""The analysis' inputs and options: frozen records validated on construction (bad config fails early).
+
+``AnalysisOptions`` lives in ``seal_audit.config`` (it is the ``[analysis]`` section itself) and is
+re-exported here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from typing import Literal
 
 import pandas as pd
 
+from seal_audit.config import AnalysisOptions
 from seal_audit.data.errors import ConfigError
 from seal_audit.data.records import FeatureSpec
 from seal_audit.stats.inference import Correction
@@ -15,60 +21,6 @@ from seal_audit.stats.inference import Correction
 Estimator = Literal["pooled", "fe"]
 ESTIMATORS: tuple[Estimator, ...] = typing.get_args(Estimator)
 CORRECTIONS: tuple[Correction, ...] = typing.get_args(Correction)
-
-
-@dataclasses.dataclass(frozen=True)
-class AnalysisOptions:
-    """How to run the SEAL statistics. Every field is checked in ``__post_init__`` (ConfigError)."""
-
-    seed: int = 0
-    """Seed of the bootstrap; with the same inputs, the same seed gives a byte-identical stats.json."""
-    n_bootstrap: int = 1000
-    """Bootstrap draws for rate CIs (0 = exact Clopper–Pearson intervals only)."""
-    alpha: float = 0.05
-    """1 − confidence level of every interval and the level of 'significant'."""
-    correction: Correction = "bonferroni"
-    """Family-wise correction that decides 'significant' (both corrected p-values are always given)."""
-    estimators: tuple[Estimator, ...] = ("pooled", "fe")
-    """Imprint estimators: pooled OLS over stacked texts and/or pair fixed effects."""
-    gamma_features: tuple[str, ...] = ("is_harmless", "is_helpful")
-    """Features of the LM agreement γ, compared lexicographically in this order (§2)."""
-    exclude_drifted: bool = True
-    """Leave drifted (and always failed/rejected) rewrites out of robustness; counted either way."""
-    numeric_tolerance_sd: float = 0.1
-    """For numeric features in robustness, |Δ| must exceed this many SDs of the original values to
-    count as a change (binary/ordinal features use the sign of Δ)."""
-    calibration_bins: int = 10
-    """Equal-width bins of the reliability table and ECE."""
-    max_listed_ids: int = 100
-    """Excluded / suspicious pair_ids listed inline in stats.json (tables hold all of them)."""
-    logit_max_iter: int = 100
-    drop_constant: bool = False
-    """Leave features that never vary out of the imprint regressions (named in ``inputs.notes``)
-    instead of stopping with an error. Collinear groups always stop the analysis: dropping one of
-    them would silently change what the others mean."""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed: must be a non-negative integer, got {self.seed!r}")
-        if not isinstance(self.n_bootstrap, int) or self.n_bootstrap < 0:
-            raise ConfigError(f"n_bootstrap: must be an integer >= 0, got {self.n_bootstrap!r}")
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"alpha: must be in (0, 1), got {self.alpha!r}")
-        if self.correction not in CORRECTIONS:
-            raise ConfigError(f"correction: must be one of {list(CORRECTIONS)}, got {self.correction!r}")
-        if not self.estimators or any(e not in ESTIMATORS for e in self.estimators):
-            raise ConfigError(
-                f"estimators: must be a non-empty subset of {list(ESTIMATORS)}, got {self.estimators!r}"
-            )
-        if not self.gamma_features:
-            raise ConfigError("gamma_features: at least one feature is needed")
-        if self.numeric_tolerance_sd < 0:
-            raise ConfigError("numeric_tolerance_sd: must be >= 0")
-        if self.calibration_bins < 2:
-            raise ConfigError("calibration_bins: must be >= 2")
-        if self.max_listed_ids < 0 or self.logit_max_iter < 1:
-            raise ConfigError("max_listed_ids must be >= 0 and logit_max_iter >= 1")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -89,8 +41,13 @@ class AnalysisInputs:
     """Feature specs; only in_regression, non-list features are regressors."""
     rewrites: pd.DataFrame | None = None
     """pair_id, side, transform, status, similarity, drifted (robustness bookkeeping)."""
-    baselines: tuple[str, ...] | None = None
-    """Baseline RMs (agreement only); None = every RM whose name starts with 'length'."""
+    baselines: tuple[str, ...] = ()
+    """Baseline RMs (agreement only), named by the caller: a role is never guessed from a name."""
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Table name (pairs, scores, features) → the file it was read from, for error messages."""
+    in_sample: dict[str, bool] | None = None
+    """Per RM name, whether it was trained on D (its agreement on D is then in-sample, i.e. training
+    accuracy); recorded under ``caveats``. None = not stated (recorded as unknown)."""
 
     def __post_init__(self) -> None:
         if not self.post:
@@ -101,3 +58,6 @@ class AnalysisInputs:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ConfigError(f"specs: feature(s) specified twice: {dup}")
+
+
+__all__ = ["CORRECTIONS", "ESTIMATORS", "AnalysisInputs", "AnalysisOptions", "Estimator"]

@@ -133,6 +133,34 @@ def _fill(
     return result, n_unknown
 
 
+def numeric_column(col: pd.Series, *, table: str, file: str | None, field: str) -> FloatArray:
+    """A column of numbers where NaN or an empty cell is the only spelling of "missing".
+
+    Anything else that is not a finite number (a string such as ``np.float64(1.5)``, ``inf``) is an
+    error naming the file, the row and the column: a value that silently became "missing" would make
+    its pair vanish from every analysis.
+    """
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=np.float64)
+    vals = pd.to_numeric(col, errors="coerce")
+    arr = np.asarray(vals, dtype=np.float64)
+    problem = np.isinf(arr)
+    if not pd.api.types.is_numeric_dtype(col):
+        text = col.astype("string").str.strip().str.lower()
+        missing = col.isna().to_numpy() | text.isin(["", "nan"]).fillna(True).to_numpy(dtype=bool)
+        problem |= np.isnan(arr) & ~missing
+    if problem.any():
+        i = int(np.flatnonzero(problem)[0])
+        raise InputError(
+            f"{field} is not a finite number: {col.iloc[i]!r} ({int(problem.sum())} such row(s); "
+            "leave a cell empty or NaN for a missing value)",
+            file=file or table,
+            record=i + 1,
+            field=field,
+        )
+    return arr
+
+
 def validate_feature_values(
     features: Mapping[tuple[str, str], FloatArray], specs: Sequence[FeatureSpec], pair_ids: StrArray
 ) -> None:
@@ -180,7 +208,8 @@ def prepare(inputs: AnalysisInputs) -> PreparedData:
     )
     scores = inputs.scores
     _require(scores, ["pair_id", "side", "rm", "reward"], "scores")
-    reward_values = pd.to_numeric(scores["reward"], errors="coerce").to_numpy(dtype=np.float64)
+    src = dict(inputs.sources)
+    reward_values = numeric_column(scores["reward"], table="scores", file=src.get("scores"), field="reward")
     rewards, unk_s = _fill(scores, "rm", reward_values, index, "scores")
     truncated: dict[str, int] = {}
     if "truncated" in scores.columns:
@@ -192,7 +221,13 @@ def prepare(inputs: AnalysisInputs) -> PreparedData:
     if inputs.features is not None and len(inputs.features):
         f = inputs.features
         _require(f, ["pair_id", "side", "feature", "value"], "features")
-        vals = pd.to_numeric(f["value"], errors="coerce").to_numpy(dtype=np.float64)
+        if "status" in f.columns:
+            failed = f["status"].fillna("ok").astype(str).to_numpy() == "failed"
+            vals = numeric_column(
+                f["value"].where(~failed), table="features", file=src.get("features"), field="value"
+            )
+        else:
+            vals = numeric_column(f["value"], table="features", file=src.get("features"), field="value")
         if "status" in f.columns:
             vals = np.where(f["status"].fillna("ok").astype(str).to_numpy() == "failed", np.nan, vals)
         features, unk_f = _fill(f, "feature", vals, index, "features")

@@ -15,6 +15,20 @@ Covariances (n rows, k regressors, G clusters, bread B = (X'X)^-1, residuals u):
   ``cov_type="cluster"`` with its default small-sample correction; normal p-values, as statsmodels.
   With one row per cluster this equals HC1 exactly (G = n), which is what the pair fixed-effects
   estimator (one difference row per pair) uses.
+- ``CR2``: the Bell–McCaffrey bias-reduced cluster-robust covariance, B (Σ_g X_g'A_g u_g u_g'A_g X_g) B
+  with A_g = (I − H_gg)^(-1/2), H_gg = X_g B X_g' (no further factor; with one row per cluster it is
+  HC2). p-values and intervals use t with the Bell–McCaffrey Satterthwaite degrees of freedom of each
+  coefficient (working model: independent homoskedastic errors), which is what keeps the coverage of
+  a rare feature's coefficient near nominal when only a few dozen clusters carry it.
+  ``choose_cluster_cov`` picks CR2 over ``cluster`` below ``CR2_MAX_CLUSTERS`` clusters or when a
+  regressor varies in fewer than ``CR2_MIN_FEATURE_CLUSTERS`` clusters.
+
+Every fit also carries the interval that matches its verdict (``ci_low_adjusted`` /
+``ci_high_adjusted``): with ``correction = bonferroni`` the simultaneous Bonferroni interval (per-term
+level α/m over the m non-intercept terms), which excludes 0 exactly when ``significant``; with
+``holm`` the Holm step-down intervals (the term rejected at step j at level α/(m − j + 1), every
+non-rejected term at the level of the first non-rejected step), which exclude 0 exactly when Holm
+rejects. ``adjusted_ci`` names which one it is.
 """
 
 from __future__ import annotations
@@ -29,15 +43,29 @@ from scipy import special
 from scipy import stats as sps
 
 from seal_audit.data.errors import SealError
-from seal_audit.stats._common import FloatArray, IntArray, Skipped, no_json
+from seal_audit.stats._common import BoolArray, FloatArray, IntArray, Skipped, no_json
 from seal_audit.stats.inference import Correction, adjust_pvalues
 
-CovType = Literal["nonrobust", "HC0", "HC1", "HC3", "cluster"]
+CovType = Literal["nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "CR2"]
+ClusterCov = Literal["auto", "cluster", "CR2"]
 INTERCEPT = "intercept"
+
+CR2_MAX_CLUSTERS = 1000
+"""Below this many clusters the clustered fits use CR2 with Bell–McCaffrey df (``choose_cluster_cov``)."""
+_CR2_CHUNK = 8192
+"""Clusters processed at once by ``_cr2`` (keeps its memory at a few MB whatever N)."""
+CR2_MIN_FEATURE_CLUSTERS = 200
+"""... and also when some regressor differs from its most common value in fewer clusters than this
+(a 3–5 % prevalence feature at a few thousand pairs): the CR1 ``cluster`` SE of such a coefficient
+rests on a few dozen clusters and is biased down."""
 
 
 class CollinearityError(SealError):
-    """Regressors are constant or perfectly collinear; the message names them."""
+    """Regressors are constant or perfectly collinear; the message names them, ``features`` lists them."""
+
+    def __init__(self, message: str, features: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.features = tuple(features)
 
 
 class SeparationError(SealError):
@@ -65,6 +93,19 @@ class Coefficient:
     """exp(estimate), logit only."""
     odds_ratio_ci_low: float | None = None
     odds_ratio_ci_high: float | None = None
+    ci_low_adjusted: float = float("nan")
+    """The interval that matches ``significant`` (see the result's ``adjusted_ci``); NaN for the
+    intercept, which is not in the corrected family."""
+    ci_high_adjusted: float = float("nan")
+    df: float | None = None
+    """Degrees of freedom of the t reference (CR2: Bell–McCaffrey; nonrobust: n − k); None = normal."""
+    mde: float | None = None
+    """Minimum detectable effect at the result's ``power`` and per-term level ``mde_alpha`` (|β|
+    detected with that probability), in the coefficient's units; set by ``power.with_power``."""
+    verdict: str | None = None
+    """``significant``, ``not significant`` (MDE ≤ the effect of interest: an effect that size would
+    likely have been seen), ``underpowered`` (MDE > the effect of interest: absence not shown), or
+    None without a stated effect of interest (``power.with_power``)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -84,6 +125,18 @@ class RegressionResult:
     r_squared: float | None = None
     log_likelihood: float | None = None
     iterations: int | None = None
+    family_size: int = 0
+    """m: the non-intercept terms the correction runs over."""
+    adjusted_ci: str = ""
+    """What ``ci_low_adjusted`` / ``ci_high_adjusted`` are, in words (method, family size, levels)."""
+    notes: tuple[str, ...] = ()
+    """Plain-language notes on the fit: covariance choice and fallbacks (e.g. HC3 undefined)."""
+    power: float | None = None
+    """Power at which ``mde`` is computed (``power.with_power``; None before)."""
+    mde_alpha: float | None = None
+    """Per-term two-sided level of the MDE: the level that decides ``significant`` (α/m)."""
+    effect_of_interest: float | None = None
+    """The stated effect size that separates ``underpowered`` from ``not significant``."""
     params: FloatArray = dataclasses.field(default_factory=lambda: np.zeros(0), metadata=no_json())
     cov: FloatArray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)), metadata=no_json())
 
@@ -122,7 +175,8 @@ def check_design(
             what = "constant" if intercept else "all-zero (no within-pair variation)"
             raise CollinearityError(
                 f"{context}: {what} feature(s) {list(bad)}; drop them from the regression "
-                "(FeatureSpec.in_regression = false) or check the labels"
+                "(FeatureSpec.in_regression = false) or check the labels",
+                bad,
             )
         dropped = bad
         x = x[:, ~const]
@@ -146,9 +200,46 @@ def check_design(
         raise CollinearityError(
             f"{context}: perfectly collinear regressors: "
             + "; ".join(" ~ ".join(g) for g in groups)
-            + ". Drop one of each group from the regression (FeatureSpec.in_regression = false)"
+            + ". Drop one of each group from the regression (FeatureSpec.in_regression = false)",
+            [n for g in groups for n in g],
         )
     return x, kept, dropped
+
+
+def adjusted_levels(p: FloatArray, family: BoolArray, correction: Correction, alpha: float) -> FloatArray:
+    """Per-term two-sided levels of the intervals that match the corrected verdicts (NaN off-family).
+
+    Bonferroni: α/m for every term. Holm: the term rejected at step j (1-based, p ascending) gets
+    α/(m − j + 1); every term Holm does not reject gets the level of the first step that failed, so
+    its interval contains 0 (its p is at least that step's p, which failed its threshold).
+    """
+    out = np.full(p.shape, np.nan)
+    ok = family & np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    if correction == "bonferroni":
+        out[ok] = alpha / m
+        return out
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(p[idx], kind="stable")]
+    thresholds = alpha / (m - np.arange(m))
+    failed = np.flatnonzero(p[order] >= thresholds)
+    stop = int(failed[0]) if failed.size else m
+    out[order[:stop]] = thresholds[:stop]
+    if stop < m:
+        out[order[stop:]] = thresholds[stop]
+    return out
+
+
+def _crit(level: FloatArray, df: FloatArray | None) -> FloatArray:
+    """Two-sided critical values at per-term levels (t with per-term df where given, else normal)."""
+    with np.errstate(invalid="ignore"):
+        if df is None:
+            c: FloatArray = sps.norm.isf(level / 2)
+        else:
+            c = np.where(np.isfinite(df), sps.t.isf(level / 2, np.where(np.isfinite(df), df, 1.0)), np.nan)
+    return c
 
 
 def _finish(
@@ -160,39 +251,56 @@ def _finish(
     cov_type: CovType,
     n: int,
     n_clusters: int | None,
-    df_resid: float | None,
+    df_resid: float | FloatArray | None,
     correction: Correction,
     alpha: float,
     dropped: tuple[str, ...],
     r_squared: float | None = None,
     log_likelihood: float | None = None,
     iterations: int | None = None,
+    notes: tuple[str, ...] = (),
 ) -> RegressionResult:
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    k = len(names)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = beta / se
+    df_arr: FloatArray | None = None
     if df_resid is not None:
-        p = 2 * sps.t.sf(np.abs(stat), df_resid)
-        crit = float(sps.t.ppf(1 - alpha / 2, df_resid))
+        df_arr = np.broadcast_to(np.asarray(df_resid, dtype=np.float64), (k,)).copy()
+        p = 2 * sps.t.sf(np.abs(stat), df_arr)
     else:
         p = 2 * sps.norm.sf(np.abs(stat))
-        crit = float(sps.norm.ppf(1 - alpha / 2))
+    crit = _crit(np.full(k, alpha), df_arr)
     family = np.array([t != INTERCEPT for t in names])
     p_family = np.where(family, p, np.nan)
     p_bonf = adjust_pvalues(p_family, "bonferroni")
     p_holm = adjust_pvalues(p_family, "holm")
     chosen = p_bonf if correction == "bonferroni" else p_holm
+    levels = adjusted_levels(p_family, family, correction, alpha)
+    crit_adj = _crit(np.where(np.isfinite(levels), levels, 0.5), df_arr)
+    m = int((family & np.isfinite(p)).sum())
+    if correction == "bonferroni":
+        label = (
+            f"Bonferroni simultaneous {1 - alpha:.0%} intervals over the {m} non-intercept terms "
+            f"(each at level {1 - alpha / max(m, 1):.4%}); they exclude 0 exactly when 'significant'"
+        )
+    else:
+        label = (
+            f"Holm step-down intervals over the {m} non-intercept terms (term rejected at step j at "
+            f"level 1 - {alpha:g}/(m - j + 1); non-rejected terms at the level of the first failed step); "
+            "they exclude 0 exactly when 'significant'"
+        )
     coefs = []
     for i, term in enumerate(names):
-        lo, hi = float(beta[i] - crit * se[i]), float(beta[i] + crit * se[i])
-        extra: dict[str, float] = {}
+        lo, hi = float(beta[i] - crit[i] * se[i]), float(beta[i] + crit[i] * se[i])
+        odds: tuple[float | None, float | None, float | None] = (None, None, None)
         if model == "logit":
             with np.errstate(over="ignore"):
-                extra = {
-                    "odds_ratio": float(np.exp(beta[i])),
-                    "odds_ratio_ci_low": float(np.exp(lo)),
-                    "odds_ratio_ci_high": float(np.exp(hi)),
-                }
+                odds = (float(np.exp(beta[i])), float(np.exp(lo)), float(np.exp(hi)))
+        if np.isfinite(levels[i]):
+            alo, ahi = float(beta[i] - crit_adj[i] * se[i]), float(beta[i] + crit_adj[i] * se[i])
+        else:
+            alo = ahi = float("nan")
         coefs.append(
             Coefficient(
                 term=term,
@@ -205,7 +313,12 @@ def _finish(
                 p_bonferroni=float(p_bonf[i]),
                 p_holm=float(p_holm[i]),
                 significant=bool(np.isfinite(chosen[i]) and chosen[i] < alpha),
-                **extra,
+                ci_low_adjusted=alo,
+                ci_high_adjusted=ahi,
+                df=float(df_arr[i]) if df_arr is not None else None,
+                odds_ratio=odds[0],
+                odds_ratio_ci_low=odds[1],
+                odds_ratio_ci_high=odds[2],
             )
         )
     return RegressionResult(
@@ -221,6 +334,9 @@ def _finish(
         r_squared=r_squared,
         log_likelihood=log_likelihood,
         iterations=iterations,
+        family_size=m,
+        adjusted_ci=label,
+        notes=notes,
         params=beta,
         cov=cov,
     )
@@ -260,6 +376,101 @@ def _sandwich(
     return cov, None
 
 
+def _cr2(
+    full: FloatArray, bread: FloatArray, resid: FloatArray, groups: IntArray, context: str
+) -> tuple[FloatArray, FloatArray, int]:
+    """CR2 covariance and the Bell–McCaffrey Satterthwaite df of every coefficient.
+
+    For coefficient j write a_g = A_g X_g B e_j (cluster g's rows) and G the n × G matrix whose
+    column g is M a_g, M = I − X B X'. Under independent homoskedastic errors the CR2 variance is
+    σ² Σ λ χ²_1 with λ the eigenvalues of G'G, so df = (tr G'G)² / tr((G'G)²). Since
+    G'G = diag(d) − E'BE with d_g = |a_g|², E_g = X_g' a_g, both traces come from per-cluster sums
+    and one k × k matrix per coefficient, O(G k³) without ever forming the G × G matrix.
+    """
+    k = full.shape[1]
+    order = np.argsort(groups, kind="stable")
+    gs = groups[order]
+    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    sizes = np.diff(np.r_[starts, gs.size])
+    n_groups = int(starts.size)
+    if n_groups < 2:
+        raise SealError("clustered standard errors need at least two clusters")
+    x, u = full[order], resid[order]
+    meat = np.zeros((k, k))
+    outer = np.zeros((k, k, k))
+    sum_d = np.zeros(k)
+    sum_d2 = np.zeros(k)
+    sum_dq = np.zeros(k)
+    sum_q = np.zeros(k)
+    for size in np.unique(sizes).tolist():
+        all_starts = starts[sizes == size]
+        for c0 in range(0, all_starts.size, _CR2_CHUNK):  # bounded memory: O(chunk k²)
+            rows = all_starts[c0 : c0 + _CR2_CHUNK][:, None] + np.arange(size)[None, :]
+            xg = x[rows]  # (G_s, s, k)
+            xb = xg @ bread
+            ih = np.eye(size)[None] - xb @ xg.transpose(0, 2, 1)
+            lam, vec = np.linalg.eigh(ih)
+            if np.any(lam <= 1e-10):
+                raise SealError(
+                    f"{context}: a cluster has leverage 1 (a regressor set in a single cluster); "
+                    "CR2 is undefined"
+                )
+            a = (vec * lam[:, None, :] ** -0.5) @ vec.transpose(0, 2, 1)
+            au = (a @ u[rows][:, :, None])[:, :, 0]
+            e = (xg.transpose(0, 2, 1) @ au[:, :, None])[:, :, 0]
+            meat += e.T @ e
+            axb = a @ xb  # column j: a_g of coefficient j
+            d = np.einsum("gsj,gsj->gj", axb, axb)
+            ee = xg.transpose(0, 2, 1) @ axb  # (G_s, k, k): ee[g, :, j] = X_g' a_g of coefficient j
+            q = np.einsum("gaj,gaj->gj", ee, bread @ ee)
+            eet = ee.transpose(2, 0, 1)  # (k_j, G_s, k)
+            outer += eet.transpose(0, 2, 1) @ eet
+            sum_d += d.sum(axis=0)
+            sum_d2 += (d * d).sum(axis=0)
+            sum_dq += (d * q).sum(axis=0)
+            sum_q += q.sum(axis=0)
+    cov: FloatArray = bread @ meat @ bread
+    bp = np.einsum("ab,jbc->jac", bread, outer)
+    tr1 = sum_d - sum_q
+    tr2 = sum_d2 - 2 * sum_dq + np.einsum("jab,jba->j", bp, bp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df: FloatArray = np.where(tr2 > 0, tr1 * tr1 / tr2, np.nan)
+    return cov, df, n_groups
+
+
+def choose_cluster_cov(
+    x: FloatArray, names: Sequence[str], groups: IntArray, requested: ClusterCov = "auto"
+) -> tuple[CovType, tuple[str, ...]]:
+    """Which cluster-robust covariance a clustered fit uses, and a note saying why.
+
+    ``auto``: CR2 (Bell–McCaffrey) below ``CR2_MAX_CLUSTERS`` clusters, or when some regressor
+    differs from its most common value in fewer than ``CR2_MIN_FEATURE_CLUSTERS`` clusters (the
+    clusters that identify its coefficient); otherwise CR1 (``cluster``, statsmodels' default),
+    whose small-sample bias is negligible there. ``cluster`` / ``CR2`` force one.
+    """
+    if requested != "auto":
+        return requested, (f"cluster covariance {requested} (requested)",)
+    n_groups = int(np.unique(groups).size)
+    fewest, fewest_name = n_groups, ""
+    for j, name in enumerate(names):
+        col = x[:, j]
+        vals, counts = np.unique(col, return_counts=True)
+        off = col != vals[int(np.argmax(counts))]
+        c = int(np.unique(groups[off]).size)
+        if c < fewest:
+            fewest, fewest_name = c, str(name)
+    if n_groups < CR2_MAX_CLUSTERS:
+        return "CR2", (f"CR2 with Bell-McCaffrey df: {n_groups} clusters < {CR2_MAX_CLUSTERS}",)
+    if fewest < CR2_MIN_FEATURE_CLUSTERS:
+        return "CR2", (
+            f"CR2 with Bell-McCaffrey df: regressor {fewest_name!r} varies in only {fewest} clusters "
+            f"(< {CR2_MIN_FEATURE_CLUSTERS})",
+        )
+    return "cluster", (
+        f"CR1 cluster covariance: {n_groups} clusters, every regressor varies in >= {fewest} clusters",
+    )
+
+
 def ols(
     y: FloatArray,
     x: FloatArray,
@@ -272,6 +483,7 @@ def ols(
     alpha: float = 0.05,
     drop_constant: bool = False,
     context: str = "regression",
+    notes: tuple[str, ...] = (),
 ) -> RegressionResult:
     """Ordinary least squares via QR with the named covariance (see module docstring)."""
     y = np.asarray(y, dtype=np.float64)
@@ -294,18 +506,23 @@ def ols(
     beta: FloatArray = sla.cho_solve(factor, full.T @ y)
     bread: FloatArray = sla.cho_solve(factor, np.eye(k))
     resid = y - full @ beta
-    df_resid: float | None = None
+    df_resid: float | FloatArray | None = None
     n_clusters: int | None = None
     if cov_type == "nonrobust":
         cov = bread * float(resid @ resid) / (n - k)
         df_resid = float(n - k)
-    elif cov_type == "HC3":
+    elif cov_type in ("HC2", "HC3"):
         lev = np.einsum("ij,jk,ik->i", full, bread, full)
         if np.any(lev >= 1 - 1e-10):
             raise SealError(
-                f"{context}: a row has leverage 1 (an indicator set for a single pair); HC3 is undefined"
+                f"{context}: a row has leverage 1 (an indicator set for a single pair); {cov_type} is undefined"
             )
-        cov, n_clusters = _sandwich(bread, full * (resid / (1 - lev))[:, None], "HC0", n, k, groups)
+        scale = 1 - lev if cov_type == "HC3" else np.sqrt(1 - lev)
+        cov, n_clusters = _sandwich(bread, full * (resid / scale)[:, None], "HC0", n, k, groups)
+    elif cov_type == "CR2":
+        if groups is None:
+            raise ValueError("CR2 covariance needs groups")
+        cov, df_resid, n_clusters = _cr2(full, bread, resid, np.asarray(groups, dtype=np.int64), context)
     else:
         cov, n_clusters = _sandwich(bread, full * resid[:, None], cov_type, n, k, groups)
     centered = y - y.mean() if intercept else y
@@ -324,6 +541,7 @@ def ols(
         alpha=alpha,
         dropped=dropped,
         r_squared=r2,
+        notes=notes,
     )
 
 
@@ -473,4 +691,4 @@ def robust_logit(
             context=context,
         )
     except SealError as exc:
-        return Skipped(skipped=str(exc))
+        return Skipped(reason=str(exc), status="failed", features=getattr(exc, "features", ()))

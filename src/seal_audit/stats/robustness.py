@@ -16,14 +16,25 @@ from seal_audit.stats.inference import (
     McNemarResult,
     RateEstimate,
     bootstrap_cell_counts,
+    clopper_pearson,
     mcnemar_exact,
     percentile_interval,
     rate_estimate,
     rng_for,
 )
+from seal_audit.stats.power import LOGIT_EFFECT_OF_INTEREST, POWER, with_power
 from seal_audit.stats.regression import RegressionResult, ols, robust_logit
 
 SIDE_NAMES = ("chosen", "rejected")
+
+ROBUSTNESS_MIN_PAIRS = 100
+"""Below this many usable rewritten pairs a transform's robustness is 'inconclusive': with ~30
+spoiler indicators the LPM has fewer than ~3 pairs per parameter, and a flip-rate interval spans
+more than ±10 points."""
+ROBUSTNESS_MIN_EVENTS = 10
+"""... or when fewer pairs than this became misaligned (M_i = 1): the LPM has nothing to explain."""
+ROBUSTNESS_MIN_INDICATOR_PAIRS = 5
+"""... or when no indicator is set for at least this many pairs (no score is estimable)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +74,10 @@ class AccuracyChange:
     """Share of pairs with δ(original) = 1 and δ(rewritten) = 0: the outcome M_i."""
     became_aligned: RateEstimate
     flipped: RateEstimate
+    drop_exact_ci_low: float = float("nan")
+    """Exact (conservative) interval of the drop: Clopper–Pearson intervals of the two discordant
+    cells at level α/2 each, combined (U_b − L_c ≥ drop ≥ L_b − U_c); never zero-width for n > 0."""
+    drop_exact_ci_high: float = float("nan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +115,11 @@ class RobustnessResult:
     exclusions: Exclusions
     numeric_tolerances: dict[str, float]
     """For numeric features: the |Δ| beyond which a change counts (tolerance_sd × SD of originals)."""
+    status: str = "ok"
+    """``ok`` or ``inconclusive`` (``robustness_status``): too few pairs, events or indicator
+    changes, or a degenerate design; the numbers are still given, ``reasons`` says why not to read
+    them as a robustness verdict."""
+    reasons: tuple[str, ...] = ()
 
 
 def change_indicators(
@@ -141,6 +161,8 @@ def accuracy_change(
     else:
         blo = bhi = float("nan")
     bb = boot if boot.size else None
+    lb, ub = clopper_pearson(int(cells[1]), n, alpha / 2)
+    lc, uc = clopper_pearson(int(cells[2]), n, alpha / 2)
     return AccuracyChange(
         rm=rm,
         n=n,
@@ -161,6 +183,8 @@ def accuracy_change(
         flipped=rate_estimate(
             int(cells[1] + cells[2]), n, alpha, (bb[:, 1] + bb[:, 2]) / n if bb is not None else None
         ),
+        drop_exact_ci_low=float(lb - uc),
+        drop_exact_ci_high=float(ub - lc),
     )
 
 
@@ -172,6 +196,8 @@ def robustness_scores(
     correction: Correction,
     alpha: float,
     max_iter: int = 100,
+    effect_of_interest: float | None = None,
+    power: float = POWER,
 ) -> tuple[RegressionResult | Skipped, RegressionResult | Skipped, tuple[IndicatorCount, ...]]:
     """Regress M_i = 1[δ(original) = 1 and δ(rewritten) = 0] on every D+/D− indicator of every
     spoiler feature on both sides (§5). Indicators that never fire are dropped and named."""
@@ -195,13 +221,34 @@ def robustness_scores(
                     )
                 )
     if not cols:
-        skip = Skipped(skipped="no spoiler features labeled on both original and rewritten texts")
+        skip = Skipped(reason="no spoiler features labeled on both original and rewritten texts")
         return skip, skip, ()
     x = np.column_stack(cols)
-    lpm: RegressionResult | Skipped
-    lg: RegressionResult | Skipped
+    lpm = _robust_lpm(m, x, terms, correction=correction, alpha=alpha)
+    lg = robust_logit(
+        m, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="robustness logit"
+    )
+    lpm = with_power(lpm, effect_of_interest, power)
+    lg = with_power(lg, LOGIT_EFFECT_OF_INTEREST if effect_of_interest is not None else None, power)
+    return lpm, lg, tuple(counts)
+
+
+def _robust_lpm(
+    m: FloatArray, x: FloatArray, terms: list[str], *, correction: Correction, alpha: float
+) -> RegressionResult | Skipped:
+    """The robustness LPM with HC3 SEs. An indicator set for a single pair gives that pair leverage
+    1, where HC3 (and HC2) are undefined and HC0/HC1 give the term a zero SE: such indicators are
+    dropped and named. If some leverage is still 1 (a combination of indicators isolates a pair),
+    the fit falls back to HC1 with a note instead of failing."""
+    single = [t for j, t in enumerate(terms) if int(np.count_nonzero(x[:, j])) == 1]
+    notes: list[str] = []
+    if single:
+        keep = [j for j, t in enumerate(terms) if t not in single]
+        x = x[:, keep]
+        terms = [terms[j] for j in keep]
+        notes.append(f"indicator(s) set for a single pair dropped (score not estimable): {single}")
     try:
-        lpm = ols(
+        fit = ols(
             m,
             x,
             terms,
@@ -210,10 +257,54 @@ def robustness_scores(
             alpha=alpha,
             drop_constant=True,
             context="robustness LPM",
+            notes=tuple(notes),
         )
     except SealError as exc:
-        lpm = Skipped(skipped=str(exc))
-    lg = robust_logit(
-        m, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="robustness logit"
-    )
-    return lpm, lg, tuple(counts)
+        if "leverage 1" not in str(exc):
+            return Skipped(reason=str(exc), status="failed", features=getattr(exc, "features", ()))
+        notes.append(
+            f"HC3 undefined ({exc}); HC1 SEs used instead, which understate the SE of rare indicators"
+        )
+        try:
+            fit = ols(
+                m,
+                x,
+                terms,
+                cov_type="HC1",
+                correction=correction,
+                alpha=alpha,
+                drop_constant=True,
+                context="robustness LPM",
+                notes=tuple(notes),
+            )
+        except SealError as exc2:
+            return Skipped(reason=str(exc2), status="failed", features=getattr(exc2, "features", ()))
+    if single:
+        fit = dataclasses.replace(fit, dropped_terms=(*fit.dropped_terms, *single))
+    return fit
+
+
+def robustness_status(
+    n_pairs: int,
+    n_became_misaligned: int,
+    lpm: RegressionResult | Skipped,
+    indicators: tuple[IndicatorCount, ...],
+    *,
+    min_pairs: int = ROBUSTNESS_MIN_PAIRS,
+    min_events: int = ROBUSTNESS_MIN_EVENTS,
+    min_indicator_pairs: int = ROBUSTNESS_MIN_INDICATOR_PAIRS,
+) -> tuple[str, tuple[str, ...]]:
+    """``ok`` or ``inconclusive`` with every reason, so that a transform with a handful of usable
+    rewrites or a degenerate design reads as 'cannot tell', never as 'robust'."""
+    reasons: list[str] = []
+    if n_pairs < min_pairs:
+        reasons.append(f"only {n_pairs} usable rewritten pairs (< {min_pairs})")
+    if n_became_misaligned < min_events:
+        reasons.append(f"only {n_became_misaligned} pairs became misaligned (< {min_events})")
+    if indicators and max(c.n for c in indicators) < min_indicator_pairs:
+        reasons.append(f"no spoiler change indicator is set for {min_indicator_pairs} or more pairs")
+    if isinstance(lpm, Skipped):
+        reasons.append(f"robustness LPM not estimable: {lpm.skipped}")
+    else:
+        reasons.extend(f"LPM: {note}" for note in lpm.notes if "HC3 undefined" in note)
+    return ("inconclusive" if reasons else "ok"), tuple(reasons)

@@ -153,7 +153,7 @@ class SimulatedData:
     truth: dict[str, Any]
 
     def inputs(self) -> AnalysisInputs:
-        """AnalysisInputs with RM roles pre = 'pre', post = 'post'."""
+        """AnalysisInputs with RM roles pre = 'pre', post = 'post' and the length RM as the baseline."""
         return AnalysisInputs(
             pairs=self.pairs,
             scores=self.scores,
@@ -162,6 +162,7 @@ class SimulatedData:
             features=self.features,
             specs=self.specs,
             rewrites=self.rewrites,
+            baselines=tuple(sorted({str(r) for r in self.scores["rm"]} - {"pre", "post"})),
         )
 
 

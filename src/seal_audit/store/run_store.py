@@ -24,11 +24,52 @@ from typing import Any
 import pandas as pd
 
 from seal_audit.data.errors import InputError, SealError
-from seal_audit.data.records import InputRecord, PreferencePair, RunManifest, SourceRef
+from seal_audit.data.records import (
+    InputRecord,
+    PreferencePair,
+    RMRecord,
+    RunManifest,
+    SourceRef,
+    StageRecord,
+    migrate_manifest,
+    stage_record,
+)
 from seal_audit.store.cache import Cache
 from seal_audit.store.io import append_jsonl, write_json_atomic, write_parquet_atomic
 
 MANIFEST = "manifest.json"
+STATS = "stats.json"
+"""Every SEAL number of the run (the analysis result, schema in docs/results.md)."""
+ANALYSIS_DIR = "analysis"
+"""One Parquet table per analysis: ``analysis/<name>.parquet``."""
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+QUARANTINE = "quarantine.jsonl"
+"""Records skipped at load time (``on_error = "skip"``), with their reasons."""
+PAIRS = "pairs"
+PAIRS_A = "pairs_a"
+SCORES = "scores"
+FEATURES = "features"
+REWRITES = "rewrites"
+TABLES: dict[str, str] = {
+    PAIRS: "the audited pairs D (one row per pair_id)",
+    PAIRS_A: "part A: pairs held out to train local RMs, not audited",
+    SCORES: "long rewards: pair_id, side, rm, reward, variant, n_tokens, truncated",
+    FEATURES: "long feature values: pair_id, side, feature, value, featurizer, status, variant",
+    REWRITES: "rewritten texts: pair_id, side, transform, status, similarity, drifted",
+}
+"""Every run table by name (``RUN/<name>.parquet``); analysis tables live under ``analysis/``. A stage
+that needs another table declares it with ``declare_table`` so the store still knows every name."""
+
+
+def declare_table(name: str, doc: str) -> str:
+    """Register a run table (idempotent); returns the name, for a module-level constant."""
+    TABLES.setdefault(name, doc)
+    return name
+
+
+FEATURE_SPECS = "feature_specs"
+"""JSON document (``feature_specs.json``) with the specs of every labeled feature."""
 PAIR_COLUMNS = [
     "pair_id",
     "context",
@@ -42,6 +83,10 @@ PAIR_COLUMNS = [
     "meta",
     "group_id",
 ]
+
+
+def _dump(v: Any) -> Any:
+    return v.model_dump(mode="json") if hasattr(v, "model_dump") else v
 
 
 def _now() -> str:
@@ -134,21 +179,29 @@ class RunStore:
     # --- manifest -------------------------------------------------------------------------
     @property
     def manifest(self) -> RunManifest:
+        """The typed manifest (an older schema is migrated in memory; a newer one is refused)."""
+        path = self.root / MANIFEST
         try:
-            return RunManifest.model_validate_json((self.root / MANIFEST).read_text(encoding="utf-8"))
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise SealError(f"{self.root / MANIFEST}: unreadable manifest: {exc}") from exc
+            raise SealError(f"{path}: unreadable manifest: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise SealError(f"{path}: unreadable manifest: not a JSON object")
+        try:
+            return RunManifest.model_validate(migrate_manifest(raw, str(path)))
+        except ValueError as exc:
+            raise SealError(f"{path}: invalid manifest: {exc}") from exc
 
     def _write_manifest(self, manifest: RunManifest) -> None:
         write_json_atomic(self.root / MANIFEST, manifest.model_dump(mode="json"))
 
     def update_manifest(self, **changes: Any) -> RunManifest:
-        """Set top-level manifest fields (``settings`` is merged key by key, not replaced)."""
+        """Set top-level manifest fields (``rms`` is merged RM by RM, not replaced)."""
         m = self.manifest
         data = m.model_dump(mode="json")
         for key, value in changes.items():
-            if key == "settings" and isinstance(value, dict):
-                data["settings"] = {**data.get("settings", {}), **value}
+            if key == "rms" and isinstance(value, dict):
+                data["rms"] = {**data.get("rms", {}), **{k: _dump(v) for k, v in value.items()}}
             else:
                 data[key] = value
         data["updated"] = _now()
@@ -157,11 +210,27 @@ class RunStore:
         self._write_manifest(new)
         return new
 
-    def record_stage(self, stage: str, info: dict[str, Any]) -> None:
-        """Merge ``info`` into the manifest entry of ``stage`` (timings, counts, settings hash)."""
-        stages = dict(self.manifest.stages)
-        stages[stage] = {**stages.get(stage, {}), **info, "finished": _now()}
+    def record_stage(self, stage: str, info: dict[str, Any]) -> StageRecord:
+        """Merge ``info`` into the manifest section of ``stage``: the section's own fields (status,
+        options, message, settings_hash, verb, seconds) by name, any other key into its counters."""
+        m = self.manifest
+        rec = stage_record({**info, "finished": _now()}, m.stages.get(stage))
+        stages = {k: v.model_dump(mode="json") for k, v in m.stages.items()}
+        stages[stage] = rec.model_dump(mode="json")
         self.update_manifest(stages=stages)
+        return rec
+
+    def record_rms(self, rms: dict[str, RMRecord]) -> None:
+        """Record (or update) RMs scored in this run, each with its explicit role."""
+        self.update_manifest(rms=rms)
+
+    def set_roles(self, roles: dict[str, str]) -> None:
+        """Change recorded RMs' roles (``seal analyze --pre/--post/--baseline``)."""
+        m = self.manifest
+        unknown = sorted(set(roles) - set(m.rms))
+        if unknown:
+            raise SealError(f"{self.root}: no RM named {unknown} in this run (have {sorted(m.rms)})")
+        self.update_manifest(rms={n: m.rms[n].model_copy(update={"role": r}) for n, r in roles.items()})
 
     def record_input(self, path: str, fmt: str) -> InputRecord:
         p = Path(path)
@@ -182,6 +251,8 @@ class RunStore:
         return self.table_path(name).exists()
 
     def write_table(self, name: str, df: pd.DataFrame) -> Path:
+        if name not in TABLES and not name.startswith(f"{ANALYSIS_DIR}/"):
+            raise SealError(f"table '{name}' is not declared in the store (store.run_store.TABLES)")
         target = self.table_path(name)
         write_parquet_atomic(target, df)
         return target
@@ -221,6 +292,47 @@ class RunStore:
                 except ValueError:  # a line cut by a crash: ignore only the torn tail
                     continue
         return out
+
+    # --- analysis outputs -------------------------------------------------------------------
+    @property
+    def stats_path(self) -> Path:
+        return self.root / STATS
+
+    def has_stats(self) -> bool:
+        return self.stats_path.exists()
+
+    def write_stats(self, text: str) -> Path:
+        """stats.json, written atomically as the exact text given (it is canonical JSON already)."""
+        from seal_audit.store.io import write_text_atomic
+
+        write_text_atomic(self.stats_path, text)
+        return self.stats_path
+
+    def read_stats_text(self) -> str:
+        if not self.stats_path.exists():
+            raise SealError(f"{self.root}: no {STATS} yet (run `seal analyze {self.root}` first)")
+        return self.stats_path.read_text(encoding="utf-8")
+
+    def analysis_table_names(self) -> tuple[str, ...]:
+        return tuple(sorted(p.stem for p in (self.root / ANALYSIS_DIR).glob("*.parquet")))
+
+    def has_analysis_table(self, name: str) -> bool:
+        return self.has_table(f"{ANALYSIS_DIR}/{name}")
+
+    def read_analysis_table(self, name: str) -> pd.DataFrame:
+        if not self.has_analysis_table(name):
+            raise SealError(
+                f"{self.root}: no analysis table '{name}'; available: {', '.join(self.analysis_table_names())}"
+            )
+        return self.read_table(f"{ANALYSIS_DIR}/{name}")
+
+    def write_analysis_tables(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Replace the analysis tables: tables of an earlier analysis that this one did not make are
+        removed, so a stale table never sits beside fresh numbers."""
+        for name, df in tables.items():
+            self.write_table(f"{ANALYSIS_DIR}/{name}", df)
+        for old in set(self.analysis_table_names()) - set(tables):
+            (self.root / ANALYSIS_DIR / f"{old}.parquet").unlink(missing_ok=True)
 
     # --- pairs ----------------------------------------------------------------------------
     def write_pairs(self, pairs: Sequence[PreferencePair]) -> Path:

@@ -132,7 +132,8 @@ def load_reward_model(spec: str, options: RMOptions | None = None) -> RewardMode
 
 
 def parse_rm_arg(arg: str, options: RMOptions | None = None) -> RMSpec:
-    """``NAME=SPEC`` (or a bare SPEC, named after its kind) → RMSpec; the name ``pre``/``post`` sets the role."""
+    """``NAME=SPEC`` (or a bare SPEC, named after its kind) → RMSpec with role ``extra``: roles come
+    from ``--pre/--post/--baseline`` or the config, never from the RM's name."""
     name, eq, spec = arg.partition("=")
     if not eq:
         spec = arg
@@ -143,5 +144,4 @@ def parse_rm_arg(arg: str, options: RMOptions | None = None) -> RMSpec:
         raise ConfigError(f"--rm '{arg}': expected NAME=SPEC")
     _, _, query = split_spec(spec)
     opts = options_from_mapping(query, options)
-    role = name if name in ("pre", "post") else None
-    return RMSpec(name=name, spec=spec, role=role, options=opts)  # type: ignore[arg-type]
+    return RMSpec(name=name, spec=spec, options=opts)

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from seal_audit.config import RMOptions as RMOptions
+from seal_audit.config import RMRoleName
 from seal_audit.data.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -20,39 +22,6 @@ if TYPE_CHECKING:
 
 InputFormat = Literal["text-pair", "chat-template", "concat"]
 INPUT_FORMATS: tuple[InputFormat, ...] = ("text-pair", "chat-template", "concat")
-Role = Literal["pre", "post"]
-
-
-@dataclass(frozen=True)
-class RMOptions:
-    """How to run one RM. ``None`` means "let the backend choose" (and record what it chose)."""
-
-    format: InputFormat | None = None
-    """Input format of HF models; default text-pair, or chat-template when the tokenizer has one."""
-    template: str = "{context}{response}"
-    """The string built by the ``concat`` format (placeholders ``{context}`` and ``{response}``)."""
-    max_length: int | None = None
-    """Token limit; longer inputs lose context tokens from the left (default: the model's limit)."""
-    batch_tokens: int | None = None
-    """Padded tokens per forward pass (batch size x longest input); default depends on the device."""
-    max_batch: int = 512
-    """Upper bound on texts per forward pass, whatever the token budget allows."""
-    device: str | None = None
-    """``cpu``, ``cuda``, ``cuda:1``, ``mps``; default: CUDA if available, then MPS, then CPU."""
-    dtype: str | None = None
-    """``float32``, ``bfloat16``, ``float16``; default: CUDA bf16 (fp16 without bf16), MPS fp16, CPU fp32."""
-    logit_index: int = 0
-    """Which output logit is the reward (OpenAssistant RMs: 0, the only one)."""
-    revision: str | None = None
-    """Hub revision (branch, tag or commit) of a hub id; the resolved commit is recorded."""
-    trust_remote_code: bool = False
-    """Run model code shipped with a hub repository; off unless the user asks."""
-
-    def with_overrides(self, **changes: Any) -> RMOptions:
-        """A copy with the non-None ``changes`` applied (CLI flags fill in what the spec left open)."""
-        from dataclasses import replace
-
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 _OPTION_PARSERS: dict[str, Any] = {
@@ -93,8 +62,8 @@ class RMSpec:
     """The RM's name in the run and in the ``scores`` table (``pre``, ``post``, ``length``...)."""
     spec: str
     """What to load: ``hf:ID``, a directory, ``local:DIR``, ``python:mod:fn``, ``length_chars``..."""
-    role: Role | None = None
-    """``pre`` (not trained on D) or ``post`` (trained on D); None for baselines and extras."""
+    role: RMRoleName = "extra"
+    """pre (not trained on D), post (trained on D), baseline or extra: always given, never guessed."""
     options: RMOptions = field(default_factory=RMOptions)
 
 

@@ -1,0 +1,124 @@
+"""The headline view-model: the few findings every surface leads with, built once from typed results.
+
+The terminal summary of ``seal analyze`` / ``seal run``, the top of report.md and the findings strip
+of report.html all render this one record, so they always say the same thing, for any RM names: roles
+come from the analysis inputs (which come from the manifest), never from a name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from seal_audit.stats import AnalysisResult, RateEstimate, RegimeResult, RegressionResult
+from seal_audit.stats.imprint import ImprintResult
+from seal_audit.stats.robustness import RobustnessResult
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One line of the headline: what it is about, the sentence, and where its pairs are."""
+
+    key: str
+    """Which SEAL question and measure (``agreement:NAME``, ``resistance``, ``imprint``, ...)."""
+    text: str
+    caveat: str = ""
+    """What the reader must know to read the number right (in-sample, underpowered, ...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Headline:
+    findings: tuple[Finding, ...]
+    not_computed: tuple[str, ...]
+    """``key: reason`` of every analysis that could not be computed."""
+
+    def lines(self) -> list[str]:
+        out = [f.text + (f" ({f.caveat})" if f.caveat else "") for f in self.findings]
+        if self.not_computed:
+            out.append("not computed: " + "; ".join(self.not_computed))
+        return out
+
+
+def _pct(r: RateEstimate) -> str:
+    return f"{100 * r.rate:.1f}% [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"
+
+
+def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, top: int = 3) -> Headline:
+    """The findings strip. ``in_sample`` marks RMs trained on D here (their agreement on D is a
+    training accuracy, and their resistance a lower bound)."""
+    inp = result.inputs
+    in_sample = in_sample or {}
+    level = f"{100 * (1 - result.options.alpha):g}% CI"
+    out: list[Finding] = []
+    roles = [(inp.post, "post-D")] + ([(inp.pre, "pre-D")] if inp.pre else [])
+    roles += [(b, "baseline") for b in inp.baselines]
+    roles += [(rm, "extra RM") for rm in inp.rms if rm not in {inp.post, inp.pre, *inp.baselines}]
+    for rm, label in roles:
+        ag = result.agreement.get(rm)
+        if ag is None:
+            continue
+        cav = "in-sample: this RM was trained on these pairs" if in_sample.get(rm) else ""
+        out.append(
+            Finding(f"agreement:{rm}", f"agreement of {label} RM {rm!r}: {_pct(ag.agreement)}, {level}", cav)
+        )
+    if isinstance(result.resistance, RateEstimate):
+        out.append(
+            Finding(
+                "resistance",
+                f"alignment resistance (post-D RM {inp.post!r} disagrees with the human label): "
+                f"{_pct(result.resistance)}",
+                "in-sample: a lower bound on out-of-sample resistance" if in_sample.get(inp.post) else "",
+            )
+        )
+    if isinstance(result.regimes, RegimeResult):
+        shares = ", ".join(
+            f"{k.replace('_', ' ')} {100 * v.rate:.1f}%" for k, v in result.regimes.shares.items()
+        )
+        out.append(Finding("regimes", f"regimes (pre-D → post-D): {shares}"))
+    if isinstance(result.imprint, dict):
+        est = "pooled" if "pooled" in result.imprint else next(iter(result.imprint), None)
+        post = result.imprint.get(est, {}).get("post") if est else None
+        if isinstance(post, ImprintResult):
+            sig = sorted(
+                (c for c in post.regression.coefficients if c.term != "intercept" and c.significant),
+                key=lambda c: -abs(c.estimate),
+            )[:top]
+            if sig:
+                items = ", ".join(
+                    f"{c.term} {c.estimate:+.3g} [{c.ci_low:+.3g}, {c.ci_high:+.3g}]" for c in sig
+                )
+                out.append(
+                    Finding(
+                        "imprint",
+                        f"strongest post-D imprints ({est}, {post.regression.correction}-significant): {items}",
+                    )
+                )
+            else:
+                out.append(
+                    Finding("imprint", f"no post-D imprint is significant after {post.regression.correction}")
+                )
+    if isinstance(result.robustness, dict) and result.robustness:
+        worst: tuple[float, str, RobustnessResult] | None = None
+        for name, rob in result.robustness.items():
+            acc = next((a for a in rob.accuracy if a.rm == rob.rm), None)
+            if (
+                acc is not None
+                and math.isfinite(acc.flipped.rate)
+                and (worst is None or acc.flipped.rate > worst[0])
+            ):
+                worst = (acc.flipped.rate, name, rob)
+        if worst is not None:
+            _rate, name, rob = worst
+            acc = next(a for a in rob.accuracy if a.rm == rob.rm)
+            out.append(
+                Finding(
+                    "robustness",
+                    f"most fragile rewrite: {name} ({rob.kind}) flips the post-D preference of "
+                    f"{_pct(acc.flipped)} of {acc.n} pairs",
+                )
+            )
+    failed = tuple(f"{k}: {v.reason}" for k, v in sorted(result.not_computed().items()))
+    return Headline(tuple(out), failed)
+
+
+__all__ = ["Finding", "Headline", "RegressionResult", "headline"]

@@ -1,0 +1,172 @@
+"""The prepared context every analysis reads: arrays built once, masks, the regressors' design.
+
+``analyze`` builds one ``Context`` and hands it to each analysis function in turn. Analyses add what
+later ones need (γ, regimes, θ) to it, record their exclusions and tables in it, and never raise for a
+data problem: the router turns any failure into a ``Skipped`` record with status ``failed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seal_audit.data.records import FeatureSpec
+from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, StrArray, make_exclusions
+from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
+from seal_audit.stats.prepare import ORIGINAL, PreparedData, infer_feature_specs
+from seal_audit.stats.regression import RegressionResult
+
+
+def usable(arr: FloatArray | None, n: int) -> BoolArray:
+    """Pairs whose (N, 2) values are finite on both sides."""
+    if arr is None:
+        return np.zeros(n, dtype=bool)
+    ok: BoolArray = np.asarray(np.isfinite(arr).all(axis=1), dtype=bool)
+    return ok
+
+
+def coef_rows(reg: RegressionResult, **extra: Any) -> list[dict[str, Any]]:
+    """One table row per coefficient, with the model's inference settings beside it."""
+    rows = []
+    for c in reg.coefficients:
+        row = dict(extra)
+        row.update(dataclasses.asdict(c))
+        row.update(
+            model_type=reg.model,
+            cov_type=reg.cov_type,
+            correction=reg.correction,
+            n_obs=reg.n_obs,
+            n_clusters=reg.n_clusters,
+        )
+        rows.append(row)
+    return rows
+
+
+def rate_cols(prefix: str, r: Any) -> dict[str, Any]:
+    """The columns of a RateEstimate in a flat table (none when the rate is absent)."""
+    if r is None:
+        return {}
+    return {
+        f"{prefix}": r.rate,
+        f"{prefix}_k": r.k,
+        f"{prefix}_n": r.n,
+        f"{prefix}_ci_low": r.ci_low,
+        f"{prefix}_ci_high": r.ci_high,
+        f"{prefix}_boot_ci_low": r.boot_ci_low,
+        f"{prefix}_boot_ci_high": r.boot_ci_high,
+    }
+
+
+def frame(rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -> pd.DataFrame:
+    rows = list(rows)
+    if not rows and columns is not None:
+        return pd.DataFrame({c: [] for c in columns})
+    return pd.DataFrame(rows)
+
+
+class Design:
+    """The regressors as two (N, K) matrices, built once and row-subset per analysis."""
+
+    def __init__(self, feat: Mapping[str, FloatArray], names: tuple[str, ...], n: int) -> None:
+        self.names = names
+        self.xc = np.empty((n, len(names)))
+        self.xr = np.empty((n, len(names)))
+        for j, f in enumerate(names):
+            self.xc[:, j] = feat[f][:, 0]
+            self.xr[:, j] = feat[f][:, 1]
+
+    def __call__(self, mask: BoolArray) -> tuple[FloatArray, FloatArray]:
+        return self.xc[mask], self.xr[mask]
+
+
+@dataclasses.dataclass(eq=False)
+class Context:
+    """What every analysis reads (filled by ``build_context``) and the bookkeeping they share."""
+
+    inputs: AnalysisInputs
+    opt: AnalysisOptions
+    data: PreparedData
+    specs: tuple[FeatureSpec, ...]
+    regressors: tuple[str, ...]
+    pre: str | None
+    baselines: tuple[str, ...]
+    notes: list[str]
+    excl: dict[str, Exclusions] = dataclasses.field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    gamma: StrArray | None = None
+    """Per-pair LM agreement γ ("c", "r", "i"; "" where a γ feature is missing), once computed."""
+    gamma_skip: str = ""
+    regime: StrArray | None = None
+    theta: FloatArray | None = None
+    status: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Outcome of every analysis so far, by its stats.json key (filled by the router)."""
+    theta_paper: FloatArray | None = None
+    theta_centered: FloatArray | None = None
+    suspicious_mask: BoolArray | None = None
+    suspicious_rows: Any = None
+    """Row positions of the watchlist, in rank order, once computed."""
+
+    def __post_init__(self) -> None:
+        n = self.data.n
+        self.n = n
+        self.ids: StrArray = self.data.pair_ids
+        self.post: str = self.inputs.post
+        post_r = self.data.reward(self.post)
+        assert post_r is not None
+        self.post_r: FloatArray = post_r
+        self.ok_post = usable(post_r, n)
+        self.pre_r: FloatArray | None = self.data.reward(self.pre) if self.pre else None
+        self.ok_pre: BoolArray | None = usable(self.pre_r, n) if self.pre_r is not None else None
+        self.both: BoolArray | None = self.ok_post & self.ok_pre if self.ok_pre is not None else None
+        self.feat_c: dict[str, FloatArray] = {
+            f: self.data.features[(ORIGINAL, f)] for f in self.data.feature_names
+        }
+        feat_ok: BoolArray = np.ones(n, dtype=bool)
+        for f in self.regressors:
+            feat_ok &= usable(self.feat_c[f], n)
+        self.feat_ok = feat_ok
+        self.design = Design(self.feat_c, self.regressors, n)
+        self.spec_by = {s.name: s for s in self.specs}
+        self.regime = np.full(n, "", dtype=object)
+        self.theta = np.full(n, np.nan)
+        self.theta_paper = np.full(n, np.nan)
+        self.theta_centered = np.full(n, np.nan)
+        self.numeric = {f for f in self.regressors if f in self.spec_by and self.spec_by[f].kind == "numeric"}
+
+    def exclusions(
+        self, name: str, used: BoolArray, reason: str, universe: BoolArray | None = None
+    ) -> Exclusions:
+        """Record which pairs analysis ``name`` left out (never silent) and return the record."""
+        ids = self.ids if universe is None else self.ids[universe]
+        mask = used if universe is None else used[universe]
+        e = make_exclusions(ids, mask, reason, self.opt.max_listed_ids)
+        self.excl[name] = e
+        return e
+
+    def role(self, rm: str) -> str:
+        """The RM's role as the inputs state it (never guessed from its name)."""
+        if rm == self.post:
+            return "post"
+        if rm == self.pre:
+            return "pre"
+        return "baseline" if rm in self.baselines else "extra"
+
+
+def resolve_specs(inputs: AnalysisInputs, data: PreparedData, notes: list[str]) -> tuple[FeatureSpec, ...]:
+    """The feature specs the analysis uses, with notes on features that have no spec or no values."""
+    specs = tuple(inputs.specs)
+    if not specs and data.feature_names and inputs.features is not None:
+        specs = infer_feature_specs(inputs.features)
+        notes.append("no feature specs given: kinds inferred from values, every feature treated as a spoiler")
+    names = {s.name for s in specs}
+    unspecified = sorted(set(data.feature_names) - names)
+    if unspecified:
+        notes.append(f"features without a spec are not analysed: {unspecified}")
+    absent = sorted(s.name for s in specs if s.name not in data.feature_names)
+    if absent and data.feature_names:
+        notes.append(f"specified features absent from the feature table: {absent}")
+    return specs
