@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from seal_audit.stats import AnalysisResult
 from seal_audit.data.errors import InputError, SealError
 from seal_audit.data.records import FeatureSpec, PreferencePair, RunManifest
+from seal_audit.data.redact import register_secret_env
 from seal_audit.store import RunStore, pairs_to_frame, settings_hash
 from seal_audit.store.run_store import QUARANTINE, REPORT_HTML
 
@@ -230,6 +231,7 @@ def featurizers_for(cfg: AuditConfig) -> list[Any]:
         from seal_audit.backends.llm import settings_from_config
 
         settings = settings_from_config(lab.lm)
+        register_secret_env(settings.api_key_env)  # issue 19: its value is redacted at every sink
     return build_featurizers(
         lab.featurizers,
         user,
@@ -433,6 +435,7 @@ def rewrite_stage(
         from seal_audit.backends.llm import settings_from_config
 
         llm = settings_from_config(rw.lm)
+        register_secret_env(llm.api_key_env)  # issue 19: its value is redacted at every sink
     extra = custom_transforms([c.model_dump() for c in rw.custom]) if rw.custom else None
     with _stage(store, "rewrite+score+label", say) as info:
         summary = rewrite_run(
@@ -682,7 +685,7 @@ def run(
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     featurizers = featurizers_for(cfg)
     options = analysis_options(cfg)
-    store = RunStore(cfg.run.out)
+    store = RunStore(cfg.run.out, lock="run")
     try:
         store.update_manifest(config=cfg.model_dump(mode="json"), seed=cfg.run.seed)
         load_stage(store, cfg, say)

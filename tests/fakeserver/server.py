@@ -15,6 +15,10 @@ in half), ``invalid`` (prose, no JSON), ``missing_keys`` (drops one key), ``fenc
 markdown code fence plus trailing chatter), ``words`` (booleans as "yes"/"no" strings),
 ``no_schema`` (400 for ``json_schema`` response formats, to exercise the fallback), ``ok``.
 
+``echo_headers = True`` makes every error body quote the request's headers (Authorization
+included), as some proxies and misconfigured servers do: the key comes back in the error text, and
+tests check that it never reaches a file or the terminal.
+
 Also serves minimal ``/v1/files`` and ``/v1/batches`` so the Batch API mode can be tested: a
 created batch is "completed" after ``batch_polls_until_done`` retrievals.
 
@@ -134,6 +138,7 @@ class FakeOpenAIServer:
         self._scripts: dict[str, deque[str]] = {}
         self.default_fault = "ok"
         self.supports_json_schema = True
+        self.echo_headers = False
         self.answer_hook: Callable[[dict[str, Any]], str | None] | None = None
         self.counts: Counter[str] = Counter()
         self.by_text: Counter[str] = Counter()
@@ -273,6 +278,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        if self.owner.echo_headers:
+            headers_seen = sorted(self.headers.items(), key=lambda kv: kv[0].lower() != "authorization")
+            message += " (request headers: " + json.dumps(dict(headers_seen)) + ")"  # the key first
         self._send(
             status, {"error": {"message": message, "type": "fake_error", "code": str(status)}}, headers
         )

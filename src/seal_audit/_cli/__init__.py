@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from seal_audit.data.errors import SealError
+from seal_audit.data.errors import SealError, disk_error
+from seal_audit.data.redact import scrub_text
 
 _ALIASES = {"train-rm": "train_rm"}
 
@@ -51,7 +52,12 @@ def main(argv: list[str] | None = None) -> Any:
             sys.exit(rv)
         return rv
     except SealError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(f"error: {scrub_text(str(exc))}", fg="red", err=True)
+        sys.exit(2)
+    except OSError as exc:  # a write site that does not convert its own disk errors: still one line
+        if exc.filename is None:
+            raise
+        click.secho(f"error: {scrub_text(str(disk_error(exc, exc.filename)))}", fg="red", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -160,6 +160,9 @@ def llm_settings(
             raise ConfigError("give both --price-in and --price-out (USD per 1M tokens)")
         price = ModelPrice(input_per_mtok=price_in, output_per_mtok=price_out)
     key_env = None if api_key_env is None or api_key_env.lower() in ("", "none") else api_key_env
+    from seal_audit.data.redact import register_secret_env
+
+    register_secret_env(key_env)  # its value is redacted at every sink from now on
     return LLMSettings(model=model, base_url=base_url, api_key_env=key_env, price=price, **fields)
 
 

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from seal_audit._cli._common import model_options, model_overrides
+from seal_audit._cli._writer import writer_store
 from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec
 from seal_audit.stats import (
@@ -19,8 +20,8 @@ from seal_audit.stats import (
     analyze,
     infer_feature_specs,
 )
-from seal_audit.store import RunStore, read_any_table, write_parquet_atomic, write_text_atomic
-from seal_audit.store.run_store import STATS
+from seal_audit.store import atomic_path, read_any_table, write_parquet_atomic, write_text_atomic
+from seal_audit.store.run_store import ANALYSIS_DIR, STATS
 
 console = Console(stderr=True)
 
@@ -81,8 +82,8 @@ def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | Non
         if write is not None:
             write(name, df)
         if csv_dir is not None:
-            csv_dir.mkdir(parents=True, exist_ok=True)
-            df.to_csv(csv_dir / f"{name}.csv", index=False)
+            with atomic_path(csv_dir / f"{name}.csv") as tmp:
+                df.to_csv(tmp, index=False)
 
 
 @click.command("analyze")
@@ -159,7 +160,7 @@ def command(
             raise ConfigError("give either RUN_DIR or --pairs/--scores/--features, not both")
         from seal_audit.pipeline import analyze_stage
 
-        store = RunStore(run_dir, create=False)
+        store = writer_store(run_dir, "analyze")
         with console.status("computing SEAL statistics ..."):
             result = analyze_stage(
                 store,
@@ -172,7 +173,7 @@ def command(
             )
         target_dir = Path(run_dir)
         if write_csv:
-            _write_tables(result, None, target_dir / "analysis")
+            _write_tables(result, None, target_dir / ANALYSIS_DIR)
     else:
         if pairs_path is None or scores_path is None or out_dir is None:
             raise ConfigError("without RUN_DIR, --pairs, --scores and --out are required")
@@ -216,9 +217,7 @@ def command(
         )
     if not quiet:
         in_sample = (
-            {n: bool(r.in_sample) for n, r in RunStore(run_dir, create=False).manifest.rms.items()}
-            if run_dir is not None
-            else None
+            {n: bool(r.in_sample) for n, r in store.manifest.rms.items()} if run_dir is not None else None
         )
         _summary(result, in_sample)
     failed = result.not_computed()

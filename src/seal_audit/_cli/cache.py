@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from seal_audit._cli._common import console
+from seal_audit._cli._writer import writer_store
 from seal_audit.store import RunStore
 
 
@@ -18,11 +19,12 @@ from seal_audit.store import RunStore
 )
 def command(run_dir: Path, clear: str | None) -> None:
     """List cached results per namespace and component (printable keys: component|settings|text)."""
-    store = RunStore(run_dir, create=False)
     if clear:
+        store = writer_store(run_dir, "cache --clear")
         n = store.cache.delete_namespace(clear)
         click.echo(f"deleted {n} entries from '{clear}'")
         return
+    store = RunStore(run_dir, create=False)  # listing only reads: no lock
     table = Table("namespace", "component", "entries")
     for ns, comp, n in store.cache.summary():
         table.add_row(ns, comp, str(n))

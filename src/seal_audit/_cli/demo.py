@@ -29,12 +29,18 @@ def command(out: Path, data: str | None, n_pairs: int, seed: int, quiet: bool) -
     """Generate hh-rlhf-style data with planted structure (or use --data), train a pre-D and a
     post-D reward model on MiniLM embeddings, label, rewrite, analyse and write the report — no
     network, no API key, no GPU. Ends by saying what SEAL recovered of the planted structure."""
+    from seal_audit.data.errors import disk_error
     from seal_audit.pipeline import demo_config, run
+    from seal_audit.store.lock import RunLock
 
     t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = demo_config(out, data, n_pairs=n_pairs, seed=seed)
-    with maybe_progress(not quiet) as progress:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise disk_error(exc, out) from exc
+    # one writer from the first file on: the demo data set is written before `run` opens the store
+    with RunLock(out, "demo"), maybe_progress(not quiet) as progress:
+        cfg = demo_config(out, data, n_pairs=n_pairs, seed=seed)
         result = run(
             cfg,
             say=(lambda _: None) if quiet else say,

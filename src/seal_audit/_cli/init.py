@@ -17,7 +17,7 @@ def command(path: Path, force: bool) -> None:
     """Write a commented run config (the paper's setup) to PATH (default seal.toml)."""
     if path.exists() and not force:
         raise SealError(f"{path} exists; use --force to overwrite")
-    path.write_text(
-        files("seal_audit").joinpath("templates/paper.toml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    from seal_audit.store.io import write_text_atomic
+
+    write_text_atomic(path, files("seal_audit").joinpath("templates/paper.toml").read_text(encoding="utf-8"))
     click.echo(f"wrote {path}; edit it, then: seal run {path}")

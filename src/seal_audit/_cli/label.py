@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from seal_audit._cli._common import llm_settings
+from seal_audit._cli._writer import writer_store
 from seal_audit.backends.llm import LLMSettings
 from seal_audit.data.errors import ConfigError
 from seal_audit.features import Progress as LabelProgress
@@ -22,7 +23,6 @@ from seal_audit.features import (
     load_feature_config,
 )
 from seal_audit.features.lm import LMLabeler
-from seal_audit.store.run_store import RunStore
 
 console = Console(stderr=True)
 
@@ -147,7 +147,7 @@ def command(
         raise ConfigError("--address, --ray-workers and --max-rps need --engine ray")
     if not featurizers:
         raise ConfigError("give at least one --featurizer (e.g. --featurizer offline); --list shows them")
-    store = RunStore(run_dir, create=False)
+    store = writer_store(run_dir, "label")
     user = load_feature_config(features_toml) if features_toml else None
     if user and user.lm_specs() and "lm" not in featurizers:
         console.print(

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from seal_audit._cli._common import console
+from seal_audit._cli._writer import writer_store
 from seal_audit.report import DEFAULT_TEXT_LIMIT, build_report
-from seal_audit.store import RunStore
 
 
 @click.command("report")
@@ -31,7 +31,7 @@ def command(run_dir: Path, out: Path | None, text_limit: int) -> None:
 
     Sections the run has not computed say so ("not computed: <reason>") instead of failing.
     """
-    store = RunStore(run_dir, create=False)
+    store = writer_store(run_dir, "report")
     with console.status("rendering the report ..."):
         paths = build_report(store, out, text_limit=text_limit or None)
     for w in paths.warnings:

@@ -20,9 +20,10 @@ import click
 from rich.table import Table
 
 from seal_audit._cli._common import model_options, model_overrides
+from seal_audit._cli._writer import writer_store
 from seal_audit.config import RewriteOptions
 from seal_audit.data.errors import ConfigError, SealError
-from seal_audit.store.run_store import MANIFEST, RunStore
+from seal_audit.store.run_store import MANIFEST
 
 if TYPE_CHECKING:
     from seal_audit.backends.llm.settings import LLMSettings
@@ -216,7 +217,7 @@ def command(
         raise SealError(
             f"{run_dir}: not a seal-audit run directory (no {MANIFEST}); make one with `seal score`"
         )
-    store = RunStore(run_dir, create=False)
+    store = writer_store(run_dir, "rewrite")
     given = model_overrides(RewriteOptions, kwargs)
     if sample is not None:
         try:

@@ -18,6 +18,7 @@ from seal_audit._cli._common import (
     progress_factory,
     source_options,
 )
+from seal_audit._cli._writer import writer_store
 from seal_audit.config import RMOptions
 from seal_audit.data.errors import SealError
 from seal_audit.store.run_store import MANIFEST, QUARANTINE, RunStore
@@ -93,13 +94,14 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
         load_options(kwargs)  # consumed, unused: the run already holds its pairs
         if out is not None and out.resolve() != source.resolve():
             raise SealError(f"{source} is a run directory; --out {out} would be ignored (drop it)")
-        return RunStore(source, create=False)
+        return writer_store(source, "score")
+    # any other folder may be a Hugging Face dataset (save_to_disk, shards): the loader reads or names it
     run_dir = out or Path("seal-run")
     options = load_options(kwargs, default_quarantine=run_dir / QUARANTINE)
     result = load_with_status(str(source), options)
     if not result.pairs:
         raise SealError(f"{source}: no pairs to score")
-    store = RunStore(run_dir)
+    store = writer_store(run_dir, "score", create=True)
     if store.has_table("pairs"):
         have = {p.pair_id for p in store.read_pairs()}
         if have != {p.pair_id for p in result.pairs}:
@@ -112,10 +114,7 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
         from seal_audit.config import DataConfig
         from seal_audit.pipeline import load_record
 
-        # the same LoadOptions record the TOML [[data]] table holds (issue 14: one options model)
-        source_cfg = DataConfig(
-            path=str(source), **{k: getattr(options, k) for k in options.model_fields_set}
-        )
+        source_cfg = DataConfig(path=str(source), **options.model_dump())
         record, key = load_record([source_cfg], holdout=0.0, seed=options.seed)
         store.record_stage(
             "load",
@@ -125,7 +124,6 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
                 "verb": "seal score",
                 "pairs": len(result.pairs),
                 "pairs_a": 0,
-                "groups": len({p.group_id for p in result.pairs}),
                 "records_read": result.records_read,
                 "skipped": result.records_skipped,
                 "context_diverges": sum(p.context_diverges for p in result.pairs),
@@ -148,7 +146,7 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
     metavar="NAME",
     help="An RM that is a baseline (agreement and calibration only); repeatable.",
 )
-@model_options(RMOptions, names={"format": "--input-format"}, prefix="rm_")  # source options own `format`
+@model_options(RMOptions, names={"format": "--input-format"}, prefix="rm_")
 @click.option("--chunk-size", type=int, default=2048, show_default=True, help="Texts per streaming chunk.")
 @click.option("--self-check", is_flag=True, help="Check batch-size invariance on a sample (see above).")
 @click.option("--self-check-tol", type=float, default=None, help="Tolerance of --self-check.")

@@ -84,7 +84,7 @@ def command(
         device=device,
     )
     # a run directory lends its embedding cache: texts it already encoded are not encoded again
-    store = RunStore(pairs, create=False) if pairs.is_dir() else None
+    store = RunStore(pairs, create=False, lock="train-rm") if pairs.is_dir() else None
     try:
         with console.status(f"training a {kind} Bradley-Terry RM on {len(data)} pairs ..."):
             result = train_reward_model(

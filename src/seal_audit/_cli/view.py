@@ -1,9 +1,17 @@
-"""``seal view RUN_DIR``: open a run's report in the browser, or serve the run on localhost."""
+"""``seal view RUN_DIR``: open a run's report in the browser, or serve the report on localhost.
+
+The server exposes the report and nothing else of the run directory: the cache, the logs and the
+manifest can hold texts and settings a user never meant to publish, and a symlink planted in a
+run directory must not turn the viewer into a file server for the machine. It answers only GET
+and HEAD, and only requests whose ``Host`` is a loopback name (a web page elsewhere cannot reach
+it through DNS rebinding).
+"""
 
 from __future__ import annotations
 
-import functools
 import http.server
+import os
+import shutil
 import webbrowser
 from pathlib import Path
 from typing import Any
@@ -15,22 +23,101 @@ from seal_audit.data.errors import SealError
 from seal_audit.report import HTML_NAME, build_report
 from seal_audit.store import RunStore
 
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
+DEFAULT_HOST = "127.0.0.1"
+SERVED = (HTML_NAME,)
+"""The files the viewer serves: the report is self-contained (styles, script, figures and data are
+inlined), so it needs nothing else."""
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files of the run directory; request lines are not echoed (the URL is printed once)."""
+
+def _host_name(header: str | None) -> str | None:
+    """The host part of a ``Host`` header (``[::1]:8000`` → ``::1``), lower-cased."""
+    if not header:
+        return None
+    value = header.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        return value[1:end] if end > 0 else None
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def report_file(root: Path, url_path: str) -> Path | None:
+    """The file to serve for ``url_path``, or None: only a served name, only a regular file whose
+    real path (symlinks resolved) is inside the real run directory."""
+    name = url_path.split("?", 1)[0].split("#", 1)[0].lstrip("/") or HTML_NAME
+    if name not in SERVED:
+        return None
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(root / name)
+    if os.path.commonpath([real_root, real]) != real_root or not os.path.isfile(real):
+        return None
+    return Path(real)
+
+
+class ReportHandler(http.server.BaseHTTPRequestHandler):
+    """Serves the report file of one run directory, read-only; request lines are not echoed."""
+
+    root: Path = Path(".")
+    allowed_hosts: frozenset[str] = LOOPBACK_NAMES
+    server_version = "seal-view"
+    sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def _refuse(self, status: int, reason: str) -> None:
+        body = f"{status} {reason}\n".encode()
+        self.send_response(status, reason)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        if status == 405:
+            self.send_header("Allow", "GET, HEAD")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-def serve(root: Path, port: int) -> http.server.ThreadingHTTPServer:
-    """An HTTP server for ``root`` bound to 127.0.0.1 only (never reachable from other machines)."""
-    handler = functools.partial(_QuietHandler, directory=str(root))
+    def _serve(self, with_body: bool) -> None:
+        if _host_name(self.headers.get("Host")) not in self.allowed_hosts:
+            self._refuse(403, "Host is not a loopback name")
+            return
+        target = report_file(self.root, self.path)
+        if target is None:
+            self._refuse(404, "Not Found (this server serves the run's report only)")
+            return
+        with open(target, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(size))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.end_headers()
+            if with_body:
+                shutil.copyfileobj(fh, self.wfile)
+
+    def do_GET(self) -> None:
+        self._serve(with_body=True)
+
+    def do_HEAD(self) -> None:
+        self._serve(with_body=False)
+
+    def _read_only(self) -> None:
+        self._refuse(405, "Method Not Allowed (read-only)")
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _read_only
+
+
+def serve(root: Path, port: int, host: str = DEFAULT_HOST) -> http.server.ThreadingHTTPServer:
+    """An HTTP server for ``root``'s report on ``host`` (default 127.0.0.1: not reachable from
+    other machines). Requests must name a loopback host, or ``host`` itself when it is not a wildcard."""
+    allowed = LOOPBACK_NAMES | ({host.lower()} if host not in ("", "0.0.0.0", "::") else frozenset())
+    handler = type("BoundReportHandler", (ReportHandler,), {"root": Path(root), "allowed_hosts": allowed})
     try:
-        return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        return http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         raise SealError(
-            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc} (try --port 0 for any free port)"
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (try --port 0 for any free port)"
         ) from exc
 
 
@@ -40,7 +127,7 @@ def serve(root: Path, port: int) -> http.server.ThreadingHTTPServer:
     "--serve",
     "serve_",
     is_flag=True,
-    help="Serve RUN_DIR on http://127.0.0.1 until Ctrl-C instead of opening the file.",
+    help="Serve RUN_DIR's report on http://127.0.0.1 until Ctrl-C instead of opening the file.",
 )
 @click.option(
     "--port",
@@ -50,27 +137,39 @@ def serve(root: Path, port: int) -> http.server.ThreadingHTTPServer:
     help="Port for --serve (0 = any free port).",
 )
 @click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="Address for --serve to bind; anything but a loopback address exposes the report to the network.",
+)
+@click.option(
     "--open/--no-open",
     "open_",
     default=None,
     help="Open a browser (default: yes without --serve, no with it).",
 )
-def command(run_dir: Path, serve_: bool, port: int, open_: bool | None) -> None:
+def command(run_dir: Path, serve_: bool, port: int, host: str, open_: bool | None) -> None:
     """Open RUN_DIR's report.html (building it first if the run has none)."""
-    store = RunStore(run_dir, create=False)
+    store = RunStore(run_dir, create=False)  # viewing only reads; building the report takes the lock
     html = store.path(HTML_NAME)
     if not html.exists():
         console.print("no report.html yet: building it ...")
-        html = build_report(store).html
+        with RunStore(run_dir, create=False, lock="view") as writer:
+            html = build_report(writer).html
     if not serve_:
         url = html.resolve().as_uri()
         click.echo(url)
         if open_ is not False and not webbrowser.open(url):
             console.print("[yellow]no browser found: open the URL above yourself[/yellow]")
         return
-    server = serve(store.root, port)
-    url = f"http://127.0.0.1:{server.server_address[1]}/{HTML_NAME}"
-    click.echo(f"serving {store.root} at {url} (Ctrl-C to stop)")
+    if host.lower() not in LOOPBACK_NAMES:
+        console.print(
+            f"[yellow]warning: binding {host}: the report is reachable from other machines[/yellow]"
+        )
+    server = serve(store.root, port, host)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{server.server_address[1]}/{HTML_NAME}"
+    click.echo(f"serving {store.root / HTML_NAME} at {url} (Ctrl-C to stop)")
     if open_:
         webbrowser.open(url)
     try:

@@ -48,3 +48,34 @@ class MissingDependencyError(SealError):
 
 class OfflineError(SealError):
     """A download was needed while offline (HF_HUB_OFFLINE=1 or no network)."""
+
+
+class DiskError(SealError):
+    """A file of the run could not be written (disk full, read-only, no permission, quota).
+
+    Carries the path and the cause so the CLI prints one line; the write it interrupted left the
+    previous version of the file (writes go to a temporary name first), so the next run resumes.
+    """
+
+    def __init__(self, path: str, cause: str, errno_: int | None = None) -> None:
+        self.path = path
+        self.cause = cause
+        self.errno = errno_
+        super().__init__(f"{path}: cannot write: {cause}")
+
+
+class RunLockedError(SealError):
+    """Another seal process holds the run directory's lock (one writer per run)."""
+
+
+def disk_error(exc: BaseException, path: object) -> DiskError:
+    """A DiskError for an OSError raised while writing ``path`` (the cause in words, errno named)."""
+    import errno as _errno
+
+    code = getattr(exc, "errno", None)
+    strerror = getattr(exc, "strerror", None)
+    cause = strerror or str(exc) or type(exc).__name__
+    if isinstance(code, int) and code in _errno.errorcode:
+        cause = f"{cause} ({_errno.errorcode[code]})"
+    where = getattr(exc, "filename", None) or path
+    return DiskError(str(where), cause, code if isinstance(code, int) else None)

@@ -15,7 +15,7 @@ from seal_audit.report._data import ReportData, dig, load
 from seal_audit.report._explorer import DEFAULT_TEXT_LIMIT, embed_json, explorer_payload
 from seal_audit.report._html import Markup, join, not_computed, tag
 from seal_audit.report._markdown import markdown
-from seal_audit.report._svg import esc
+from seal_audit.report._svg import esc, visible_controls
 from seal_audit.store import RunStore, write_text_atomic
 from seal_audit.store.run_store import REPORT_HTML, REPORT_MD
 
@@ -192,8 +192,8 @@ def build_report(
     html, warnings = render_html(data, text_limit=text_limit)
     html_path = Path(out) if out is not None else store.path(HTML_NAME)
     md_path = html_path.with_suffix(".md") if out is not None else store.path(MD_NAME)
-    write_text_atomic(html_path, html)
-    write_text_atomic(md_path, markdown(data))
+    write_text_atomic(html_path, visible_controls(html))  # last guard: no raw control character
+    write_text_atomic(md_path, visible_controls(markdown(data)))
     if out is None:
         store.record_stage("report", {"html": HTML_NAME, "md": MD_NAME, "warnings": len(warnings)})
     return ReportPaths(html=html_path, md=md_path, warnings=warnings)

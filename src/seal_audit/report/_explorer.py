@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from seal_audit.report._data import ReportData, dig, rm_roles
+from seal_audit.report._svg import visible_controls
 
 REGIMES = ("stayed_aligned", "got_aligned", "resisted_alignment", "reversed_alignment")
 DEFAULT_TEXT_LIMIT = 20_000
@@ -64,7 +65,7 @@ def _round_list(values: np.ndarray, decimals: int = 4) -> list[float | int | Non
 
 
 def _cut(texts: pd.Series, limit: int | None) -> tuple[list[str], int]:
-    vals = texts.fillna("").astype(str).tolist()
+    vals = [visible_controls(t) for t in texts.fillna("").astype(str).tolist()]
     if limit is None:
         return vals, 0
     n_cut = 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_audit.report._data import ReportData, dig, fnum, rm_roles, skip_reason
-from seal_audit.report._svg import num, pct
+from seal_audit.report._svg import num, pct, visible_controls
 
 REGIME_LABEL = {
     "stayed_aligned": "stayed aligned (1→1)",
@@ -22,7 +22,7 @@ REGIME_LABEL = {
 
 def _cell(x: object) -> str:
     """A Markdown table cell: pipes and newlines would break the table, so they are escaped."""
-    return str(x).replace("|", "\\|").replace("\n", " ")
+    return visible_controls(str(x)).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:

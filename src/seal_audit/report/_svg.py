@@ -18,9 +18,20 @@ FONT = 12
 """Base font size of figure text in SVG user units (figures scale with their container)."""
 
 
+_CONTROL_PICTURES = {c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n\r"} | {0x7F: 0x2421}
+"""NUL and the other C0 controls (tab, newline, carriage return excepted) and DEL → the Unicode
+control pictures (U+2400 "␀" ...): shown, never written raw (a raw NUL truncates or garbles the page
+in some viewers, and an escape character could drive a terminal that cats the file)."""
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with every C0 control (but tab, newline, CR) and DEL shown as its control picture."""
+    return text.translate(_CONTROL_PICTURES)
+
+
 def esc(value: object) -> str:
-    """Escape any value for HTML text and attribute context (quotes included)."""
-    return html.escape(str(value), quote=True)
+    """Escape any value for HTML text and attribute context (quotes included); controls made visible."""
+    return visible_controls(html.escape(str(value), quote=True))
 
 
 def num(x: float | None, digits: int = 3) -> str:

@@ -654,14 +654,19 @@ def vif(x: FloatArray, names: Sequence[str]) -> tuple[VifRow, ...]:
     correlation matrix (equals statsmodels' ``variance_inflation_factor`` with a constant column)."""
     if x.shape[1] == 0:
         return ()
-    if x.shape[1] == 1:
+    varies = np.ptp(x, axis=0) > 0 if x.shape[0] else np.zeros(x.shape[1], dtype=bool)
+    vals = np.full(x.shape[1], np.nan)  # a constant column has no VIF (it is left out of the fits)
+    k = int(varies.sum())
+    if k == 1:
+        vals[varies] = 1.0
+    elif k > 1:
+        corr = np.corrcoef(x[:, varies], rowvar=False)
+        try:
+            vals[varies] = np.diag(np.linalg.inv(corr))
+        except np.linalg.LinAlgError:
+            vals[varies] = np.inf
+    if x.shape[1] == 1 and k == 1:
         return (VifRow(term=names[0], vif=1.0),)
-    corr = np.corrcoef(x, rowvar=False)
-    try:
-        inv = np.linalg.inv(corr)
-        vals = np.diag(inv)
-    except np.linalg.LinAlgError:
-        vals = np.full(x.shape[1], np.inf)
     return tuple(VifRow(term=n, vif=float(v)) for n, v in zip(names, vals, strict=True))
 
 

@@ -7,6 +7,7 @@ batch it was writing and never corrupts finished entries. Keys are printable:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -15,6 +16,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from seal_audit.data.errors import DiskError, disk_error
+from seal_audit.data.redact import needs_redaction, redact_obj, secret_values
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -38,17 +42,40 @@ def cache_key(component: str, settings: Mapping[str, Any], text_sha256: str) -> 
     return f"{component}|{settings_hash(settings)}|{text_sha256}"
 
 
+def sqlite_disk_error(exc: sqlite3.Error, path: Path) -> DiskError | None:
+    """A DiskError when SQLite failed because the disk is full, read-only or not writable.
+
+    SQLite reports these as ``OperationalError`` with its own wording ("database or disk is full",
+    "attempt to write a readonly database", "unable to open database file", "disk I/O error").
+    """
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    disk_codes = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")
+    disk_words = ("disk is full", "readonly database", "unable to open database", "disk i/o error")
+    if name.startswith(disk_codes) or any(w in text.lower() for w in disk_words):
+        return DiskError(str(path), f"{text} ({name})" if name else text)
+    return None
+
+
 class Cache:
     """A namespaced key → JSON value store in one SQLite file, safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except OSError as exc:
+            raise disk_error(exc, path) from exc
+        except sqlite3.Error as exc:
+            err = sqlite_disk_error(exc, path)
+            if err is None:
+                raise
+            raise err from exc
 
     def close(self) -> None:
         with self._lock:
@@ -72,30 +99,59 @@ class Cache:
         return self.get_many(namespace, [key]).get(key)
 
     def put_many(self, namespace: str, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
-        """Store values in one atomic transaction (all of the batch or none of it)."""
+        """Store values in one atomic transaction (all of the batch or none of it).
+
+        Values are redacted here (a cached LM reply or error text never holds a key). On a full or
+        read-only disk SQLite has often rolled the transaction back itself; a ROLLBACK is then only
+        issued while a transaction is still open, so the real cause ("database or disk is full")
+        is what reaches the user, as a DiskError naming the cache file.
+        """
         pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
         if not pairs:
             return
         now = time.time()
         rows = [(namespace, k, json.dumps(v, ensure_ascii=False, allow_nan=True), now) for k, v in pairs]
+        secrets = secret_values()
+        if needs_redaction("".join(r[2] for r in rows), secrets):  # one scan; redact what needs it
+            rows = [
+                (ns, k, json.dumps(redact_obj(json.loads(v), secrets), ensure_ascii=False, allow_nan=True), t)
+                if needs_redaction(v, secrets)
+                else (ns, k, v, t)
+                for ns, k, v, t in rows
+            ]
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO entries (namespace, key, value, created) VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(
+                        "INSERT OR REPLACE INTO entries (namespace, key, value, created) VALUES (?, ?, ?, ?)",
+                        rows,
+                    )
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        # never mask the cause with the rollback's own failure
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                err = sqlite_disk_error(exc, self.path)
+                if err is None:
+                    raise
+                raise err from exc
 
     def put(self, namespace: str, key: str, value: Any) -> None:
         self.put_many(namespace, [(key, value)])
 
     def delete_namespace(self, namespace: str) -> int:
         with self._lock:
-            cur = self._conn.execute("DELETE FROM entries WHERE namespace = ?", [namespace])
+            try:
+                cur = self._conn.execute("DELETE FROM entries WHERE namespace = ?", [namespace])
+            except sqlite3.Error as exc:
+                err = sqlite_disk_error(exc, self.path)
+                if err is None:
+                    raise
+                raise err from exc
             return cur.rowcount
 
     def summary(self) -> list[tuple[str, str, int]]:

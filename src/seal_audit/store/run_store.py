@@ -8,12 +8,15 @@ Layout::
     RUN/<name>.json          JSON documents (stats, feature_specs, ...)
     RUN/cache.sqlite         content-addressed per-text results (see ``Cache``)
     RUN/logs/<name>.jsonl    append-only logs (LM calls)
+    RUN/run.lock             the one-writer lock (holder pid, host, start time, verb)
 
-Every write is atomic, so reopening a directory after a crash continues from finished work.
+Every write is atomic, so reopening a directory after a crash continues from finished work. A
+writer opens the store with ``lock=VERB``; a second writer is refused, naming the holder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -23,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from seal_audit.data.errors import InputError, SealError
+from seal_audit.data.errors import InputError, SealError, disk_error
 from seal_audit.data.records import (
     InputRecord,
     PreferencePair,
@@ -36,6 +39,7 @@ from seal_audit.data.records import (
 )
 from seal_audit.store.cache import Cache
 from seal_audit.store.io import append_jsonl, write_json_atomic, write_parquet_atomic
+from seal_audit.store.lock import LOCK_NAME, RunLock
 
 MANIFEST = "manifest.json"
 STATS = "stats.json"
@@ -70,6 +74,7 @@ def declare_table(name: str, doc: str) -> str:
 
 FEATURE_SPECS = "feature_specs"
 """JSON document (``feature_specs.json``) with the specs of every labeled feature."""
+LOCK = LOCK_NAME
 PAIR_COLUMNS = [
     "pair_id",
     "context",
@@ -159,22 +164,59 @@ def frame_to_pairs(df: pd.DataFrame) -> list[PreferencePair]:
 
 
 class RunStore:
-    """A run directory. Opening an existing one continues it; nothing is ever half-written."""
+    """A run directory. Opening an existing one continues it; nothing is ever half-written.
 
-    def __init__(self, root: str | Path, *, create: bool = True) -> None:
+    ``lock=VERB`` makes this the run's one writer until ``close()`` (or the end of a ``with``
+    block): every verb that writes a run passes it; read-only uses (inspect, view, cache listing)
+    do not. Without a lock the store still works (library use, tests), unguarded.
+    """
+
+    def __init__(self, root: str | Path, *, create: bool = True, lock: str | None = None) -> None:
         self.root = Path(root)
         if not self.root.exists():
             if not create:
                 raise SealError(f"{self.root}: no such run directory")
-            self.root.mkdir(parents=True)
+            try:
+                self.root.mkdir(parents=True)
+            except OSError as exc:
+                raise disk_error(exc, self.root) from exc
         elif not self.root.is_dir():
             raise SealError(f"{self.root}: not a directory")
         self._cache: Cache | None = None
-        if not (self.root / MANIFEST).exists():
-            if not create:
+        self._lock: RunLock | None = None
+        if lock is not None:
+            if not create and not (self.root / MANIFEST).exists():
                 raise SealError(f"{self.root}: not a seal-audit run directory (no {MANIFEST})")
-            now = _now()
-            self._write_manifest(RunManifest(seal_audit_version=_version(), created=now, updated=now))
+            self._lock = RunLock(self.root, lock).acquire()
+            self._sweep_temporaries()
+        try:
+            if not (self.root / MANIFEST).exists():
+                if not create:
+                    raise SealError(f"{self.root}: not a seal-audit run directory (no {MANIFEST})")
+                now = _now()
+                self._write_manifest(RunManifest(seal_audit_version=_version(), created=now, updated=now))
+            if self._lock is not None and self._lock.took_over is not None:
+                t = self._lock.took_over
+                self.record_stage(
+                    "lock",
+                    {"took_over": {"pid": t.pid, "host": t.host, "started": t.started, "verb": t.verb}},
+                )
+        except BaseException:
+            self.close()
+            raise
+
+    def _sweep_temporaries(self) -> None:
+        """Remove the temporary files of writes a killed writer never finished (``.NAME.*.tmp``,
+        see ``atomic_path``); only the lock holder may, since another writer's are live."""
+        for tmp in self.root.rglob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- manifest -------------------------------------------------------------------------
     @property
@@ -365,6 +407,12 @@ class RunStore:
         return self._cache
 
     def close(self) -> None:
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        """Close the cache and give back the write lock, if this store holds one."""
+        try:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None

@@ -41,7 +41,21 @@ def save_weights(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
         from safetensors.numpy import save_file
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError("hf", "safetensors") from exc
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(path))
+    import os
+    import re
+
+    from seal_audit.data.errors import disk_error
+    from seal_audit.store.io import atomic_path
+
+    with atomic_path(path) as tmp:  # a killed or failed write never leaves half a weights file
+        try:
+            save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(tmp))
+        except Exception as exc:  # safetensors reports a disk fault as "I/O error: ... (os error 28)"
+            m = re.search(r"os error (\d+)", str(exc))
+            if m is None:
+                raise
+            code = int(m.group(1))
+            raise disk_error(OSError(code, os.strerror(code)), path) from exc
 
 
 def load_weights(path: Path) -> dict[str, np.ndarray]:

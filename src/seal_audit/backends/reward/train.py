@@ -7,7 +7,6 @@ early stopping on the validation loss of a seeded split (the weights of the best
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -230,8 +229,9 @@ def train_reward_model(
     )
     metrics = {k: v for k, v in asdict(result).items() if k != "out_dir"}
     config_doc["metrics"] = metrics
-    out.mkdir(parents=True, exist_ok=True)
+    from seal_audit.store.io import write_json_atomic
+
     save_weights(out / WEIGHTS, tensors)
-    (out / CONFIG).write_text(json.dumps(config_doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json_atomic(out / "metrics.json", metrics)
+    write_json_atomic(out / CONFIG, config_doc)  # last: its presence marks a finished model
     return result

@@ -1,0 +1,137 @@
+"""`seal view --serve` serves the report and nothing else, over real HTTP: not the cache, the logs,
+the manifest or the tables; no symlink out of the run; no Host but a loopback name; GET/HEAD only.
+Also: NUL and other control characters in texts are shown visibly in the report, never raw."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from seal_audit.report import build_report
+from seal_audit.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def served(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """One server for the module, on a private copy of the session run with a report built."""
+    import shutil
+
+    from seal_audit._cli.view import serve
+
+    tmp_path = tmp_path_factory.mktemp("viewer")
+    fresh_run = tmp_path / "run"
+    shutil.copytree(run_dir, fresh_run)
+    build_report(RunStore(fresh_run, create=False))
+    secret = tmp_path / "outside.txt"
+    secret.write_text("root:x:0:0 outside the run\n")
+    (fresh_run / "leak.html").symlink_to(secret)
+    (fresh_run / "logs").mkdir(exist_ok=True)
+    (fresh_run / "logs" / "lm_calls.jsonl").write_text('{"error": "x"}\n')
+    server = serve(fresh_run, 0)
+    assert server.server_address[0] == "127.0.0.1"
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield fresh_run, int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _request(port: int, method: str, path: str, host: str | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_serves_the_report(served: tuple[Path, int]) -> None:
+    run, port = served
+    for path in ("/report.html", "/", "/report.html?x=1"):
+        status, body = _request(port, "GET", path, f"127.0.0.1:{port}")
+        assert status == 200 and body == (run / "report.html").read_bytes(), path
+    for host in ("localhost", f"localhost:{port}", f"[::1]:{port}"):
+        assert _request(port, "HEAD", "/report.html", host) == (200, b"")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cache.sqlite",
+        "/manifest.json",
+        "/logs/lm_calls.jsonl",
+        "/pairs.parquet",
+        "/stats.json",
+        "/report.md",
+        "/run.lock",
+        "/leak.html",
+        "/../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/logs/",
+        "/analysis/",
+    ],
+)
+def test_serves_nothing_else(served: tuple[Path, int], path: str) -> None:
+    _, port = served
+    status, body = _request(port, "GET", path, f"127.0.0.1:{port}")
+    assert status == 404 and b"outside the run" not in body and b"error" not in body
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8000", "192.168.1.5", "127.0.0.1.nip.io", None]
+)
+def test_rejects_a_host_that_is_not_loopback(served: tuple[Path, int], host: str | None) -> None:
+    _, port = served
+    status, body = _request(port, "GET", "/report.html", host)
+    assert status == 403 and b"pair-data" not in body
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_is_read_only(served: tuple[Path, int], method: str) -> None:
+    run, port = served
+    before = sorted(os.listdir(run))
+    status, _ = _request(port, method, "/report.html", f"127.0.0.1:{port}")
+    assert status == 405 and sorted(os.listdir(run)) == before
+
+
+def test_report_itself_a_symlink_out_of_the_run_is_not_served(fresh_run: Path, tmp_path: Path) -> None:
+    from seal_audit._cli.view import report_file
+
+    outside = tmp_path / "elsewhere.html"
+    outside.write_text("<p>not the run's</p>")
+    (fresh_run / "report.html").symlink_to(outside)
+    assert report_file(fresh_run, "/report.html") is None
+
+
+def test_control_characters_are_shown_not_written_raw(fresh_run: Path) -> None:
+    store = RunStore(fresh_run, create=False)
+    pairs = store.read_table("pairs")
+    pairs.loc[0, "chosen"] = pairs.loc[0, "chosen"] + " NUL[\x00] ESC[\x1b] BEL[\x07] DEL[\x7f]"
+    store.write_table("pairs", pairs)
+    feats = store.read_table("features") if store.has_table("features") else pd.DataFrame()
+    if len(feats) and "error" in feats:
+        feats["error"] = feats["error"].astype(object)
+        feats.loc[feats.index[0], "error"] = "bad\x00value"
+        store.write_table("features", feats)
+    paths = build_report(store)
+    html = paths.html.read_bytes()
+    md = paths.md.read_bytes()
+    for raw in (b"\x00", b"\x1b", b"\x07", b"\x7f"):
+        assert raw not in html and raw not in md
+    text = html.decode("utf-8")
+    assert "NUL[\u2400] ESC[\u241b] BEL[\u2407] DEL[\u2421]" in text  # visible, in the explorer's data
+    from seal_audit.report._svg import esc
+
+    assert esc("a\x00<b>\x1f\tc\n") == "a\u2400&lt;b&gt;\u241f\tc\n"
