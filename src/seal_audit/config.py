@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from seal_audit.data.errors import ConfigError
+from seal_audit.data.llm_options import LLMSettings
 from seal_audit.data.load_options import LoadOptions
 
 if sys.version_info >= (3, 11):
@@ -136,17 +137,9 @@ class TrainRMConfig(_Section):
     seed: int = 0
 
 
-class LMConfig(_Section):
-    base_url: str
-    model: str
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(default=16, ge=1)
-    timeout: float = Field(default=60.0, gt=0)
-    max_retries: int = Field(default=5, ge=0)
-    max_cost: float | None = None
-    prices: dict[str, float] = Field(default_factory=dict)
-    """USD per million tokens: ``{"input": ..., "output": ...}`` (overrides the built-in table)."""
-    batch_api: bool = False
+LMConfig = LLMSettings
+"""``[labels.lm]`` / ``[rewrite.lm]``: the one LM-endpoint options model (``data/llm_options.py``),
+also behind the LM flags of ``seal label`` and ``seal rewrite``."""
 
 
 class LabelsConfig(_Section):

@@ -667,12 +667,27 @@ def analysis_options(cfg: AuditConfig) -> Any:
     return cfg.analysis
 
 
+def _stop_unless_partial_allowed(stage: str, failures: list[str], allow: bool, say: Reporter) -> None:
+    """A stage that failed more texts than its ``max_failed`` stops ``seal run`` before the analysis
+    (whose results would silently lack those texts), unless ``--allow-partial``."""
+    if not failures:
+        return
+    msg = f"{stage} stage did not do its work: " + " | ".join(failures)
+    if allow:
+        say(f"[{stage}] {msg}; going on (--allow-partial)")
+        return
+    from seal_audit.data.errors import StageFailed
+
+    raise StageFailed(msg + "; stopped before the analysis (fix the cause and run again, or --allow-partial)")
+
+
 def run(
     config: AuditConfig | str | Path,
     *,
     say: Reporter = _quiet,
     progress: Any = None,
     label_progress: Any = None,
+    allow_partial: bool = False,
 ) -> RunResult:
     """load → train → score → label → rewrite → analyze → report over one run directory.
 
@@ -693,10 +708,12 @@ def run(
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
         score_stage(store, specs, cfg, say, progress)
-        label_stage(
+        lab = label_stage(
             store, featurizers, say, label_progress, engine=cfg.run.engine, address=cfg.run.ray_address
         )
-        rewrite_stage(store, cfg, specs, featurizers, say)
+        _stop_unless_partial_allowed("label", lab.failures() if lab is not None else [], allow_partial, say)
+        rw = rewrite_stage(store, cfg, specs, featurizers, say)
+        _stop_unless_partial_allowed("rewrite", rw.failures() if rw is not None else [], allow_partial, say)
         analyze_stage(store, options, say=say)
         report = report_stage(store, say) if cfg.run.report else None
         return result_of(store, report)

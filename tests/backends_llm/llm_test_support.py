@@ -16,7 +16,8 @@ SCHEMA = {
 
 
 def fake_settings(srv: FakeOpenAIServer, **kw: Any) -> LLMSettings:
-    """Settings for the fake server: no key, backoff in milliseconds; ``kw`` overrides any field."""
+    """Settings for the fake server: no key, backoff in milliseconds, the dialect fixed (no probe);
+    ``kw`` overrides any field."""
     base: dict[str, Any] = {
         "model": "fake-model",
         "base_url": srv.base_url,
@@ -24,6 +25,7 @@ def fake_settings(srv: FakeOpenAIServer, **kw: Any) -> LLMSettings:
         "backoff_base_s": 0.01,
         "backoff_max_s": 0.05,
         "timeout_s": 0.5,
+        "response_format": "json_schema",  # no auto probe: request counts stay exact
     }
     base.update(kw)
     return LLMSettings(**base)

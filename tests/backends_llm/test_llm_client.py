@@ -133,11 +133,12 @@ def test_extract_json_object() -> None:
 
 def test_json_schema_fallback_is_remembered(fake_server: FakeOpenAIServer) -> None:
     fake_server.supports_json_schema = False
-    with LLMClient(settings(fake_server, concurrency=1)) as c:
+    with LLMClient(settings(fake_server, concurrency=1, response_format="auto")) as c:
         out = c.chat_many([req(str(i), f"text {i}") for i in range(4)], parse=parse)
     assert out.count("ok") == 4
-    assert fake_server.counts["rf:json_schema"] == 1  # rejected once, then json_object for the rest
-    assert fake_server.counts["rf:json_object"] == 4
+    assert fake_server.counts["rf:json_schema"] == 1  # the probe, rejected once
+    assert fake_server.counts["rf:json_object"] == 1 + 4  # the probe, then every call
+    assert out.info["response_format"] == "json_object_schema" and out.info["probes"] == 2
 
 
 def test_concurrency_limit_and_throughput(fake_server: FakeOpenAIServer) -> None:

@@ -57,6 +57,7 @@ def lm(srv: FakeOpenAIServer, features: Any = None, **kw: Any) -> LMLabeler:
         price=PRICE,
         batch_api=kw.pop("batch_api", False),
         batch_poll_s=0.01,
+        response_format=kw.pop("response_format", "json_schema"),
     )
     return LMLabeler(s, features, **kw)
 
@@ -139,7 +140,7 @@ def test_label_run_with_faults_then_rerun_sends_nothing(
     m_broken = pairs[7].chosen[12:60]
     fake_server.script(m_retry, ["429", "500", "timeout", "truncated", "missing_keys"])
     fake_server.script(m_broken, ["invalid"] * 3)  # 1 call + 2 repairs, all invalid -> failed
-    labeler = lm(fake_server, api_key_env=no_api_key)
+    labeler = lm(fake_server, api_key_env=no_api_key, concurrency=1)  # one in flight: the 0.5 s timeout holds
     out = label_run(store, [labeler])
     df = store.read_table("features")
     assert len(df) == 30 * 19
@@ -156,7 +157,11 @@ def test_label_run_with_faults_then_rerun_sends_nothing(
     specs = store.read_json("feature_specs")
     assert {d["name"] for d in specs} == {s.name for s in SEAL_FEATURES}
     assert out.outcomes[0].n_failed == 1
-    assert store.manifest.stages["label"].status == "complete"
+    # one failed text is more than max_failed = 0: the stage is partial, with the reason counted
+    assert store.manifest.stages["label"].status == "partial"
+    assert out.outcomes[0].status == "partial" and out.outcomes[0].over_limit
+    ((reason, n),) = out.outcomes[0].reasons
+    assert n == 1 and reason.startswith("invalid reply after 2 repair attempt(s)")
     # calls log: fields present, no key, no prompt text
     log = store.read_log("lm_calls")
     assert {"time", "model", "tokens_in", "tokens_out", "latency_s", "status", "cost_usd"} <= set(log[0])
@@ -247,7 +252,10 @@ from seal_audit.features.lm import LMLabeler
 from seal_audit.store import RunStore
 
 base_url, run_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = LLMSettings(model="gpt-4o-mini", base_url=base_url, api_key_env=None, concurrency=4, timeout_s=5)
+s = LLMSettings(
+    model="gpt-4o-mini", base_url=base_url, api_key_env=None, concurrency=4, timeout_s=5,
+    response_format="json_schema",
+)
 items = [LabelItem(f"p{i}", "chosen", "Human: hi. ", f"Assistant: text {i}") for i in range(n)]
 label_items(items, [LMLabeler(s)], store=RunStore(Path(run_dir)))
 """
@@ -277,7 +285,13 @@ def test_sigkilled_run_loses_at_most_the_calls_in_flight(
     assert 12 <= cached < n
     assert sent - cached <= 4  # concurrency: only the calls in flight were lost
     fake_server.reset_counts()
-    s = LLMSettings(model="gpt-4o-mini", base_url=fake_server.base_url, api_key_env=None, concurrency=4)
+    s = LLMSettings(
+        model="gpt-4o-mini",
+        base_url=fake_server.base_url,
+        api_key_env=None,
+        concurrency=4,
+        response_format="json_schema",
+    )
     items = [LabelItem(f"p{i}", "chosen", "Human: hi. ", f"Assistant: text {i}") for i in range(n)]
     out = label_items(items, [LMLabeler(s)], store=RunStore(run_dir))
     assert fake_server.chat_requests() == n - cached
@@ -476,3 +490,39 @@ def test_columns_mapping_without_model(hh_pairs: list[PreferencePair], tmp_path:
     df = store.read_table("features").set_index(["pair_id", "side"])["value"]
     assert df[(pairs[0].pair_id, "chosen")] == 3.0 and df[(pairs[0].pair_id, "rejected")] == 2.5
     assert math.isnan(df[(pairs[2].pair_id, "chosen")])
+
+
+def test_cli_failed_stage_exits_3_with_counted_reasons(
+    fake_server: FakeOpenAIServer,
+    hh_pairs: list[PreferencePair],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server that rejects the requested response format (explicit json_schema: no step-down):
+    every text fails, the command exits 3 and says why, counted; the manifest says 'failed'."""
+    from seal_audit._cli import main
+
+    fake_server.supports_json_schema = False
+    store = make_run(tmp_path, hh_pairs[:3])
+    base = [
+        str(store.root),
+        "--featurizer",
+        "lm",
+        "--model",
+        "gpt-4o-mini",
+        "--base-url",
+        fake_server.base_url,
+    ]
+    base += ["--api-key-env", "none", "--yes", "--max-retries", "0"]
+    with pytest.raises(SystemExit) as exc:
+        main(["label", *base, "--response-format", "json_schema"])
+    assert exc.value.code == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "6× HTTP 400: response_format json_schema is not supported" in err
+    assert "label stage failed" in err
+    assert RunStore(store.root, create=False).manifest.stages["label"].status == "failed"
+    # auto settles on a dialect the server accepts: the same command then succeeds
+    main(["label", *base])
+    stage = RunStore(store.root, create=False).manifest.stages["label"]
+    assert stage.status == "complete"
+    assert stage.counters["featurizers"]["lm"]["client"]["response_format"] == "json_object_schema"

@@ -165,3 +165,40 @@ def test_python_api(tmp_path: Path, hh_path: Path, reference: tuple[Path, bytes]
     assert isinstance(result.stats.imprint, dict) and "pooled" in result.stats.imprint
     assert len(result.to_pandas("agreement")) == 3
     os.environ.pop("SEAL_UNUSED", None)
+
+
+def test_failed_labeling_stops_before_the_analysis_unless_allowed(tmp_path: Path, hh_path: Path) -> None:
+    """An LM-labeler whose endpoint is down: ``seal run`` exits 3 naming the URL and the featurizer,
+    writes no stats.json; with --allow-partial it goes on to the analysis and says so."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    lm = f'featurizers = ["lm", "length"]\n\n[labels.lm]\nmodel = "m"\nbase_url = "{url}"\napi_key_env = "none"\n'
+    cfg = _config(
+        tmp_path,
+        "run",
+        hh_path,
+        **{
+            'featurizers = ["sentiment", "refusal", "length", "hedging"]\n': lm,
+            'transforms = ["add_positive", "add_filler"]': "transforms = []",
+        },
+    )
+    out = _run(cfg)
+    assert out.returncode == 3, out.stderr[-3000:]
+    err = " ".join(out.stderr.split())
+    assert "label stage did not do its work: lm:" in err and f"endpoint unreachable: {url}" in err
+    assert "stopped before the analysis" in err
+    assert not (tmp_path / "run" / "stats.json").exists()
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert m["stages"]["label"]["status"] == "failed"
+    allowed = subprocess.run(
+        [sys.executable, "-m", "seal_audit", "run", str(cfg), "--allow-partial"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "going on (--allow-partial)" in " ".join(allowed.stderr.split()), allowed.stderr[-3000:]
+    assert "[analyze]" in allowed.stderr

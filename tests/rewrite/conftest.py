@@ -79,6 +79,8 @@ MALFORMED: dict[str, Callable[[str], str]] = {
     "unchanged": lambda t: t,
     "same_words": lambda t: "  " + " ".join(t.split()) + "\n",
     "markers_dropped": lambda t: fake_paraphrase(t).replace("Assistant:", "").replace("Human:", ""),
+    "adds_turn": lambda t: fake_paraphrase(t) + "\n\nHuman: and another question?",
+    "echoes_marker": lambda t: "Assistant: " + fake_paraphrase(t),
     "renamed": lambda t: fake_paraphrase(t).replace("Assistant:", "AI:"),
     "preamble": lambda t: "Sure! Here is the rewritten text:\n\n" + fake_paraphrase(t),
     "fenced": lambda t: "```\n" + fake_paraphrase(t).strip() + "\n```",

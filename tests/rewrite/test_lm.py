@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from seal_audit.rewrite import rewrite_run, rewritten_items
-from seal_audit.rewrite.markers import marker_roles
+from seal_audit.rewrite.markers import marker_roles, split_lead_marker
 
 
 def _table(store: Any, transform: str) -> Any:
@@ -18,10 +18,13 @@ def test_paraphrase_malformed_replies_and_resume(
     run_store: Any, rewrite_server: Any, llm_settings: Any, minilm: Any
 ) -> None:
     pairs = run_store.read_pairs()[:12]
-    kinds = ["empty", "unchanged", "same_words", "markers_dropped", "renamed", "preamble", "fenced", "tagged"]
+    kinds = ["empty", "unchanged", "same_words", "adds_turn", "echoes_marker", "preamble", "fenced", "tagged"]
     scripted = {}
     for p, kind in zip(pairs, kinds, strict=False):
-        rewrite_server.bad[p.rejected] = kind
+        # response scope: the model is sent the reply's body only, never its "Assistant:" marker
+        prefix, body = split_lead_marker(p.rejected)
+        assert prefix.startswith("Assistant:") and "Assistant:" not in body
+        rewrite_server.bad[body] = kind
         scripted[(p.pair_id, "rejected")] = kind
     summary = rewrite_run(
         run_store,
@@ -41,9 +44,8 @@ def test_paraphrase_malformed_replies_and_resume(
         "empty": "empty output",
         "unchanged": "unchanged",
         "same_words": "unchanged",
-        "markers_dropped": "turn markers changed",
-        "renamed": "turn markers changed",
-        "preamble": "text before the first turn marker",
+        "adds_turn": "turn markers changed",
+        "preamble": "text before the reply (a preamble was added)",
     }
     for (pid, side), kind in scripted.items():
         if pid not in sampled:
@@ -53,8 +55,9 @@ def test_paraphrase_malformed_replies_and_resume(
             assert row["status"] == "rejected", kind
             assert str(row["reason"]).startswith(expected_reason[kind]), (kind, row["reason"])
             assert row["similarity"] != row["similarity"]  # NaN: no similarity for a rejected text
-        else:  # fenced / tagged replies are cleaned and accepted
+        else:  # fenced / tagged / marker-echoing replies are cleaned and accepted
             assert row["status"] == "ok", (kind, row["reason"])
+            assert str(row["rewritten"]).startswith("Assistant:"), kind  # the marker is put back
     ok = df[df["status"] == "ok"]
     assert len(ok) >= 12
     for (_, _), row in ok.iterrows():
@@ -88,7 +91,7 @@ def test_failed_calls_are_recorded_then_retried(
 ) -> None:
     pairs = run_store.read_pairs()
     target = pairs[0]
-    rewrite_server.server.script(target.chosen, ["500"])
+    rewrite_server.server.script(split_lead_marker(target.chosen)[1], ["500"])  # the body is what is sent
     rewrite_run(
         run_store, ["paraphrase"], sample=None, sides="chosen", llm_settings=llm_settings, embedder=minilm
     )
@@ -200,3 +203,45 @@ def test_cli_paraphrase_against_the_local_server(
     assert res.exit_code == 0 and rewrite_server.calls() == 6  # resumed from the cache
     res = CliRunner().invoke(command, [run, "-t", "paraphrase", "--sample", "x"])
     assert res.exit_code != 0 and "--sample" in res.output
+
+
+def test_summary_is_readable_in_80_columns() -> None:
+    import io
+
+    from rich.console import Console
+
+    from seal_audit._cli.rewrite import print_summary
+    from seal_audit.rewrite.stage import RewriteSummary, TransformSummary
+
+    ts = tuple(
+        TransformSummary(
+            name=name,
+            kind=kind,
+            scope="response",
+            pairs=1234,
+            rows=2468,
+            ok=2400,
+            rejected=60,
+            failed=8,
+            drifted=123,
+            mean_similarity=0.9634,
+            lm_calls=2468,
+            lm_cached=1000,
+            reasons=(("turn markers changed", 40), ("empty output", 20)),
+            lm_info={"requests": 2470, "resends": 2, "server_slots": 4, "concurrency": 4},
+        )
+        for name, kind in (
+            ("paraphrase", "paraphrase"),
+            ("more_positive", "directed"),
+            ("add_apology", "controlled"),
+        )
+    )
+    buf = io.StringIO()
+    print_summary(RewriteSummary(1234, ts, 1.0), Console(file=buf, width=80, force_terminal=False))
+    lines = buf.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), "\n".join(lines)
+    text = buf.getvalue()
+    assert "…" not in text  # nothing cut off
+    for word in ("transform", "rejected", "drifted", "more_positive", "controlled", "0.963", "2468"):
+        assert word in text
+    assert "40× turn markers changed" in text and "2,470 LM requests, 2 resends" in text

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> Any:
         return rv
     except SealError as exc:
         click.secho(f"error: {scrub_text(str(exc))}", fg="red", err=True)
-        sys.exit(2)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except OSError as exc:  # a write site that does not convert its own disk errors: still one line
         if exc.filename is None:
             raise

@@ -138,32 +138,18 @@ def maybe_progress(enabled: bool) -> Iterator[Progress | None]:
         yield progress
 
 
-def llm_settings(
-    *,
-    what: str,
-    model: str | None,
-    base_url: str,
-    api_key_env: str | None,
-    price_in: float | None,
-    price_out: float | None,
-    **fields: Any,
-) -> Any:
-    """LLMSettings from CLI options, validated the same way for every verb that calls an LM."""
-    from seal_audit.backends.llm import LLMSettings, ModelPrice
-    from seal_audit.data.errors import ConfigError
-
-    if not model:
-        raise ConfigError(f"{what} needs --model (the model name the endpoint serves)")
-    price = None
-    if price_in is not None or price_out is not None:
-        if price_in is None or price_out is None:
-            raise ConfigError("give both --price-in and --price-out (USD per 1M tokens)")
-        price = ModelPrice(input_per_mtok=price_in, output_per_mtok=price_out)
-    key_env = None if api_key_env is None or api_key_env.lower() in ("", "none") else api_key_env
-    from seal_audit.data.redact import register_secret_env
-
-    register_secret_env(key_env)  # its value is redacted at every sink from now on
-    return LLMSettings(model=model, base_url=base_url, api_key_env=key_env, price=price, **fields)
+def _llm_click_type(annotation: Any) -> tuple[Any, bool]:
+    """(click type, is_flag) of an ``LLMSettings`` field annotation."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is Literal:
+        return click.Choice([str(a) for a in get_args(annotation)]), False
+    if args and get_origin(annotation) is not Literal:  # X | None
+        return _llm_click_type(args[0])
+    if annotation is bool:
+        return None, True
+    if annotation in (int, float, str):
+        return annotation, False
+    raise TypeError(f"no CLI type for {annotation!r}")
 
 
 # --- CLI flags generated from an options model ------------------------------------------------------
@@ -234,3 +220,71 @@ def model_overrides(model: Any, kwargs: dict[str, Any], *, prefix: str = "") -> 
         _t, _b, conv = _flag_type(info.annotation)
         out[field_name] = conv(value) if conv is not None else value
     return out
+
+
+def llm_options(fn: F) -> F:
+    """The LM-endpoint flags, one per ``LLMSettings`` field (``--price-in/--price-out`` for
+    ``price``), named by the field's ``cli`` metadata. Every flag defaults to "not given", so an
+    unset flag leaves the model's own default: the CLI and the TOML share one set of defaults."""
+    from seal_audit.data.llm_options import LLMSettings, llm_field_cli
+
+    opts = []
+    for name, meta in llm_field_cli().items():
+        info = LLMSettings.model_fields[name]
+        default = info.default if not info.is_required() else None
+        if name == "price":
+            opts.append(click.option("--price-in", type=float, default=None, help="USD per 1M input tokens."))
+            opts.append(
+                click.option("--price-out", type=float, default=None, help="USD per 1M output tokens.")
+            )
+            continue
+        typ, is_flag = _llm_click_type(info.annotation)
+        shown = "" if default is None or is_flag else f"  [default: {default}]"
+        if is_flag:
+            opts.append(click.option(meta["cli"], name, is_flag=True, default=None, help=meta["help"]))
+        else:
+            opts.append(click.option(meta["cli"], name, type=typ, default=None, help=meta["help"] + shown))
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def llm_settings_from_cli(kwargs: dict[str, Any], *, what: str, need_model: bool = True) -> Any:
+    """Pop the ``llm_options`` values out of a verb's kwargs into an ``LLMSettings`` (None when no
+    --model was given and ``need_model`` is False); errors name the flag."""
+    from pydantic import ValidationError
+
+    from seal_audit.data.errors import ConfigError
+    from seal_audit.data.llm_options import LLMSettings, llm_field_cli
+
+    meta = llm_field_cli()
+    given: dict[str, Any] = {}
+    for name in meta:
+        if name == "price":
+            p_in, p_out = kwargs.pop("price_in", None), kwargs.pop("price_out", None)
+            if p_in is not None or p_out is not None:
+                if p_in is None or p_out is None:
+                    raise ConfigError("give both --price-in and --price-out (USD per 1M tokens)")
+                given["price"] = {"input_per_mtok": p_in, "output_per_mtok": p_out}
+            continue
+        value = kwargs.pop(name, None)
+        if value is not None and value is not False:
+            given[name] = value
+    if "model" not in given:
+        if need_model:
+            raise ConfigError(f"{what} needs --model (the model name the endpoint serves)")
+        if len(given) > 0 and set(given) - {"api_key_env"}:
+            flags = ", ".join(sorted(meta[k]["cli"] for k in given))
+            raise ConfigError(f"{flags} given without --model: {what} needs --model")
+        return None
+    try:
+        settings = LLMSettings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        flag = meta.get(field, {}).get("cli", field) if field else "LM options"
+        raise ConfigError(f"{flag}: {err['msg']}") from None
+    from seal_audit.data.redact import register_secret_env
+
+    register_secret_env(settings.api_key_env)  # its value is redacted at every sink from now on
+    return settings

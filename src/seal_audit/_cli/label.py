@@ -10,10 +10,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from seal_audit._cli._common import llm_settings
+from seal_audit._cli._common import llm_options, llm_settings_from_cli
 from seal_audit._cli._writer import writer_store
 from seal_audit.backends.llm import LLMSettings
-from seal_audit.data.errors import ConfigError
+from seal_audit.data.errors import ConfigError, StageFailed
 from seal_audit.features import Progress as LabelProgress
 from seal_audit.features import (
     available_featurizers,
@@ -53,24 +53,6 @@ are cached by this process as they arrive, under the same keys as local runs.
 """
 
 
-def _settings(opts: dict[str, Any]) -> LLMSettings:
-    settings: LLMSettings = llm_settings(
-        what="--featurizer lm",
-        model=opts["model"],
-        base_url=opts["base_url"],
-        api_key_env=opts["api_key_env"],
-        price_in=opts["price_in"],
-        price_out=opts["price_out"],
-        concurrency=opts["concurrency"],
-        timeout_s=opts["timeout"],
-        max_retries=opts["max_retries"],
-        max_repairs=opts["max_repairs"],
-        batch_api=opts["batch_api"],
-        batch_poll_s=opts["batch_poll"],
-    )
-    return settings
-
-
 @click.command("label", help=HELP)
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--featurizer", "featurizers", multiple=True, help="Featurizer name (repeatable; see above).")
@@ -81,42 +63,7 @@ def _settings(opts: dict[str, Any]) -> LLMSettings:
     help="User-defined features: a TOML file with [[features]] tables.",
 )
 @click.option("--no-seal-taxonomy", is_flag=True, help="LM-label only the --features-toml LM features.")
-@click.option(
-    "--base-url",
-    default="https://api.openai.com/v1",
-    show_default=True,
-    help="OpenAI-compatible endpoint root.",
-)
-@click.option("--model", default=None, help="Model name for the LM-labeler.")
-@click.option(
-    "--api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key ('none' for servers without a key).",
-)
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Most LM calls in flight.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per HTTP call.")
-@click.option("--max-retries", type=int, default=6, show_default=True, help="Retries on 429/5xx/timeouts.")
-@click.option(
-    "--max-repairs",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Follow-up turns asking the model to fix an invalid reply.",
-)
-@click.option("--max-cost", type=float, default=None, help="Stop before spending more than this (USD).")
-@click.option("--price-in", type=float, default=None, help="USD per 1M input tokens (overrides built-in).")
-@click.option("--price-out", type=float, default=None, help="USD per 1M output tokens.")
-@click.option("--batch-api", is_flag=True, help="Use the OpenAI Batch API (half price, up to 24 h).")
-@click.option(
-    "--batch-poll", type=float, default=30.0, show_default=True, help="Seconds between batch polls."
-)
-@click.option(
-    "--batch-wait",
-    type=float,
-    default=None,
-    help="Stop polling after this many seconds (run again to resume); default: wait.",
-)
+@llm_options
 @click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
@@ -147,6 +94,9 @@ def command(
         raise ConfigError("--address, --ray-workers and --max-rps need --engine ray")
     if not featurizers:
         raise ConfigError("give at least one --featurizer (e.g. --featurizer offline); --list shows them")
+    settings: LLMSettings | None = llm_settings_from_cli(
+        opts, what="--featurizer lm", need_model="lm" in featurizers
+    )
     store = writer_store(run_dir, "label")
     user = load_feature_config(features_toml) if features_toml else None
     if user and user.lm_specs() and "lm" not in featurizers:
@@ -156,9 +106,9 @@ def command(
     fz = build_featurizers(
         featurizers,
         user,
-        _settings(opts) if "lm" in featurizers else None,
-        max_cost=opts["max_cost"],
-        batch_timeout_s=opts["batch_wait"],
+        settings,
+        max_cost=settings.max_cost if settings else None,
+        batch_timeout_s=settings.batch_wait_s if settings else None,
         include_seal=False if opts["no_seal_taxonomy"] else None,
     )
     items = None
@@ -167,8 +117,8 @@ def command(
             items = items or build_items(store.read_pairs())
             est = f.estimate(items, store)
             console.print(f"[bold]LM-labeler estimate:[/] {est.describe()}")
-            if opts["max_cost"] is not None:
-                console.print(f"budget: --max-cost ${opts['max_cost']:.4f}")
+            if f.settings.max_cost is not None:
+                console.print(f"budget: --max-cost ${f.settings.max_cost:.4f}")
             if est.n_calls and not yes:
                 click.confirm("Go on?", default=False, abort=True, err=True)
 
@@ -217,10 +167,28 @@ def command(
         line = f"{name}: {s['texts']:,} texts, {s['failed']:,} failed"
         if name == "lm":
             line += f", {s['cached']:,} from cache, cost ${s['cost_usd']:.4f}"
-        console.print(line)
+            c = s.get("client") or {}
+            if c:
+                line += (
+                    f"; {c.get('requests', 0):,} requests ({c.get('resends', 0):,} resends, "
+                    f"{c.get('repairs', 0):,} repair turns)"
+                )
+                if c.get("response_format"):
+                    line += f", response format {c['response_format']}"
+                if c.get("server_slots"):
+                    line += f", server slots {c['server_slots']}"
+        console.print(line, markup=False, highlight=False)
+        for reason, n in (s.get("reasons") or [])[:5]:
+            console.print(f"  {n:,}\u00d7 {reason}", markup=False, highlight=False)
         if s["stopped"]:
             console.print(
                 f"[yellow]{name} stopped: {s['stop_reason']}[/] -- finished work is stored; "
                 "run the same command again to continue"
             )
     click.echo(str(store.table_path("features")))
+    failures = out.failures()
+    if failures:
+        raise StageFailed(
+            "label stage " + out.status + ": " + " | ".join(failures) + " (finished labels are stored; "
+            "fix the cause and run the same command again, or allow failures with --max-failed)"
+        )

@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
-from seal_audit._cli._common import model_options, model_overrides
+from seal_audit._cli._common import llm_options, llm_settings_from_cli, model_options, model_overrides
 from seal_audit._cli._writer import writer_store
 from seal_audit.config import RewriteOptions
-from seal_audit.data.errors import ConfigError, SealError
+from seal_audit.data.errors import ConfigError, SealError, StageFailed
 from seal_audit.store.run_store import MANIFEST
 
 if TYPE_CHECKING:
-    from seal_audit.backends.llm.settings import LLMSettings
     from seal_audit.rewrite import RewriteSummary, TransformSpec
 
 Say = Callable[[str], None]
@@ -65,26 +65,22 @@ def _list_table(extra: dict[str, TransformSpec]) -> Table:
 
 
 def _summary_table(summary: RewriteSummary) -> Table:
-    table = Table(title=f"rewrites of {summary.pairs_sampled} sampled pairs", show_edge=False)
-    for col in (
-        "transform",
-        "test",
-        "scope",
-        "ok",
-        "rejected",
-        "failed",
-        "drifted",
-        "mean sim",
-        "LM calls",
-        "cached",
-    ):
-        table.add_column(col, justify="left" if col in ("transform", "test", "scope") else "right")
+    """One row per transform, readable in an 80-column terminal (the scope, the same for every
+    transform of a command, goes into the title)."""
+    scopes = sorted({t.scope for t in summary.transforms})
+    table = Table(
+        title=f"rewrites of {summary.pairs_sampled} sampled pairs (scope: {', '.join(scopes)})",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for col in ("transform", "test", "ok", "rejected", "failed", "drifted", "sim", "sent", "cached"):
+        table.add_column(col, justify="left" if col in ("transform", "test") else "right", no_wrap=True)
     for t in summary.transforms:
         sim = "-" if math.isnan(t.mean_similarity) else f"{t.mean_similarity:.3f}"
         table.add_row(
             t.name,
             t.kind,
-            t.scope,
             str(t.ok),
             str(t.rejected),
             str(t.failed),
@@ -96,36 +92,26 @@ def _summary_table(summary: RewriteSummary) -> Table:
     return table
 
 
-def _llm_settings(
-    base_url: str | None,
-    model: str | None,
-    api_key_env: str | None,
-    concurrency: int,
-    temperature: float,
-    max_tokens: int | None,
-    timeout: float,
-    price_in: float | None,
-    price_out: float | None,
-) -> LLMSettings | None:
-    if model is None and base_url is None:
-        return None
-    if base_url is None:
-        raise ConfigError("LM transforms need both --base-url and --model")
-    from seal_audit._cli._common import llm_settings
-
-    settings: LLMSettings = llm_settings(
-        what="an LM transform",
-        model=model,
-        base_url=base_url,
-        api_key_env=api_key_env,
-        price_in=price_in,
-        price_out=price_out,
-        concurrency=concurrency,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        timeout_s=timeout,
-    )
-    return settings
+def print_summary(summary: RewriteSummary, console: Console) -> None:
+    """The table, then per transform the reasons (rejections and failures, counted) and what the
+    LM client did; ``sent`` counts texts sent to the LM in this command, ``cached`` the replies
+    reused from an earlier one."""
+    console.print(_summary_table(summary))
+    for t in summary.transforms:
+        if t.reasons:
+            console.print(f"{t.name} not ok:", markup=False, highlight=False)
+            for reason, n in t.reasons:
+                console.print(f"  {n:,}\u00d7 {reason}", markup=False, highlight=False)
+        c = t.lm_info
+        if c.get("requests"):
+            console.print(
+                f"{t.name}: {c['requests']:,} LM requests, {c.get('resends', 0):,} resends, "
+                f"server slots {c.get('server_slots') or 'not reported'}, concurrency {c.get('concurrency')}",
+                markup=False,
+                highlight=False,
+            )
+        if t.stopped:
+            console.print(f"[yellow]{t.name}: stopped early ({t.stopped}); run again to continue[/yellow]")
 
 
 @click.command("rewrite", help=HELP)
@@ -150,27 +136,7 @@ def _llm_settings(
     f"[default: {RewriteOptions.model_fields['sample'].default}].",
 )
 @model_options(RewriteOptions, skip=("sample",))
-@click.option("--base-url", default=None, help="OpenAI-compatible endpoint of the LM transforms.")
-@click.option("--model", default=None, help="Model name at that endpoint.")
-@click.option(
-    "--api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key ('none' for a keyless local server).",
-)
-@click.option("--concurrency", type=int, default=8, show_default=True, help="LM calls in flight.")
-@click.option(
-    "--temperature",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="LM sampling temperature (the reference used 0.1).",
-)
-@click.option("--max-tokens", type=int, default=None, help="LM output token limit per rewrite.")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per LM call.")
-@click.option("--max-cost", type=float, default=None, help="Stop sending LM calls past this many USD.")
-@click.option("--price-in", type=float, default=None, help="USD per 1M input tokens (unknown models).")
-@click.option("--price-out", type=float, default=None, help="USD per 1M output tokens (unknown models).")
+@llm_options
 @click.option(
     "--featurizer",
     "featurizers",
@@ -186,16 +152,6 @@ def command(
     list_only: bool,
     config: Path | None,
     sample: str | None,
-    base_url: str | None,
-    model: str | None,
-    api_key_env: str | None,
-    concurrency: int,
-    temperature: float,
-    max_tokens: int | None,
-    timeout: float,
-    max_cost: float | None,
-    price_in: float | None,
-    price_out: float | None,
     featurizers: tuple[str, ...],
     no_score: bool,
     no_label: bool,
@@ -228,9 +184,9 @@ def command(
             ) from None
     opts = RewriteOptions.model_validate(given)
     run_seed = opts.seed if opts.seed is not None else (store.manifest.seed or 0)
-    llm = _llm_settings(
-        base_url, model, api_key_env, concurrency, temperature, max_tokens, timeout, price_in, price_out
-    )
+    llm = llm_settings_from_cli(kwargs, what="an LM transform", need_model=False)
+    if llm is not None and llm.batch_api:
+        raise ConfigError("--batch-api is for seal label only: LM rewrites are live calls")
 
     def say(msg: str) -> None:
         console.print(msg)
@@ -253,18 +209,11 @@ def command(
             llm_settings=llm,
             embed_spec=opts.embedder,
             drift_threshold=opts.drift_threshold,
-            max_cost=max_cost,
+            max_cost=llm.max_cost if llm is not None else None,
             extra=extra,
             progress=progress_cb,
         )
-        console.print(_summary_table(summary))
-        for t in summary.transforms:
-            if t.reasons:
-                console.print(f"{t.name}: " + "; ".join(f"{n} x {r}" for r, n in t.reasons))
-            if t.stopped:
-                console.print(
-                    f"[yellow]{t.name}: stopped early ({t.stopped}); run again to continue[/yellow]"
-                )
+        print_summary(summary, console)
         names = [t.name for t in summary.transforms]
         from seal_audit.pipeline import score_and_label_rewrites
 
@@ -279,3 +228,9 @@ def command(
     finally:
         store.close()
     click.echo(f"rewrites written to {store.table_path('rewrites')}; next: seal analyze {run_dir}")
+    failures = summary.failures()
+    if failures:
+        raise StageFailed(
+            "rewrite stage did not do its work: " + " | ".join(failures) + " (finished rewrites are stored; "
+            "fix the cause and run again, or allow failures with --max-failed)"
+        )

@@ -23,7 +23,12 @@ def print_headline(result: object) -> None:
 @click.command("run")
 @click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--quiet", is_flag=True, help="Only the headline at the end.")
-def command(config: Path, quiet: bool) -> None:
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Go on to the analysis when a labeling or rewrite stage failed more texts than max_failed.",
+)
+def command(config: Path, quiet: bool, allow_partial: bool) -> None:
     """Run load → score → label → rewrite → analyze → report as CONFIG describes (see `seal init`).
 
     Interrupt it at any moment and run it again: it continues from the run directory, recomputes
@@ -37,5 +42,6 @@ def command(config: Path, quiet: bool) -> None:
             say=(lambda _: None) if quiet else say,
             progress=progress_factory(progress) if progress else None,
             label_progress=label_progress(progress) if progress else None,
+            allow_partial=allow_partial,
         )
     print_headline(result)

@@ -79,3 +79,10 @@ def disk_error(exc: BaseException, path: object) -> DiskError:
         cause = f"{cause} ({_errno.errorcode[code]})"
     where = getattr(exc, "filename", None) or path
     return DiskError(str(where), cause, code if isinstance(code, int) else None)
+
+
+class StageFailed(SealError):
+    """A stage did not do its work (more failed texts than ``max_failed``): exit code 3, so that a
+    script can tell "ran, but the results are incomplete" from a usage or configuration error (2)."""
+
+    exit_code = 3

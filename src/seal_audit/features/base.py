@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from seal_audit.data.errors import ConfigError
+from seal_audit.data.llm_options import StageStatus
 from seal_audit.data.records import FeatureLabel, FeatureSpec, Side
 
 if TYPE_CHECKING:
@@ -125,6 +127,29 @@ class FeaturizerOutcome:
     cost_usd: float = 0.0
     stopped: bool = False
     stop_reason: str | None = None
+    status: StageStatus = "complete"
+    """``complete`` (failures within the allowance), ``partial`` (too many failed texts),
+    ``failed`` (none labeled), ``stopped`` (the cost budget or a stop request ended it)."""
+    reasons: tuple[tuple[str, int], ...] = ()
+    """Why texts failed, most frequent first: (reason, texts)."""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """What the LM client learned and did (response format, server slots, requests, resends)."""
+
+    @property
+    def over_limit(self) -> bool:
+        """True when the stage did not do its work (the command must exit non-zero)."""
+        return self.status in ("partial", "failed")
+
+
+def reason_counts(errors: Iterable[str], top: int | None = None) -> tuple[tuple[str, int], ...]:
+    """(reason, count) most frequent first; a reason is the error's first line, cut at 160 chars."""
+    c = Counter(e.splitlines()[0][:160] if e else "unknown error" for e in errors)
+    return tuple(c.most_common(top))
+
+
+def describe_reasons(reasons: Sequence[tuple[str, int]], top: int = 3) -> str:
+    """``60x HTTP 500: ...; 2x invalid reply ...`` (the terminal line under a failed stage)."""
+    return "; ".join(f"{n}\u00d7 {r}" for r, n in reasons[:top])
 
 
 @runtime_checkable

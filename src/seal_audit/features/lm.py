@@ -45,6 +45,7 @@ from seal_audit.features.base import (
     LabelRow,
     Progress,
     failed_rows,
+    reason_counts,
     register_featurizer,
 )
 from seal_audit.features.specs import SEAL_FEATURES, feature_set_hash
@@ -360,6 +361,8 @@ class LMLabeler:
         rows: list[LabelRow] = []
         counts = {"done": 0, "failed": 0, "cached": 0}
         cost = [0.0]
+        errors: list[str] = []
+        unsent = [0]
 
         def on_result(r: ChatResult) -> None:
             item = items[int(r.key)]
@@ -370,6 +373,8 @@ class LMLabeler:
                 rows.extend(self._rows(item, r.parsed))
             else:
                 counts["failed"] += 1
+                unsent[0] += r.status == "stopped"
+                errors.append(r.error or r.status)
                 rows.extend(failed_rows(item, self.feature_specs, self.name, r.error or r.status))
             if ctx.on_progress is not None:
                 ctx.progress(
@@ -399,6 +404,16 @@ class LMLabeler:
             )
         finally:
             client.close()
+        # A budget, a stop request or a Batch API wait leaves texts unsent on purpose (the next run
+        # continues); anything else that stopped the run (an unreachable endpoint) is a failure.
+        reason = out.stop_reason or ""
+        budget_stop = out.stopped and (
+            reason.startswith(("max cost", "stop requested"))
+            or (self.settings.batch_api and "batch" in reason)
+        )
+        n_failed = counts["failed"] - (unsent[0] if budget_stop else 0)
+        info = dict(out.info)
+        info["max_failed"] = self.settings.max_failed
         return FeaturizerOutcome(
             self.name,
             tuple(rows),
@@ -408,6 +423,9 @@ class LMLabeler:
             cost[0],
             out.stopped,
             out.stop_reason,
+            status=self.settings.stage_status(len(items), n_failed, budget_stop=budget_stop),
+            reasons=reason_counts(errors),
+            info=info,
         )
 
     def _rows(self, item: LabelItem, parsed: Mapping[str, Any]) -> list[LabelRow]:

@@ -134,12 +134,12 @@ class GatedClient(LLMClient):
         self._limiter = limiter
         self._holder = holder
 
-    def _post(self, body: dict[str, Any]) -> Any:
+    def _post(self, body: dict[str, Any], timeout_s: float | None = None) -> Any:
         import ray
 
         ray.get(self._limiter.acquire.remote(self._holder))
         try:
-            return super()._post(body)
+            return super()._post(body, timeout_s)
         finally:
             self._limiter.release.remote(self._holder)
 
@@ -217,11 +217,16 @@ class RayChatClient(LLMClient):
         task = ray.remote(run_shard).options(num_cpus=fo.num_cpus, max_retries=0, runtime_env=fo.runtime_env)
         limiter = fo.limiter(self.settings)
         reqs: list[ChatRequest] = list(requests)
+        # The driver settles the response format once; the shards are told the dialect.
+        probe_error = self.settle_response_format() if any(r.json_schema for r in reqs) else None
+        shard_settings = self.settings
+        if self.settings.response_format == "auto" and probe_error is None:
+            shard_settings = self.settings.model_copy(update={"response_format": self.dialect})
         shards = [reqs[s : s + fo.shard_size] for s in range(0, len(reqs), fo.shard_size)]
         results: list[ChatResult] = []
         pending: dict[Any, tuple[str, list[ChatRequest], float]] = {}
         spent = 0.0
-        stop_reason: str | None = None
+        stop_reason: str | None = probe_error
         next_shard = 0
 
         def deliver(r: ChatResult) -> None:
@@ -242,7 +247,7 @@ class RayChatClient(LLMClient):
                         stop_reason = f"max cost ${max_cost:.4f} reached"
                         break
                     holder = f"shard-{id(self)}-{next_shard}"
-                    ref = task.remote(self.settings, shard, parse, limiter, holder)
+                    ref = task.remote(shard_settings, shard, parse, limiter, holder)
                     pending[ref] = (holder, shard, est)
                     next_shard += 1
                 if not pending:
@@ -281,7 +286,7 @@ class RayChatClient(LLMClient):
             for ref in pending:  # Ctrl-C or a failed cache write: drop the shards still running
                 ray.cancel(ref, force=True)
             self.flush_log()
-        return ChatManyOutcome(tuple(results), stop_reason is not None, stop_reason, spent)
+        return ChatManyOutcome(tuple(results), stop_reason is not None, stop_reason, spent, self.run_info())
 
 
 def _fanned_out(f: Featurizer, fanout: FanOut) -> Featurizer:

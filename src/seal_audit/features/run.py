@@ -31,6 +31,7 @@ from seal_audit.features.base import (
     LabelItem,
     LabelRow,
     Progress,
+    describe_reasons,
 )
 from seal_audit.store.run_store import FEATURES, RunStore
 
@@ -84,6 +85,21 @@ class LabelOutcome:
     def stopped(self) -> bool:
         return any(o.stopped for o in self.outcomes)
 
+    @property
+    def status(self) -> str:
+        """The worst featurizer status: failed > partial > stopped > complete."""
+        order = ("failed", "partial", "stopped", "complete")
+        return min((o.status for o in self.outcomes), key=order.index, default="complete")
+
+    def failures(self) -> list[str]:
+        """One line per featurizer that did not do its work (over its ``max_failed``)."""
+        return [
+            f"{o.featurizer}: {o.n_failed:,} of {o.n_texts:,} texts failed ({o.status}): "
+            + describe_reasons(o.reasons)
+            for o in self.outcomes
+            if o.over_limit
+        ]
+
     def summary(self) -> dict[str, Any]:
         return {
             o.featurizer: {
@@ -93,6 +109,9 @@ class LabelOutcome:
                 "cost_usd": round(o.cost_usd, 6),
                 "stopped": o.stopped,
                 "stop_reason": o.stop_reason,
+                "status": o.status,
+                "reasons": [[r, n] for r, n in o.reasons[:10]],
+                **({"client": dict(o.info)} if o.info else {}),
             }
             for o in self.outcomes
         }
@@ -186,7 +205,7 @@ def label_run(
     store.record_stage(
         "label",
         {
-            "status": "stopped" if out.stopped else "complete",
+            "status": out.status,
             "options": label_options(featurizers),
             "featurizers": out.summary(),
             "texts": len(items),

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from seal_audit.data.records import text_hash
 from seal_audit.rewrite.markers import canonical_separators, marker_problem
@@ -152,13 +152,24 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-def check_reply(original: str, reply: str | None) -> Checked:
-    """Accept a rewrite or say why not: empty, unchanged (same words), or markers lost/added/moved."""
+_PREAMBLE = re.compile(r"^[^\n]{0,100}:\s*\n")
+
+
+def check_reply(original: str, reply: str | None, *, marker: str = "") -> Checked:
+    """Accept a rewrite or say why not: empty, unchanged (same words), or markers lost/added/moved.
+
+    ``marker`` is set when only the body of a single marked turn was sent (response scope): a reply
+    that echoes that marker first has it taken off, and a first line ending in a colon that the
+    original does not have ("Sure! Here is the rewritten text:") is a preamble, rejected."""
     if reply is None or not reply.strip():
         return Checked("rejected", None, "empty output")
     text = clean_reply(reply)
+    if marker and text.startswith(marker.strip()):
+        text = text[len(marker.strip()) :].strip()
     if not text:
         return Checked("rejected", None, "empty output")
+    if marker and _PREAMBLE.match(text) and not _PREAMBLE.match(original.strip()):
+        return Checked("rejected", text, "text before the reply (a preamble was added)")
     lead = original[: len(original) - len(original.lstrip())]
     trail = original[len(original.rstrip()) :]
     text = lead + canonical_separators(original, text) + trail
@@ -198,6 +209,8 @@ class LMRunStats:
     failed: int
     cost_usd: float
     stopped: str | None
+    client: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """What the LM client did (requests, resends, server slots)."""
 
 
 def run_lm_tasks(
@@ -215,6 +228,10 @@ def run_lm_tasks(
 
     if not tasks:
         return {}, LMRunStats(0, 0, 0, 0.0, None)
+    if settings.batch_api:
+        from seal_audit.data.errors import ConfigError
+
+        raise ConfigError("batch_api is for the LM-labeler only: LM rewrites are live calls")
     settings_sha = settings_hash(settings.cache_settings())
     calls: list[CachedCall] = []
     for t in tasks:
@@ -251,4 +268,4 @@ def run_lm_tasks(
     cached = sum(1 for o in outcomes.values() if o.cached)
     failed = sum(1 for o in outcomes.values() if o.status == "failed")
     sent = sum(1 for r in out.results if not r.cached and r.status != "stopped")
-    return outcomes, LMRunStats(sent, cached, failed, out.cost_usd, out.stop_reason)
+    return outcomes, LMRunStats(sent, cached, failed, out.cost_usd, out.stop_reason, dict(out.info))

@@ -100,3 +100,21 @@ def core_span(body: str) -> tuple[str, str, str]:
         return body, "", ""
     start = body.index(core)
     return body[:start], core, body[start + len(core) :]
+
+
+def split_lead_marker(text: str) -> tuple[str, str]:
+    """``(prefix, body)`` of a single-turn text that starts with its only marker
+    (``"Assistant: Sure, ..."`` → ``("Assistant: ", "Sure, ...")``); ``("", text)`` otherwise.
+
+    A response-scope LM rewrite sends only the body, so the model never sees (and cannot drop,
+    rename or duplicate) the marker; the prefix is put back on the accepted rewrite. Small models
+    that cannot be trusted with markers can then still paraphrase a reply.
+    """
+    turns = split_turns(text)
+    if len(turns) != 1 or not turns[0].marker:
+        return "", text
+    lead, core, _trail = core_span(turns[0].body)
+    if not core:
+        return "", text
+    prefix = turns[0].marker + lead
+    return prefix, text[len(prefix) :]

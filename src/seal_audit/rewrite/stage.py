@@ -24,7 +24,7 @@ from seal_audit.data.records import SIDES, PreferencePair, Rewrite, Side
 from seal_audit.rewrite.controlled import apply_controlled
 from seal_audit.rewrite.drift import DriftGate
 from seal_audit.rewrite.lm import LMTask, check_reply, run_lm_tasks
-from seal_audit.rewrite.markers import last_marker_offset, starts_with_marker
+from seal_audit.rewrite.markers import last_marker_offset, split_lead_marker, starts_with_marker
 from seal_audit.rewrite.registry import resolve_transforms
 from seal_audit.rewrite.spec import RewriteSettings, Scope, TransformSpec, parse_sample, parse_sides
 from seal_audit.store.run_store import REWRITES
@@ -84,6 +84,11 @@ class TransformSummary:
     stopped: str | None = None
     reasons: tuple[tuple[str, int], ...] = ()
     """Rejection/failure reasons (first clause) and how often each occurred."""
+    status: str = "complete"
+    """``complete``; ``partial`` / ``failed`` when more LM calls failed (HTTP errors, unreachable
+    endpoint -- not rejections, which are outcomes) than the endpoint's ``max_failed``; ``stopped``."""
+    lm_info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """What the LM client did: requests, resends, server slots (see ``ChatManyOutcome.info``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +100,15 @@ class RewriteSummary:
     @property
     def lm_calls(self) -> int:
         return sum(t.lm_calls for t in self.transforms)
+
+    def failures(self) -> list[str]:
+        """One line per transform whose LM calls failed beyond ``max_failed``."""
+        return [
+            f"{t.name}: {t.failed:,} of {t.rows:,} rewrites failed ({t.status}): "
+            + "; ".join(f"{n}\u00d7 {r}" for r, n in t.reasons[:3])
+            for t in self.transforms
+            if t.status in ("partial", "failed")
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,7 +229,9 @@ def _lm_rows(
                 "response; use --scope response for this data",
             )
         else:
-            tasks.append(LMTask(key, spec, u.original))
+            # response scope: the LM sees the reply's body only; its marker is put back afterwards
+            _prefix, body = split_lead_marker(u.original) if u.scope == "response" else ("", u.original)
+            tasks.append(LMTask(key, spec, body))
     total = len(tasks)
     outcomes, stats = run_lm_tasks(
         store,
@@ -230,7 +246,10 @@ def _lm_rows(
         if o is None or o.status == "failed":
             rows[t.key] = _row(u, spec, "failed", None, o.error if o is not None else "no result")
             continue
-        checked = check_reply(u.original, o.reply)
+        prefix, body = split_lead_marker(u.original) if u.scope == "response" else ("", u.original)
+        checked = check_reply(body, o.reply, marker=prefix)
+        if prefix and checked.text is not None:
+            checked = dataclasses.replace(checked, text=prefix + checked.text)
         offset = None
         if checked.status == "ok" and u.scope == "transcript":
             assert checked.text is not None
@@ -241,8 +260,14 @@ def _lm_rows(
         "lm_cached": stats.cached,
         "cost_usd": stats.cost_usd,
         "stopped": stats.stopped,
+        "client": dict(stats.client),
     }
     return [rows[u.key(spec.name)] for u in units], info
+
+
+def _worst(statuses: Any) -> str:
+    order = ("failed", "partial", "stopped", "complete")
+    return min(statuses, key=order.index, default="complete")
 
 
 def _reason_counts(rows: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, int], ...]:
@@ -310,6 +335,14 @@ def run_rewrites(
         good = [r for r in mine if r["status"] == "ok"]
         sim = [float(r["similarity"]) for r in good]
         info = infos[spec.name]
+        n_failed = sum(r["status"] == "failed" for r in mine)
+        status = "complete"
+        if spec.needs_lm and settings.llm is not None:
+            budget = str(info.get("stopped") or "").startswith(("max cost", "stop requested"))
+            unsent = sum(r["status"] == "failed" and str(r["reason"]).startswith("not sent") for r in mine)
+            status = settings.llm.stage_status(
+                len(mine), n_failed - (unsent if budget else 0), budget_stop=budget
+            )
         summaries.append(
             TransformSummary(
                 name=spec.name,
@@ -327,6 +360,8 @@ def run_rewrites(
                 cost_usd=float(info.get("cost_usd", 0.0)),
                 stopped=info.get("stopped"),
                 reasons=_reason_counts(mine),
+                status=status,
+                lm_info=dict(info.get("client") or {}),
             )
         )
     summary = RewriteSummary(len(selected), tuple(summaries), time.perf_counter() - t0)
@@ -342,6 +377,7 @@ def run_rewrites(
         {
             "options": {**recorded.options, MANIFEST_KEY: runs},
             "pairs": len(selected),
+            "status": _worst(s.status for s in summaries),
             "seconds": round(summary.seconds, 3),
             "transforms": earlier
             | {
@@ -355,6 +391,9 @@ def run_rewrites(
                     "mean_similarity": None if math.isnan(s.mean_similarity) else round(s.mean_similarity, 4),
                     "lm_calls": s.lm_calls,
                     "cost_usd": s.cost_usd,
+                    "status": s.status,
+                    "reasons": [[r, n] for r, n in s.reasons[:10]],
+                    **({"client": dict(s.lm_info)} if s.lm_info else {}),
                 }
                 for s in summaries
             },

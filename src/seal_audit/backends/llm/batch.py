@@ -120,7 +120,7 @@ class BatchRunner:
                     req,
                     req.messages,
                     RF_ORDER.index("json_schema")
-                    if self.client.settings.response_format in ("auto", "json_schema")
+                    if self.client.settings.response_format == "auto"
                     else RF_ORDER.index(self.client.settings.response_format),
                 )
                 lines.append(
@@ -284,6 +284,6 @@ class BatchRunner:
                         results.append(sr)
                         if on_result is not None:
                             on_result(sr)
-                return ChatManyOutcome(tuple(results), True, reason, spent)
+                return ChatManyOutcome(tuple(results), True, reason, spent, {"batch_api": True})
             self._sleep(self.client.settings.batch_poll_s)
-        return ChatManyOutcome(tuple(results), False, None, spent)
+        return ChatManyOutcome(tuple(results), False, None, spent, {"batch_api": True})

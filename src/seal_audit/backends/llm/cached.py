@@ -211,7 +211,7 @@ def cached_chat_many(
             )
     finally:
         writer.close()  # after chat_many: its in-flight workers have committed
-    return ChatManyOutcome(tuple(results), out.stopped, out.stop_reason, out.cost_usd)
+    return ChatManyOutcome(tuple(results), out.stopped, out.stop_reason, out.cost_usd, out.info)
 
 
 def _to_cache(r: ChatResult) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import operator
 import os
 import queue
@@ -47,8 +48,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from seal_audit.backends.llm.jsonrepair import ReplyError
-from seal_audit.backends.llm.settings import LLMSettings, ModelPrice, cost_usd, estimate_tokens
+from seal_audit.backends.llm.jsonrepair import ReplyError, extract_json_object
+from seal_audit.backends.llm.settings import DIALECTS, LLMSettings, ModelPrice, cost_usd, estimate_tokens
 from seal_audit.data.errors import ConfigError, MissingDependencyError, SealError
 
 ResultStatus = Literal["ok", "failed", "stopped"]
@@ -57,7 +58,33 @@ ParseFn = Callable[[str], Any]
 """Turns a reply's text into a value, or raises ``ReplyError`` (-> a repair turn)."""
 
 _TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
-RF_ORDER = ("json_schema", "json_object", "none")
+RF_ORDER = DIALECTS
+"""Structured-output dialects, most constrained first (``auto`` steps down this list)."""
+_RF_STEP_STATUS = frozenset({400, 422, 500})
+_RF_WORDS = (
+    "response_format",
+    "response format",
+    "json_schema",
+    "json_object",
+    "guided",
+    "schema",
+    "grammar",
+)
+"""An error body with one of these words is about the response format (llama-cpp-python answers
+``json_schema`` with HTTP 500 "Input should be 'text' or 'json_object'")."""
+UNREACHABLE = "endpoint unreachable"
+_SETTLED_LOCK = threading.Lock()
+_SETTLED: dict[tuple[str, str], int] = {}
+"""(base_url, model) -> settled dialect level: ``auto`` probes an endpoint once per process (run)."""
+PROBE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
+    "additionalProperties": False,
+}
+PROBE_PROMPT = 'Reply with the JSON object {"ok": true} and nothing else. JSON schema: ' + json.dumps(
+    PROBE_SCHEMA
+)
 _FATAL_PREFIXES = ("HTTP 401", "HTTP 403", "HTTP 404")
 """Wrong key, no access, wrong URL or model: every further call would fail the same way."""
 DEFAULT_REPAIR = (
@@ -118,6 +145,9 @@ class ChatResult:
     repairs: int = 0
     model: str = ""
     cached: bool = False
+    resends: int = 0
+    """HTTP attempts sent again after a timeout or a transient error (work the server may have
+    done twice); repair turns and response-format step-downs are not resends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +159,9 @@ class ChatManyOutcome:
     stopped: bool
     stop_reason: str | None
     cost_usd: float
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """What the client learned and did: settled ``response_format``, ``server_slots``,
+    ``concurrency`` used, ``requests``, ``resends``, ``repairs``, ``timeouts`` (plain JSON)."""
 
     def count(self, status: ResultStatus) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -145,6 +178,9 @@ class _Attempt:
     latency_s: float
     retry_after: float | None = None
     usage_reported: bool = False
+    connect_failed: bool = False
+    """No connection could be made (refused, DNS, TLS, connect timeout): counts to the breaker."""
+    timed_out: bool = False
 
 
 @dataclass
@@ -234,6 +270,8 @@ class _ManyRun:
                     self.budget.spent += r.cost_usd
                     if self.stop_reason is None and r.error and r.error.startswith(_FATAL_PREFIXES):
                         self.stop_reason = f"endpoint refused the call ({r.error[:120]})"
+                    if self.stop_reason is None and self.client.unreachable is not None:
+                        self.stop_reason = self.client.unreachable
                 self.out.put(r)
         finally:
             self.out.put(None)
@@ -296,11 +334,21 @@ class LLMClient:
         self._rf_lock = threading.Lock()
         self._rf_memo: dict[tuple[int, str, str], tuple[Mapping[str, Any], dict[str, Any]]] = {}
         self._rf_json: dict[int, tuple[dict[str, Any], str]] = {}
-        self._rf_level = (
-            0
-            if settings.response_format in ("auto", "json_schema")
-            else RF_ORDER.index(settings.response_format)
-        )
+        self._rf_level = 0 if settings.response_format == "auto" else RF_ORDER.index(settings.response_format)
+        self._settled = settings.response_format != "auto"
+        self._settle_lock = threading.Lock()
+        self.probe_error: str | None = None
+        self.unreachable: str | None = None
+        """Set once ``breaker_after`` connection failures happened in a row: nothing more is sent."""
+        self._conn_fail_streak = 0
+        self.server_slots: int | None = None
+        """The server's own parallelism, where it says it (llama.cpp ``/props`` or ``/slots``)."""
+        self._slots_known = False
+        self._gate = _Gate(settings.concurrency)
+        self._stats_lock = threading.Lock()
+        self.stats: dict[str, int] = {"requests": 0, "resends": 0, "repairs": 0, "timeouts": 0, "probes": 0}
+        self._lat_ewma: float | None = None
+        self._used_schema = False
         key = self._read_key(settings)
         self._headers = {"Content-Type": "application/json"}
         if key:
@@ -309,7 +357,9 @@ class LLMClient:
         self._openai = openai
         self._http_mod = http
         n = settings.concurrency
-        self._timeout = http.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
+        self._timeout = http.Timeout(
+            settings.timeout_s, connect=min(settings.connect_timeout_s, settings.timeout_s)
+        )
         # One TLS context shared by every pool below (and by later clients): it is the context httpx
         # builds for verify=True, whose CA bundle takes ~40 ms to load.
         self._verify: Any = _default_verify(http)
@@ -431,16 +481,21 @@ class LLMClient:
         if max_tokens:
             body["max_tokens"] = max_tokens
         if req.json_schema is not None:
-            rf = self._response_format(req.json_schema, req.json_schema_name, RF_ORDER[rf_level])
-            if rf is not None:
-                body["response_format"] = rf
+            self._used_schema = True
+            dialect = RF_ORDER[rf_level]
+            if dialect == "guided_json":  # vLLM's extra body field
+                body["guided_json"] = req.json_schema
+            else:
+                rf = self._response_format(req.json_schema, req.json_schema_name, dialect)
+                if rf is not None:
+                    body["response_format"] = rf
         return body
 
     def _response_format(self, schema: Mapping[str, Any], name: str, mode: str) -> dict[str, Any] | None:
         """The ``response_format`` of a body, built and JSON-encoded once per schema object and
         shared (read-only) by every body that uses it: encoding a 19-feature schema costs ~25 us
         per call otherwise."""
-        if mode == "none":
+        if mode in ("none", "guided_json"):
             return None
         ck = (id(schema), name, mode)
         hit = self._rf_memo.get(ck)
@@ -451,6 +506,8 @@ class LLMClient:
                 "type": "json_schema",
                 "json_schema": {"name": name, "schema": dict(schema), "strict": True},
             }
+        elif mode == "json_object_schema":  # llama-cpp-python: JSON mode constrained by a schema
+            rf = {"type": "json_object", "schema": dict(schema)}
         else:
             rf = {"type": "json_object"}
         with self._rf_lock:
@@ -496,23 +553,41 @@ class LLMClient:
             self._lanes_all.append(lane)
         return lane
 
-    def _post(self, body: dict[str, Any]) -> _Attempt:
+    def _post(self, body: dict[str, Any], timeout_s: float | None = None) -> _Attempt:
         http = self._http_mod
         data = self.encode_body(body)
         lane = self._take_lane()
+        timeout = self._timeout
+        if timeout_s is not None and timeout_s != self.settings.timeout_s:
+            timeout = http.Timeout(timeout_s, connect=min(self.settings.connect_timeout_s, timeout_s))
+        with self._stats_lock:
+            self.stats["requests"] += 1
         t0 = time.perf_counter()
         try:
-            resp = lane.post(self._url_parsed, content=data, headers=self._headers)
+            resp = lane.post(self._url_parsed, content=data, headers=self._headers, timeout=timeout)
+        except (http.ConnectError, http.ConnectTimeout) as exc:
+            return self._connect_failed(exc, time.perf_counter() - t0)
         except http.TimeoutException as exc:
+            with self._stats_lock:
+                self.stats["timeouts"] += 1
             return _Attempt(
-                None, None, f"timeout ({type(exc).__name__})", True, 0, 0, time.perf_counter() - t0
+                None,
+                None,
+                f"timeout ({type(exc).__name__} after {timeout.read or 0:g} s)",
+                True,
+                0,
+                0,
+                time.perf_counter() - t0,
+                timed_out=True,
             )
         except http.TransportError as exc:
+            self._conn_fail_streak = 0
             return _Attempt(
                 None, None, f"connection error ({type(exc).__name__})", True, 0, 0, time.perf_counter() - t0
             )
         finally:  # the response is read and its connection back in the lane's pool
             self._lanes_free.append(lane)
+        self._conn_fail_streak = 0  # a reply of any kind: the endpoint is reachable
         latency = time.perf_counter() - t0
         status = int(resp.status_code)
         if status != 200:
@@ -539,6 +614,8 @@ class LLMClient:
             content = data["choices"][0]["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return _Attempt(status, None, "malformed completion object", True, 0, 0, latency)
+        with self._stats_lock:
+            self._lat_ewma = latency if self._lat_ewma is None else 0.8 * self._lat_ewma + 0.2 * latency
         usage = data.get("usage") or {}
         u_in, u_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
         reported = isinstance(u_in, int) and isinstance(u_out, int)
@@ -548,6 +625,25 @@ class LLMClient:
             t_in = sum(estimate_tokens(m["content"]) + 4 for m in body["messages"])
             t_out = estimate_tokens(content)
         return _Attempt(status, content, None, False, t_in, t_out, latency, usage_reported=reported)
+
+    def _queue_factor(self, in_flight: int) -> int:
+        """How many calls' worth of time a call may wait: the calls in flight per server slot
+        (a hosted API runs them all at once; an unknown server may run one at a time)."""
+        if "api.openai.com" in self.settings.base_url:
+            return 1
+        return min(16, math.ceil(in_flight / (self.server_slots or 1)))
+
+    def _connect_failed(self, exc: Exception, latency: float) -> _Attempt:
+        """One more connection failure in a row; the breaker opens at ``breaker_after``."""
+        detail = f"{type(exc).__name__}: {str(exc)[:120]}" if str(exc) else type(exc).__name__
+        with self._stats_lock:
+            self._conn_fail_streak += 1
+            if self._conn_fail_streak >= self.settings.breaker_after and self.unreachable is None:
+                self.unreachable = (
+                    f"{UNREACHABLE}: {self._url} ({detail}; {self._conn_fail_streak} connection "
+                    "failures in a row)"
+                )
+        return _Attempt(None, None, f"connection failed ({detail})", True, 0, 0, latency, connect_failed=True)
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         s = self.settings
@@ -560,6 +656,11 @@ class LLMClient:
     # --- one logical call ------------------------------------------------------------------
     def chat(self, request: ChatRequest, *, parse: ParseFn | None = None) -> ChatResult:
         """Run one request to completion (retries, repairs); never raises for endpoint failures."""
+        if request.json_schema is not None:
+            error = self.settle_response_format()
+            if error is not None:
+                self.flush_log()
+                return ChatResult(request.key, "failed", error=error, model=self.settings.model)
         result = self._run_one(request, parse)
         self.flush_log()
         return result
@@ -568,15 +669,40 @@ class LLMClient:
         s = self.settings
         messages = list(req.messages)
         t_start = time.perf_counter()
-        tot_in = tot_out = calls = repairs = retries = 0
+        tot_in = tot_out = calls = repairs = retries = resends = timeouts = 0
         cost = 0.0
         prompt_hash = req.prompt_sha256()[:16]
         last_content: str | None = None
+
+        def result(status: ResultStatus, content: str | None, parsed: Any, error: str | None) -> ChatResult:
+            return ChatResult(
+                req.key,
+                status,
+                content,
+                parsed,
+                error,
+                tot_in,
+                tot_out,
+                cost,
+                time.perf_counter() - t_start,
+                calls,
+                repairs,
+                s.model,
+                resends=resends,
+            )
+
         while True:
+            if self.unreachable is not None:
+                return result("failed", last_content, None, self.unreachable)
             with self._rf_lock:
                 rf_level = self._rf_level
             body = self.request_body(req, messages, rf_level)
-            att = self._post(body)
+            with self._gate as ahead:
+                # Wait longer while the server is busy with our own calls (a one-slot server runs
+                # them one after the other), and longer again after a timeout: a busy server gets
+                # time, not a second copy of the same work.
+                timeout_s = s.timeout_s * self._queue_factor(ahead) * (2 ** min(timeouts, 3))
+                att = self._post(body, timeout_s)
             calls += 1
             call_cost = cost_usd(self._price, att.tokens_in, att.tokens_out, batch=False)
             tot_in += att.tokens_in
@@ -584,7 +710,7 @@ class LLMClient:
             cost += call_cost
             status_txt = "ok" if att.error is None else (f"http_{att.status}" if att.status else "error")
             if att.error and att.status is None:
-                status_txt = "timeout" if att.error.startswith("timeout") else "connection_error"
+                status_txt = "timeout" if att.timed_out else "connection_error"
             rec: dict[str, Any] = {
                 "time": _now_iso(),
                 "model": s.model,
@@ -611,21 +737,15 @@ class LLMClient:
                         rec["error"] = str(exc)[:300]
                         self.log_record(rec)
                         if repairs >= s.max_repairs:
-                            return ChatResult(
-                                req.key,
+                            return result(
                                 "failed",
                                 att.content,
                                 None,
                                 f"invalid reply after {repairs} repair attempt(s): {exc}",
-                                tot_in,
-                                tot_out,
-                                cost,
-                                time.perf_counter() - t_start,
-                                calls,
-                                repairs,
-                                s.model,
                             )
                         repairs += 1
+                        with self._stats_lock:
+                            self.stats["repairs"] += 1
                         messages = [
                             *req.messages,
                             Message("assistant", att.content),
@@ -633,52 +753,180 @@ class LLMClient:
                         ]
                         continue
                 self.log_record(rec)
-                return ChatResult(
-                    req.key,
-                    "ok",
-                    att.content,
-                    parsed,
-                    None,
-                    tot_in,
-                    tot_out,
-                    cost,
-                    time.perf_counter() - t_start,
-                    calls,
-                    repairs,
-                    s.model,
-                )
+                return result("ok", att.content, parsed, None)
+            assert att.error is not None
             rec["error"] = att.error[:300]
             self.log_record(rec)
-            # Structured output not supported: step down one format and try again at once.
+            # Structured output not supported: step down one dialect and try again at once.
             if (
-                att.status in (400, 422)
+                att.status in _RF_STEP_STATUS
                 and req.json_schema is not None
                 and s.response_format == "auto"
                 and rf_level < len(RF_ORDER) - 1
+                and _names_response_format(att.error)
             ):
                 with self._rf_lock:
                     if self._rf_level == rf_level:
                         self._rf_level = rf_level + 1
                 continue
-            if att.transient and retries < s.max_retries:
-                self._sleep(self._backoff(retries, att.retry_after))
+            if att.connect_failed:
+                if self.unreachable is not None:
+                    return result("failed", last_content, None, self.unreachable)
+                if retries < s.max_retries:  # short waits: the breaker decides, not the backoff
+                    self._sleep(min(1.0, self._backoff(retries, None)))
+                    retries += 1
+                    continue
+            elif att.transient and retries < s.max_retries:
+                delay = self._backoff(retries, att.retry_after)
+                if att.timed_out:
+                    timeouts += 1
+                    with self._stats_lock:
+                        lat = self._lat_ewma
+                    if lat is not None:  # let the server finish what it was doing first
+                        delay = max(delay, min(lat, s.backoff_max_s))
+                    self._gate.shrink()
+                self._sleep(delay)
                 retries += 1
+                resends += 1
+                with self._stats_lock:
+                    self.stats["resends"] += 1
                 continue
             why = f"after {retries} retr{'y' if retries == 1 else 'ies'}: " if att.transient else ""
-            return ChatResult(
-                req.key,
-                "failed",
-                last_content,
-                None,
-                why + att.error,
-                tot_in,
-                tot_out,
-                cost,
-                time.perf_counter() - t_start,
-                calls,
-                repairs,
-                s.model,
+            return result("failed", last_content, None, why + att.error)
+
+    # --- what the endpoint supports --------------------------------------------------------
+    @property
+    def dialect(self) -> str:
+        """The response-format dialect in use now (settled by the probe, or stepped down since)."""
+        with self._rf_lock:
+            return RF_ORDER[self._rf_level]
+
+    def settle_response_format(self) -> str | None:
+        """With ``response_format = "auto"``: find, with one small probe per dialect at most, the
+        most constrained dialect this endpoint accepts and answers with valid JSON; once per
+        endpoint and model in this process. Returns an error that stops the run (unreachable
+        endpoint, rejected key, wrong URL or model), else None."""
+        with self._settle_lock:
+            if self._settled:
+                return self.probe_error
+            memo_key = (self.settings.base_url, self.settings.model)
+            with _SETTLED_LOCK:
+                level = _SETTLED.get(memo_key)
+            if level is None:
+                level, error = self._probe()
+                if error is not None:
+                    self.probe_error = error
+                    self._settled = True
+                    return error
+                with _SETTLED_LOCK:
+                    _SETTLED[memo_key] = level
+            with self._rf_lock:
+                self._rf_level = max(self._rf_level, level)
+            self._settled = True
+            return None
+
+    def _probe(self) -> tuple[int, str | None]:
+        req = ChatRequest(
+            "probe:response_format",
+            (Message("user", PROBE_PROMPT),),
+            json_schema=PROBE_SCHEMA,
+            json_schema_name="probe",
+            max_tokens=24,
+        )
+        accepted: int | None = None
+        failures = 0
+        level = 0
+        while level < len(RF_ORDER) - 1:
+            body = self.request_body(req, req.messages, level)
+            att = self._post(body, min(self.settings.timeout_s, 60.0))
+            with self._stats_lock:
+                self.stats["probes"] += 1
+            self.log_record(
+                {
+                    "time": _now_iso(),
+                    "model": self.settings.model,
+                    "key": req.key,
+                    "attempt": level + 1,
+                    "status": "ok"
+                    if att.error is None
+                    else (f"http_{att.status}" if att.status else "error"),
+                    "tokens_in": att.tokens_in,
+                    "tokens_out": att.tokens_out,
+                    "latency_s": round(att.latency_s, 4),
+                    "cost_usd": cost_usd(self._price, att.tokens_in, att.tokens_out),
+                    "response_format": RF_ORDER[level],
+                    **({"error": att.error[:300]} if att.error else {}),
+                }
             )
+            if att.connect_failed:
+                if self.unreachable is not None:
+                    return 0, self.unreachable
+                failures += 1
+                self._sleep(min(1.0, self._backoff(failures - 1, None)))
+                continue
+            if att.error is None:
+                try:
+                    extract_json_object(att.content or "")
+                    return level, None
+                except ReplyError:
+                    accepted = level if accepted is None else accepted
+            elif att.status is not None and att.status in (401, 403, 404):
+                return 0, f"{att.error} (at {self._url})"
+            elif att.status is None or not (
+                att.status in _RF_STEP_STATUS and _names_response_format(att.error)
+            ):
+                # a timeout or an unrelated error: no verdict; the calls themselves step down if needed
+                return (accepted if accepted is not None else level), None
+            level += 1
+        return (accepted if accepted is not None else len(RF_ORDER) - 1), None
+
+    def learn_server_slots(self) -> int | None:
+        """The server's parallelism from llama.cpp's ``GET /props`` (``total_slots``) or
+        ``GET /slots`` (one entry per slot), asked once per client; in-flight calls are capped at it,
+        so no request waits inside the server (where a client timeout would abandon, and a resend
+        repeat, its work). None when the server does not say (OpenAI, vLLM, llama-cpp-python)."""
+        if self._slots_known:
+            return self.server_slots
+        self._slots_known = True
+        root = self.settings.base_url
+        if root.endswith("/v1"):
+            root = root[: -len("/v1")]
+        if "api.openai.com" in root:
+            return None
+        http = self._http_mod
+        for path in ("/props", "/slots"):
+            try:
+                resp = self._http.get(root + path, headers=self._headers, timeout=http.Timeout(3.0))
+                if resp.status_code != 200:
+                    continue
+                data = resp.json()
+            except (http.HTTPError, ValueError):
+                continue
+            slots = (
+                data.get("total_slots")
+                if isinstance(data, dict)
+                else len(data)
+                if isinstance(data, list)
+                else None
+            )
+            if isinstance(slots, int) and slots >= 1:
+                self.server_slots = slots
+                self._gate.set_limit(min(self.settings.concurrency, slots))
+                return slots
+        return None
+
+    def run_info(self) -> dict[str, Any]:
+        """What this client learned and did (for the stage record and the summary)."""
+        with self._stats_lock:
+            stats = dict(self.stats)
+        return {
+            # None: no structured call was made (plain-text rewrites, or everything was cached)
+            "response_format": self.dialect if self._used_schema else None,
+            "response_format_mode": self.settings.response_format,
+            "server_slots": self.server_slots,
+            "concurrency": self._gate.limit,
+            **stats,
+        }
 
     def _run_and_commit(
         self,
@@ -723,7 +971,24 @@ class LLMClient:
                 f"no price is known for model {self.settings.model!r}, so --max-cost cannot be enforced; "
                 "give llm.price (or --price-in/--price-out, USD per 1M tokens; 0 for a local server)"
             )
-        run = _ManyRun(self, iter(requests), parse, commit, stop, _Budget(max_cost), log_flush_s)
+        it = iter(requests)
+        first = next(it, None)
+        if first is None:
+            return ChatManyOutcome((), False, None, 0.0, self.run_info())
+        it = _chain_first(first, it)
+        self.learn_server_slots()
+        error = self.settle_response_format() if first.json_schema is not None else None
+        if error is not None:  # nothing can succeed: every request is "stopped", with the reason
+            self.flush_log()
+            res = tuple(
+                ChatResult(r.key, "stopped", error=f"not sent: {error}", model=self.settings.model)
+                for r in it
+            )
+            if on_result is not None:
+                for r in res:
+                    on_result(r)
+            return ChatManyOutcome(res, True, error, 0.0, self.run_info())
+        run = _ManyRun(self, it, parse, commit, stop, _Budget(max_cost), log_flush_s)
         results: list[ChatResult] = []
         n_workers = self.settings.concurrency
         if isinstance(requests, Sized):
@@ -765,7 +1030,53 @@ class LLMClient:
                 if t.ident is not None:
                     t.join()
             self.flush_log()
-        return ChatManyOutcome(tuple(results), run.stop_reason is not None, run.stop_reason, run.budget.spent)
+        return ChatManyOutcome(
+            tuple(results), run.stop_reason is not None, run.stop_reason, run.budget.spent, self.run_info()
+        )
+
+
+def _chain_first(first: ChatRequest, rest: Iterator[ChatRequest]) -> Iterator[ChatRequest]:
+    yield first
+    yield from rest
+
+
+def _names_response_format(error: str) -> bool:
+    low = error.lower()
+    return any(w in low for w in _RF_WORDS)
+
+
+class _Gate:
+    """At most ``limit`` HTTP attempts in flight; the limit drops to the server's slot count when
+    the server says it, and halves when a call times out while others are in flight (the server
+    is running fewer at once than we send, and the rest wait inside it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._active = 0
+        self._cond = threading.Condition()
+
+    def set_limit(self, limit: int) -> None:
+        with self._cond:
+            self.limit = max(1, limit)
+            self._cond.notify_all()
+
+    def shrink(self) -> None:
+        with self._cond:
+            if self._active > 1:
+                self.limit = max(1, min(self.limit, self._active) // 2)
+
+    def __enter__(self) -> int:
+        """Take a slot; returns the calls in flight, this one included."""
+        with self._cond:
+            while self._active >= self.limit:
+                self._cond.wait()
+            self._active += 1
+            return self._active
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify()
 
 
 _GIL_CHUNK = 2000
