@@ -261,3 +261,10 @@ def test_csv_row_with_wrong_cell_count_is_one_skipped_record(tmp_path: Path) -> 
     result = load(path, LoadOptions(on_error="skip", quarantine=q))
     assert [p.chosen for p in result.pairs] == ["a", "c"] and result.records_skipped == 1
     assert json.loads(json.loads(q.read_text())["raw"]) == ["p", "a,x"]
+
+
+def test_folder_mixing_formats_is_refused(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
+    (tmp_path / "b.csv").write_text("prompt,chosen,rejected\np,c,d\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"mixes data files of several formats \(\.csv, \.jsonl\)"):
+        load(tmp_path)

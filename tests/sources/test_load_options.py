@@ -132,3 +132,12 @@ def test_toml_and_cli_read_a_file_the_same_way(tmp_path: Path, hh_pairs: list[An
 def test_label_col_without_response_columns_is_refused() -> None:
     with pytest.raises(ConfigError, match="label_col needs a_col and b_col"):
         parse_config({"data": [{"path": "x", "label_col": "winner"}]})
+
+
+def test_no_two_options_of_a_verb_share_a_keyword() -> None:
+    """``seal score`` takes the source options and the RM options; both have a ``format`` field."""
+    for verb in ("score", "train-rm"):
+        cmd = cli.get_command(click.Context(cli), verb)
+        assert cmd is not None
+        names = [p.name for p in cmd.params]
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

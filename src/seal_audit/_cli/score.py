@@ -95,8 +95,7 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
         if out is not None and out.resolve() != source.resolve():
             raise SealError(f"{source} is a run directory; --out {out} would be ignored (drop it)")
         return writer_store(source, "score")
-    if source.is_dir():
-        raise SealError(f"{source}: a directory without {MANIFEST} is not a run; pass a pairs file")
+    # any other folder may be a Hugging Face dataset (save_to_disk, shards): the loader reads or names it
     run_dir = out or Path("seal-run")
     options = load_options(kwargs, default_quarantine=run_dir / QUARANTINE)
     result = load_with_status(str(source), options)

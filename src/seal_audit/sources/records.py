@@ -306,6 +306,14 @@ def iter_hf_folder(folder: Path, split: str = "train") -> Iterator[RawRecord]:
     files = sorted(p for p in folder.rglob("*") if _suffix(p) and p.is_file() and not p.name.startswith("."))
     if any(f.suffix in (".parquet", ".arrow") for f in files):  # the data; JSON beside it is metadata
         files = [f for f in files if f.suffix in (".parquet", ".arrow")]
+    kinds = sorted({_suffix(f) for f in files})
+    if len(kinds) > 1:  # not one dataset's shards: refuse rather than concatenate unrelated files
+        raise InputError(
+            f"folder mixes data files of several formats ({', '.join(kinds)}); pass one file, or a folder "
+            "holding one dataset",
+            file=str(folder),
+            kind="format",
+        )
     if not files:
         raise InputError(
             "folder holds no dataset (no dataset_dict.json, state.json or data files: "
