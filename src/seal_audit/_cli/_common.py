@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +19,30 @@ from seal_audit.sources import LoadResult, load
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(stderr=True)
-"""Progress and messages go to stderr so stdout stays parseable."""
+
+class _RedactingStderr(io.TextIOBase):
+    """stderr with every secret redacted on the way out: the terminal is a sink like any file (an
+    echoed Authorization header in a failure reason must not reach a log of the terminal either)."""
+
+    def write(self, text: str) -> int:
+        from seal_audit.data.redact import scrub_text
+
+        sys.stderr.write(scrub_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+
+console = Console(file=_RedactingStderr())  # type: ignore[arg-type]  # a TextIOBase is an IO[str]
+"""Progress and messages go to stderr so stdout stays parseable; every verb prints through this one
+console, which redacts secrets."""
 
 
 def say(message: str) -> None:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
-from seal_audit._cli._common import model_options, model_overrides
+from seal_audit._cli._common import console, model_options, model_overrides
 from seal_audit._cli._writer import writer_store
 from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec
@@ -22,8 +21,6 @@ from seal_audit.stats import (
 )
 from seal_audit.store import atomic_path, read_any_table, write_parquet_atomic, write_text_atomic
 from seal_audit.store.run_store import ANALYSIS_DIR, STATS
-
-console = Console(stderr=True)
 
 
 def _parse_roles(text: str | None) -> dict[str, str]:

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from seal_audit._cli._common import llm_options, llm_settings_from_cli
+from seal_audit._cli._common import console, llm_options, llm_settings_from_cli
 from seal_audit._cli._writer import writer_store
 from seal_audit.backends.llm import LLMSettings
 from seal_audit.data.errors import ConfigError, StageFailed
@@ -23,8 +22,6 @@ from seal_audit.features import (
     load_feature_config,
 )
 from seal_audit.features.lm import LMLabeler
-
-console = Console(stderr=True)
 
 HELP = """Label the chosen and rejected texts of RUN_DIR with one or more featurizers.
 
