@@ -657,7 +657,7 @@ def caveats_all(ctx: Context, agree: dict[str, AgreementResult], susp: Suspiciou
         else None
     )
     return caveats(
-        rms=ctx.data.rms,
+        rms=tuple(rm for rm in ctx.data.rms if rm not in ctx.baselines),  # baselines are not trained
         post=ctx.post,
         in_sample=ctx.inputs.in_sample,
         n_truncated=dict(ctx.data.n_truncated),
