@@ -220,3 +220,14 @@ def test_statistics_caveats_and_adjusted_intervals_are_stated(built: tuple[str, 
     for note in stats["caveats"]["notes"]:
         assert f"caveat: {note}" in md
     assert 'id="findings"' in html
+
+
+def test_no_verdict_contradicts_the_interval_printed_beside_it(built: tuple[str, str, dict]) -> None:  # type: ignore[type-arg]
+    _, md, _ = built
+    rows = re.findall(
+        r"^\| (\S+) \| \w* \| ([-+0-9.e]+) \[([-+0-9.e]+), ([-+0-9.e]+)\] \| [^|]* \| ([a-z ]+) \|$", md, re.M
+    )
+    assert rows and "β post-D [adjusted CI]" in md
+    for term, _est, lo, hi, verdict in rows:
+        excludes_zero = float(lo) > 0 or float(hi) < 0
+        assert (verdict == "significant") == excludes_zero, (term, lo, hi, verdict)

@@ -102,19 +102,33 @@ def _imprint(data: ReportData, st: dict[str, Any], level: str) -> list[str]:
             feat_role = {
                 str(f.get("name")): f.get("role") for f in inp.get("features") or [] if isinstance(f, dict)
             }
+            adjusted = bool(dig(post, "regression", "adjusted_ci"))
+
+            def ci(c: dict[str, Any]) -> str:
+                lo, hi = ("ci_low_adjusted", "ci_high_adjusted") if adjusted else ("ci_low", "ci_high")
+                return f"[{num(fnum(c.get(lo)))}, {num(fnum(c.get(hi)))}]"
+
             lines += _table(
-                ["feature", "role", "β post-D [CI]", "β₀ pre-D", "significant"],
+                [
+                    "feature",
+                    "role",
+                    "β post-D [adjusted CI]" if adjusted else "β post-D [CI]",
+                    "β₀ pre-D",
+                    "verdict",
+                ],
                 [
                     [
                         c.get("term"),
                         feat_role.get(str(c.get("term")), ""),
-                        f"{num(fnum(c.get('estimate')))} [{num(fnum(c.get('ci_low')))}, {num(fnum(c.get('ci_high')))}]",
+                        f"{num(fnum(c.get('estimate')))} {ci(c)}",
                         num(fnum(dig(pre_c.get(c.get("term")), "estimate"))),
-                        "yes" if c.get("significant") else "no",
+                        c.get("verdict") or ("significant" if c.get("significant") else "not significant"),
                     ]
                     for c in coefs
                 ],
             )
+            if adjusted:
+                lines += [f"_Intervals: {dig(post, 'regression', 'adjusted_ci')}._", ""]
     return lines
 
 
