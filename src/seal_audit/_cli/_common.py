@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, get_type_hints
 
 import click
 from pydantic import ValidationError
@@ -50,18 +50,6 @@ def say(message: str) -> None:
     console.print(message, markup=False, highlight=False)
 
 
-def _click_type(annotation: Any) -> Any:
-    """The click type of a LoadOptions field, from its annotation (Literal → a choice)."""
-    inner = annotation
-    if get_origin(inner) is not Literal:  # unwrap ``X | None``
-        inner = next((a for a in get_args(inner) if a is not type(None)), inner)
-    if get_origin(inner) is Literal:
-        return click.Choice([str(v) for v in get_args(inner)])
-    if inner is Path:
-        return click.Path(path_type=Path)
-    return inner if inner in (int, float, str) else str
-
-
 def source_options(fn: F) -> F:
     """The options that say how to read a pairs source, generated from LoadOptions.
 
@@ -75,7 +63,7 @@ def source_options(fn: F) -> F:
         fn = click.option(
             flag(name),
             name,
-            type=_click_type(hints[name]),
+            type=_flag_type(hints[name])[0],
             default=default,
             show_default=default is not None,
             help=" ".join((info.description or "").split()),
@@ -162,23 +150,10 @@ def maybe_progress(enabled: bool) -> Iterator[Progress | None]:
         yield progress
 
 
-def _llm_click_type(annotation: Any) -> tuple[Any, bool]:
-    """(click type, is_flag) of an ``LLMSettings`` field annotation."""
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) is Literal:
-        return click.Choice([str(a) for a in get_args(annotation)]), False
-    if args and get_origin(annotation) is not Literal:  # X | None
-        return _llm_click_type(args[0])
-    if annotation is bool:
-        return None, True
-    if annotation in (int, float, str):
-        return annotation, False
-    raise TypeError(f"no CLI type for {annotation!r}")
-
-
 # --- CLI flags generated from an options model ------------------------------------------------------
 def _flag_type(annotation: Any) -> tuple[Any, bool, Callable[[Any], Any] | None]:
-    """click type, is-bool, and a converter for one field annotation of an options model."""
+    """click type, is-bool, and a converter for one field annotation of an options model: the one
+    mapping every generated flag uses (load, LM endpoint, analysis, RM, rewrite options)."""
     import types
     import typing
 
@@ -196,6 +171,8 @@ def _flag_type(annotation: Any) -> tuple[Any, bool, Callable[[Any], Any] | None]
             return tuple(x.strip() for x in str(v).split(",") if x.strip())
 
         return str, False, split
+    if annotation is Path:
+        return click.Path(path_type=Path), False, None
     if annotation in (int, float, str):
         return annotation, False, None
     return str, False, None
@@ -262,7 +239,7 @@ def llm_options(fn: F) -> F:
                 click.option("--price-out", type=float, default=None, help="USD per 1M output tokens.")
             )
             continue
-        typ, is_flag = _llm_click_type(info.annotation)
+        typ, is_flag, _conv = _flag_type(info.annotation)
         shown = "" if default is None or is_flag else f"  [default: {default}]"
         if is_flag:
             opts.append(click.option(meta["cli"], name, is_flag=True, default=None, help=meta["help"]))
