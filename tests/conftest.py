@@ -31,3 +31,16 @@ def hh_pairs(hh_path: Path) -> list:  # type: ignore[type-arg]
     from seal_audit.sources import load_pairs
 
     return load_pairs(hh_path)
+
+
+HEAVY_GROUP = "llama-and-ray"
+"""One pytest-xdist worker runs every real-server and Ray test, one after another. Why: the llama.cpp
+server answers one request at a time on one thread, so while it works the other core runs the rest of
+the suite (about a third off ``make test``); and two local Ray instances at once on 2 CPUs starve."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("llama") or item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group(HEAVY_GROUP))
