@@ -40,14 +40,14 @@ typecheck: install
 imports: install
 	$(VENV)/bin/lint-imports
 
-# Two workers: one runs the real llama.cpp-server and Ray tests in turn (tests/conftest.py HEAVY_GROUP),
+# Two workers: one runs the real llama.cpp-server and Ray tests in turn (tests/conftest.py HEAVY),
 # the other everything else. SEAL_REQUIRE_LLAMA=1: a missing real server fails the run instead of skipping
 # (`make test SEAL_REQUIRE_LLAMA=0` on a machine that cannot build it).
 PYTEST_WORKERS ?= 2
 SEAL_REQUIRE_LLAMA ?= 1
 export SEAL_REQUIRE_LLAMA
 pytest: install browser llama-tools
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 # Setup runs in parallel: the llama.cpp compile (CPU) overlaps the venv install (network, disk).
 test:
