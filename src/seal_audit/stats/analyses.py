@@ -77,7 +77,13 @@ def agreement_all(ctx: Context) -> dict[str, AgreementResult]:
         ok = usable(r, ctx.n)
         ctx.exclusions(f"agreement:{rm}", ok, f"missing reward of {rm!r} for a side")
         out[rm] = agreement(
-            rm, r[ok], alpha=o.alpha, n_bootstrap=o.n_bootstrap, seed=o.seed, is_baseline=rm in ctx.baselines
+            rm,
+            r[ok],
+            alpha=o.alpha,
+            n_bootstrap=o.n_bootstrap,
+            seed=o.seed,
+            is_baseline=rm in ctx.baselines,
+            clusters=ctx.clustering.of(ok),
         )
     ctx.tables["agreement"] = frame(
         [
@@ -121,7 +127,9 @@ def regime_table(ctx: Context) -> RegimeResult | Skipped:
     ctx.exclusions("regimes", both, "missing pre-D or post-D reward for a side")
     d0 = ctx.pre_r[both, 0] > ctx.pre_r[both, 1]
     d1 = ctx.post_r[both, 0] > ctx.post_r[both, 1]
-    res = regimes(d0, d1, alpha=o.alpha, n_bootstrap=o.n_bootstrap, seed=o.seed)
+    res = regimes(
+        d0, d1, alpha=o.alpha, n_bootstrap=o.n_bootstrap, seed=o.seed, clusters=ctx.clustering.of(both)
+    )
     assert ctx.regime is not None
     ctx.regime[both] = np.asarray(REGIMES, dtype=object)[regime_codes(d0, d1)]
     ctx.tables["regimes"] = frame(
@@ -148,6 +156,7 @@ def gamma_table(ctx: Context) -> GammaResult | Skipped:
         alpha=o.alpha,
         n_bootstrap=o.n_bootstrap,
         seed=o.seed,
+        clusters=ctx.clustering.of(m),
     )
     ctx.tables["lm_agreement"] = frame(
         [
@@ -261,6 +270,10 @@ IMPRINT_DESCRIPTIONS = {
     "pooled": "pooled OLS over the stacked chosen and rejected texts, pair-clustered SEs",
     "fe": "pair fixed effects: r(t_c) - r(t_r) on feature differences, no intercept, pair-clustered (= HC1) SEs",
 }
+IMPRINT_DESCRIPTIONS_GROUP = {
+    "pooled": "pooled OLS over the stacked chosen and rejected texts, group-clustered SEs (pairs sharing a prompt)",
+    "fe": "pair fixed effects: r(t_c) - r(t_r) on feature differences, no intercept, group-clustered SEs",
+}
 
 
 def imprint_one(ctx: Context, estimator: str, model: ImprintModel) -> ImprintResult | Skipped:
@@ -287,6 +300,7 @@ def imprint_one(ctx: Context, estimator: str, model: ImprintModel) -> ImprintRes
         correction=o.correction,
         alpha=o.alpha,
         drop_constant=o.drop_constant,
+        clusters=ctx.clustering.of(use),
     )
     # MDE at the stated power and an 'underpowered' verdict; numeric features per SD
     effects = per_sd_effects(o.effect_of_interest_imprint, stack_texts(xc, xr), ctx.regressors, ctx.numeric)
@@ -297,7 +311,9 @@ def imprint_one(ctx: Context, estimator: str, model: ImprintModel) -> ImprintRes
         estimator=estimator,  # type: ignore[arg-type]
         model=model,
         rm=rm_name,
-        description=IMPRINT_DESCRIPTIONS[estimator],
+        description=(IMPRINT_DESCRIPTIONS_GROUP if ctx.clustering.kind == "group" else IMPRINT_DESCRIPTIONS)[
+            estimator
+        ],
         regression=fit,
         exclusions=ex,
     )
@@ -359,7 +375,9 @@ def calibration_all(ctx: Context) -> dict[str, CalibrationResult]:
         assert r is not None
         ok = usable(r, ctx.n)
         if ok.any():
-            out[rm] = calibration(rm, r[ok], ctx.opt.calibration_bins)
+            out[rm] = calibration(
+                rm, r[ok], ctx.opt.calibration_bins, alpha=ctx.opt.alpha, clusters=ctx.clustering.of(ok)
+            )
     ctx.tables["calibration"] = frame(
         [{k: v for k, v in dataclasses.asdict(c).items() if k != "bins"} for c in out.values()]
     )

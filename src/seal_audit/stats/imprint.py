@@ -55,14 +55,17 @@ def imprint_pooled(
     alpha: float,
     drop_constant: bool = True,
     cov_type: ClusterCov = "auto",
+    clusters: IntArray | None = None,
 ) -> RegressionResult:
     """Pooled OLS r(t) = α + Σ β_τ t(τ) + ε over the 2N stacked texts (§4, the released R script's
     model) with pair-clustered standard errors (what the reference intended but did not apply):
-    CR2 with Bell–McCaffrey df for few pairs or rare features, else CR1 (``choose_cluster_cov``)."""
+    CR2 with Bell–McCaffrey df for few pairs or rare features, else CR1 (``choose_cluster_cov``).
+    ``clusters`` (a group code per pair) clusters by group instead: pairs that share a prompt share
+    texts and reward noise, so their rows are one cluster."""
     n = rewards.shape[0]
     y = stack_texts(rewards[:, 0], rewards[:, 1])
     x = stack_texts(x_chosen, x_rejected)
-    groups = np.repeat(np.arange(n, dtype=np.int64), 2)
+    groups = np.repeat(_pair_or_group(n, clusters), 2)
     return _clustered_ols(
         y,
         x,
@@ -87,14 +90,16 @@ def imprint_fe(
     alpha: float,
     drop_constant: bool = True,
     cov_type: ClusterCov = "auto",
+    clusters: IntArray | None = None,
 ) -> RegressionResult:
     """Pair fixed effects (§4, the paper's α_i): with two texts per pair the within estimator is the
     regression of r(t_c) − r(t_r) on the feature differences without intercept. Clustering by pair
     leaves one row per cluster, so the pair-clustered SE is exactly the HC1 robust SE (CR1) or the
-    HC2 one with Bell–McCaffrey df (CR2, chosen as in ``imprint_pooled``)."""
+    HC2 one with Bell–McCaffrey df (CR2, chosen as in ``imprint_pooled``). With ``clusters`` the
+    difference rows of one group form a cluster (the fixed effects stay per pair)."""
     n = rewards.shape[0]
     x = x_chosen - x_rejected
-    groups = np.arange(n, dtype=np.int64)
+    groups = _pair_or_group(n, clusters)
     return _clustered_ols(
         rewards[:, 0] - rewards[:, 1],
         x,
@@ -107,6 +112,16 @@ def imprint_fe(
         drop_constant=drop_constant,
         context="imprint (pair fixed effects)",
     )
+
+
+def _pair_or_group(n: int, clusters: IntArray | None) -> IntArray:
+    """Cluster codes of n pairs: their group codes, else one cluster per pair."""
+    if clusters is None:
+        return np.arange(n, dtype=np.int64)
+    codes = np.asarray(clusters, dtype=np.int64)
+    if codes.shape != (n,):
+        raise ValueError(f"clusters: {codes.shape[0]} codes for {n} pairs")
+    return codes
 
 
 def _clustered_ols(
