@@ -82,9 +82,9 @@ class Clustering:
     note: str
 
     def of(self, mask: BoolArray) -> IntArray | None:
-        """The cluster codes of the pairs in ``mask``, or None under pair clustering (independent
-        pairs: every statistic then takes its pair-level path, unchanged)."""
-        return self.codes[mask] if self.kind == "group" else None
+        """The cluster codes of the pairs in ``mask``, or None under pair clustering or when no group
+        holds two pairs (independent pairs: every statistic then takes its pair-level path, unchanged)."""
+        return self.codes[mask] if self.kind == "group" and self.largest_group > 1 else None
 
 
 def resolve_clustering(group_ids: StrArray | None, n: int, requested: str) -> Clustering:

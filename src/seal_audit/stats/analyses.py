@@ -261,6 +261,7 @@ def theta_table(ctx: Context) -> RegressionResult | Skipped:
         correction=o.correction,
         alpha=o.alpha,
         drop_constant=o.drop_constant,
+        clusters=ctx.clustering.of(mt),
     )
     ctx.tables["theta_regression"] = frame(coef_rows(res))
     return res
@@ -358,6 +359,7 @@ def misalignment_table(ctx: Context) -> MisalignmentResult | Skipped:
         effect_of_interest=o.effect_of_interest_misalignment,
         power=o.power,
         numeric=ctx.numeric,
+        clusters=ctx.clustering.of(mm),
     )
     rows = coef_rows(res.lpm, model="lpm")
     if isinstance(res.logit, RegressionResult):

@@ -8,18 +8,9 @@ from typing import Literal
 
 import numpy as np
 
-from seal_audit.data.errors import SealError
 from seal_audit.stats._common import Exclusions, FloatArray, IntArray
 from seal_audit.stats.inference import Correction
-from seal_audit.stats.regression import (
-    ClusterCov,
-    CovType,
-    RegressionResult,
-    VifRow,
-    choose_cluster_cov,
-    ols,
-    vif,
-)
+from seal_audit.stats.regression import ClusterCov, RegressionResult, VifRow, clustered_ols, vif
 
 ImprintModel = Literal["post", "pre", "post_minus_pre"]
 
@@ -66,7 +57,7 @@ def imprint_pooled(
     y = stack_texts(rewards[:, 0], rewards[:, 1])
     x = stack_texts(x_chosen, x_rejected)
     groups = np.repeat(_pair_or_group(n, clusters), 2)
-    return _clustered_ols(
+    return clustered_ols(
         y,
         x,
         names,
@@ -100,7 +91,7 @@ def imprint_fe(
     n = rewards.shape[0]
     x = x_chosen - x_rejected
     groups = _pair_or_group(n, clusters)
-    return _clustered_ols(
+    return clustered_ols(
         rewards[:, 0] - rewards[:, 1],
         x,
         names,
@@ -122,49 +113,6 @@ def _pair_or_group(n: int, clusters: IntArray | None) -> IntArray:
     if codes.shape != (n,):
         raise ValueError(f"clusters: {codes.shape[0]} codes for {n} pairs")
     return codes
-
-
-def _clustered_ols(
-    y: FloatArray,
-    x: FloatArray,
-    names: Sequence[str],
-    groups: IntArray,
-    *,
-    intercept: bool,
-    cov_type: ClusterCov,
-    correction: Correction,
-    alpha: float,
-    context: str,
-    drop_constant: bool = True,
-) -> RegressionResult:
-    """OLS with the chosen cluster covariance. CR2 is undefined when a cluster has leverage 1 (a
-    feature set in a single pair); the fit then falls back to CR1 with a note rather than failing,
-    and that feature's SE is not to be trusted (the note names the cause)."""
-    cov, notes = choose_cluster_cov(x, names, groups, cov_type)
-
-    def fit(cov: CovType, notes: tuple[str, ...]) -> RegressionResult:
-        return ols(
-            y,
-            x,
-            names,
-            intercept=intercept,
-            cov_type=cov,
-            groups=groups,
-            correction=correction,
-            alpha=alpha,
-            context=context,
-            notes=notes,
-            drop_constant=drop_constant,
-        )
-
-    if cov != "CR2":
-        return fit(cov, notes)
-    try:
-        return fit("CR2", notes)
-    except SealError as exc:
-        if "leverage 1" not in str(exc):
-            raise
-        return fit("cluster", (*notes, f"CR2 undefined ({exc}); CR1 cluster SEs used instead"))
 
 
 def imprint_vif(x_chosen: FloatArray, x_rejected: FloatArray, names: Sequence[str]) -> tuple[VifRow, ...]:
