@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seal_audit.stats import AnalysisOptions, AnalysisResult, SimulationSpec, analyze, simulate
+from seal_audit.stats import (
+    AnalysisOptions,
+    AnalysisResult,
+    RegressionResult,
+    SimulationSpec,
+    analyze,
+    simulate,
+)
 from seal_audit.stats.diagnostics import calibration
 from seal_audit.stats.imprint import imprint_fe, imprint_pooled, stack_texts
 from seal_audit.stats.inference import (
@@ -270,3 +277,19 @@ def test_group_clustering_coverage_over_200_datasets() -> None:
     for fam in ("imprint_pooled", "imprint_fe", "rates_exact", "rates_bootstrap"):
         assert 0.92 <= float(np.mean(hits[f"group:{fam}"])) <= 0.98, summary
         assert float(np.mean(hits[f"pair:{fam}"])) < 0.90, summary
+
+
+def test_robustness_clusters_rewritten_pairs_by_group() -> None:
+    data = simulate(_grouped_spec(8, n_pairs=1800, rewrite_fraction=0.5))
+    group = analyze(data.inputs(), AnalysisOptions(n_bootstrap=100))
+    pair = analyze(data.inputs(), AnalysisOptions(n_bootstrap=100, cluster="pair"))
+    rg, rp = group.robustness["paraphrase"], pair.robustness["paraphrase"]  # type: ignore[index]
+    acc_g, acc_p = rg.accuracy[-1], rp.accuracy[-1]
+    assert acc_g.n == acc_p.n and acc_g.drop == acc_p.drop
+    assert acc_g.agreement_original.design_effect > 1 and acc_p.agreement_original.design_effect == 1
+    assert isinstance(rg.lpm, RegressionResult) and isinstance(rp.lpm, RegressionResult)
+    assert rp.lpm.cov_type == "HC3" and rg.lpm.cov_type in ("CR2", "cluster")
+    assert rg.lpm.n_clusters is not None and rg.lpm.n_clusters < acc_g.n
+    assert [c.estimate for c in rg.lpm.coefficients] == pytest.approx(
+        [c.estimate for c in rp.lpm.coefficients]
+    )

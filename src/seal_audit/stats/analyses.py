@@ -565,6 +565,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                 n_bootstrap=opt.n_bootstrap,
                 seed=opt.seed,
                 transform=t,
+                clusters=ctx.clustering.of(use),
             )
         ]
         if ctx.pre is not None:
@@ -581,6 +582,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                         n_bootstrap=opt.n_bootstrap,
                         seed=opt.seed,
                         transform=t,
+                        clusters=ctx.clustering.of(u0),
                     ),
                 )
         have = [s for s in spoilers if (t, s.name) in data.features]
@@ -612,6 +614,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
             max_iter=opt.logit_max_iter,
             effect_of_interest=opt.effect_of_interest_robustness,
             power=opt.power,
+            clusters=ctx.clustering.of(use_reg),
         )
         if not have:
             lpm = lg = Skipped("no spoiler features labeled on the rewritten texts")
