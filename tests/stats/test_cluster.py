@@ -193,6 +193,10 @@ def test_analyze_names_the_clustering_and_the_groups() -> None:
     assert pair.agreement["post"].agreement.design_effect == 1.0
     a_g, a_p = auto.agreement["post"].agreement, pair.agreement["post"].agreement
     assert a_g.rate == a_p.rate and (a_g.ci_high - a_g.ci_low) > (a_p.ci_high - a_p.ci_low)
+    s_g, s_p = auto.reward_shift.overall, pair.reward_shift.overall  # type: ignore[union-attr]
+    assert s_g.mean == s_p.mean and (s_g.ci_high - s_g.ci_low) > (s_p.ci_high - s_p.ci_low)
+    m_g, m_p = auto.misalignment.lpm, pair.misalignment.lpm  # type: ignore[union-attr]
+    assert (m_g.n_clusters, m_p.cov_type) == (50, "HC1")
 
     # no group holds two pairs (or no group_id column): auto is pair clustering, numbers unchanged
     flat = simulate(SimulationSpec(n_pairs=300, seed=1, truth_mc_pairs=1000))

@@ -219,6 +219,7 @@ def shift_table(ctx: Context) -> ShiftResult | Skipped:
         alpha=ctx.opt.alpha,
         pre_name=ctx.pre or "",
         post_name=ctx.post,
+        clusters=ctx.clustering.of(both),
     )
     ctx.theta[both] = res.theta
     ctx.theta_paper[both] = res.theta_paper_values
@@ -399,7 +400,10 @@ def resistance_by_feature_table(ctx: Context) -> tuple[FeatureResistance, ...] |
         return Skipped("no binary features")
     ok = ctx.ok_post
     res = resistance_by_feature(
-        ctx.post_r[ok, 0] > ctx.post_r[ok, 1], {f: ctx.feat_c[f][ok] for f in binaries}, alpha=ctx.opt.alpha
+        ctx.post_r[ok, 0] > ctx.post_r[ok, 1],
+        {f: ctx.feat_c[f][ok] for f in binaries},
+        alpha=ctx.opt.alpha,
+        clusters=ctx.clustering.of(ok),
     )
     ctx.tables["resistance_by_feature"] = frame(
         [

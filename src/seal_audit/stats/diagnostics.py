@@ -9,7 +9,12 @@ from scipy import special
 from scipy import stats as sps
 
 from seal_audit.stats._common import BoolArray, FloatArray, IntArray, StrArray, no_json
-from seal_audit.stats.inference import RateEstimate, clustered_mean_variance, rate_estimate
+from seal_audit.stats.inference import (
+    RateEstimate,
+    cluster_rate_estimate,
+    clustered_mean_variance,
+    rate_estimate,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,10 +140,11 @@ class FeatureResistance:
 
 
 def resistance_by_feature(
-    delta_post: BoolArray, features: dict[str, FloatArray], *, alpha: float
+    delta_post: BoolArray, features: dict[str, FloatArray], *, alpha: float, clusters: IntArray | None = None
 ) -> tuple[FeatureResistance, ...]:
     """Break the resistance down by each binary feature's presence on the chosen and rejected side;
-    pairs whose feature value is missing are left out of that feature's rows only."""
+    pairs whose feature value is missing are left out of that feature's rows only. ``clusters``
+    (group codes): Korn–Graubard intervals by group."""
     out = []
     for name in sorted(features):
         arr = features[name]
@@ -147,8 +153,12 @@ def resistance_by_feature(
             ok = np.isfinite(v)
             on = ok & (v == 1)
             off = ok & (v == 0)
-            pres = rate_estimate(int(np.sum(~delta_post[on])), int(on.sum()), alpha)
-            abs_ = rate_estimate(int(np.sum(~delta_post[off])), int(off.sum()), alpha)
+            pres = cluster_rate_estimate(
+                ~delta_post[on], alpha, clusters[on] if clusters is not None else None
+            )
+            abs_ = cluster_rate_estimate(
+                ~delta_post[off], alpha, clusters[off] if clusters is not None else None
+            )
             out.append(
                 FeatureResistance(
                     feature=name, side=side, present=pres, absent=abs_, difference=pres.rate - abs_.rate

@@ -306,9 +306,19 @@ def adjust_pvalues(p: Sequence[float] | FloatArray, method: Correction) -> Float
     raise ValueError(f"unknown correction {method!r}")
 
 
-def mean_estimate(x: FloatArray, alpha: float) -> MeanEstimate:
-    """Mean with a t-interval, median and SD of a continuous per-pair quantity."""
-    x = x[np.isfinite(x)]
+def mean_estimate(x: FloatArray, alpha: float, clusters: IntArray | None = None) -> MeanEstimate:
+    """Mean with a t-interval, median and SD of a continuous per-pair quantity; with ``clusters``
+    (some shared) the interval uses the CR1 variance of the mean and t(G − 1)."""
+    ok = np.isfinite(x)
+    if clusters is not None and has_clusters(clusters[ok]):
+        xs = x[ok]
+        var, g = clustered_mean_variance(xs, clusters[ok])
+        base = mean_estimate(xs, alpha)
+        if not (np.isfinite(var) and g >= 2):
+            return dataclasses.replace(base, ci_low=float("nan"), ci_high=float("nan"))
+        half = float(sps.t.ppf(1 - alpha / 2, g - 1)) * float(np.sqrt(var))
+        return dataclasses.replace(base, ci_low=base.mean - half, ci_high=base.mean + half)
+    x = x[ok]
     n = int(x.size)
     if n == 0:
         nan = float("nan")
