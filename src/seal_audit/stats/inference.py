@@ -131,9 +131,12 @@ def cluster_index(clusters: IntArray) -> tuple[IntArray, int]:
     return np.asarray(inv, dtype=np.int64).reshape(-1), int(uniq.size)
 
 
-def clustered_mean_variance(y: FloatArray, clusters: IntArray | None) -> tuple[float, int]:
+def clustered_mean_variance(
+    y: FloatArray, clusters: IntArray | None, n_clusters: int | None = None
+) -> tuple[float, int]:
     """Variance of the mean of ``y`` with the CR1 sandwich over clusters,
-    G/(G − 1) Σ_g (Σ_{i∈g} (y_i − ȳ))² / n², and G. With one row per cluster this is s²/n."""
+    G/(G − 1) Σ_g (Σ_{i∈g} (y_i − ȳ))² / n², and G. With one row per cluster this is s²/n.
+    ``n_clusters`` given: ``clusters`` are already codes 0..G−1."""
     y = np.asarray(y, dtype=np.float64)
     n = int(y.size)
     if n < 2:
@@ -141,7 +144,7 @@ def clustered_mean_variance(y: FloatArray, clusters: IntArray | None) -> tuple[f
     dev = y - y.mean()
     if clusters is None:
         return float(dev @ dev) / (n - 1) / n, n
-    codes, g = cluster_index(clusters)
+    codes, g = (np.asarray(clusters), n_clusters) if n_clusters is not None else cluster_index(clusters)
     if g < 2:
         return float("nan"), g
     sums = np.bincount(codes, weights=dev, minlength=g)
@@ -152,9 +155,12 @@ def design_effect(y: BoolArray, clusters: IntArray | None) -> tuple[float, int]:
     """deff of a rate (clustered over binomial variance, floored at 1) and the number of clusters."""
     yf: FloatArray = np.asarray(y, dtype=np.float64)
     n = int(yf.size)
-    if not has_clusters(clusters) or n < 2:
+    if clusters is None or n < 2:
         return 1.0, n
-    var_c, g = clustered_mean_variance(yf, clusters)
+    codes, g = cluster_index(clusters)
+    if g >= n:  # every cluster one pair
+        return 1.0, n
+    var_c, g = clustered_mean_variance(yf, codes, g)
     p = float(yf.mean())
     var_srs = p * (1 - p) / n
     if var_srs <= 0 or not np.isfinite(var_c):
