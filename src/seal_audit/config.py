@@ -221,10 +221,11 @@ class AnalysisOptions(_Section):
     status) instead of failing it. Collinear groups always fail the analysis they occur in: dropping
     one of them would silently change what the others mean."""
     cluster: Literal["auto", "group", "pair"] = "auto"
-    """Unit of the standard errors, exact intervals and bootstrap of imprint, resistance, regimes, γ
-    and calibration: ``group`` (pairs sharing a prompt, the pairs table's ``group_id``, are one
-    cluster and the bootstrap resamples groups), ``pair`` (every pair independent), or ``auto``:
-    group when some group holds more than one pair. stats.json's ``options`` names the one used."""
+    """Unit of the standard errors, exact intervals and bootstraps (imprint, resistance, regimes, γ,
+    calibration, misalignment, θ, robustness): ``group`` (pairs that share a prompt, the pairs
+    table's ``group_id``, form one cluster; the bootstrap resamples groups), ``pair`` (every pair
+    independent), or ``auto``: group when some group holds more than one pair. stats.json's
+    ``options`` names the one used."""
 
     power: float = Field(default=0.8, gt=0, lt=1)
     """Power at which every coefficient's minimum detectable effect (MDE) is stated."""
