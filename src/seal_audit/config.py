@@ -220,6 +220,12 @@ class AnalysisOptions(_Section):
     """Leave a feature that never varies within one analysis out of that analysis (named in its
     status) instead of failing it. Collinear groups always fail the analysis they occur in: dropping
     one of them would silently change what the others mean."""
+    cluster: Literal["auto", "group", "pair"] = "auto"
+    """Unit of the standard errors, exact intervals and bootstraps (imprint, resistance, regimes, γ,
+    calibration, misalignment, θ, robustness): ``group`` (pairs that share a prompt, the pairs
+    table's ``group_id``, form one cluster; the bootstrap resamples groups), ``pair`` (every pair
+    independent), or ``auto``: group when some group holds more than one pair. stats.json's
+    ``options`` names the one used."""
 
     power: float = Field(default=0.8, gt=0, lt=1)
     """Power at which every coefficient's minimum detectable effect (MDE) is stated."""
@@ -314,6 +320,20 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> AuditConfig:
     return cfg
 
 
+def _relative_to(base: Path, path: str) -> str:
+    """A data path of a config file resolved against the file's folder, as a user reads the file.
+    ``hf:`` paths that name a local folder (``hf:./data``, ``hf:../x``, or any ``hf:`` path that
+    exists beside the config) are resolved too and keep their prefix; a hub id ``hf:owner/name``
+    with no such folder, and absolute paths, are left alone."""
+    if path.startswith("hf:"):
+        rest = path[3:]
+        explicit = rest in (".", "..") or rest.startswith(("./", "../", ".\\", "..\\"))
+        if rest and not Path(rest).is_absolute() and (explicit or (base / rest).exists()):
+            return "hf:" + str((base / rest).resolve())
+        return path
+    return path if Path(path).is_absolute() else str((base / path).resolve())
+
+
 def load_config(path: str | Path) -> AuditConfig:
     """Read and validate a TOML config; relative paths inside it are relative to the file."""
     p = Path(path)
@@ -325,8 +345,8 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     base = p.resolve().parent
     for d in raw.get("data", []) if isinstance(raw.get("data"), list) else []:
-        if isinstance(d, dict) and isinstance(d.get("path"), str) and not d["path"].startswith("hf:"):
-            d["path"] = str((base / d["path"]).resolve()) if not Path(d["path"]).is_absolute() else d["path"]
+        if isinstance(d, dict) and isinstance(d.get("path"), str):
+            d["path"] = _relative_to(base, d["path"])
         if (
             isinstance(d, dict)
             and isinstance(d.get("quarantine"), str)

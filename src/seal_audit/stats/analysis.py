@@ -63,6 +63,10 @@ class InputSummary:
     unknown_pair_ids: dict[str, int]
     n_truncated: dict[str, int]
     notes: tuple[str, ...]
+    n_groups: int = 0
+    """Groups of pairs that share a prompt (the pairs table's ``group_id``; = n_pairs without it)."""
+    largest_group: int = 0
+    """Pairs in the largest group."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +209,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         s.name for s in specs if s.in_regression and not s.list_valued and s.name in data.feature_names
     )
     ctx = Context(inputs, opt, data, specs, regressors, pre, baselines, notes)
+    notes.append(ctx.clustering.note)
     g = _guard
 
     agree = A.agreement_all(ctx)
@@ -270,9 +275,11 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         unknown_pair_ids=dict(data.unknown_pair_ids),
         n_truncated=dict(data.n_truncated),
         notes=tuple(notes),
+        n_groups=ctx.clustering.n_groups,
+        largest_group=ctx.clustering.largest_group,
     )
     return AnalysisResult(
-        options=opt,
+        options=opt.model_copy(update={"cluster": ctx.clustering.kind}),  # the clustering used
         inputs=summary,
         agreement=agree,
         resistance=res,

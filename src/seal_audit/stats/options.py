@@ -28,7 +28,8 @@ class AnalysisInputs:
     """The long tables and names the analysis reads (shapes in docs/results.md)."""
 
     pairs: pd.DataFrame
-    """``pair_id`` (+ optional ``context_diverges``): the pairs of D, defining N."""
+    """``pair_id`` (+ optional ``context_diverges`` and ``group_id``, the prompt group that
+    ``AnalysisOptions.cluster`` clusters by): the pairs of D, defining N."""
     scores: pd.DataFrame
     """Long: pair_id, side, rm, reward (+ optional variant, truncated)."""
     post: str

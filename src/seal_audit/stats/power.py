@@ -15,6 +15,10 @@ the level α/m is that of Holm's first step, so the MDE is conservative there.
 detect an imprint β of a binary feature with prevalence p, from the closed-form SE of the pair-FE or
 pooled estimator (independent sides, the feature uncorrelated with the others; multiply by the VIF
 otherwise), and ``simulated_power`` checks that answer by running the real estimator on planted data.
+Both assume independent pairs: with pairs that share a prompt (groups, clustered by
+``AnalysisOptions.cluster``) a pair carries less information, so read ``n_pairs`` as the number of
+independent pairs needed (for m pairs per group with intra-group correlation ρ of the imprint's
+scores, multiply by the design effect 1 + (m − 1)ρ, at most m).
 """
 
 from __future__ import annotations
