@@ -369,6 +369,16 @@ def calibration_all(ctx: Context) -> dict[str, CalibrationResult]:
     return out
 
 
+def calibration_one(ctx: Context, rm: str) -> CalibrationResult | Skipped:
+    """Calibration of one RM (any role: baselines too), on its usable pairs."""
+    r = ctx.data.reward(rm)
+    assert r is not None
+    ok = usable(r, ctx.n)
+    if not ok.any():
+        return Skipped(f"no pair has both rewards of {rm!r}", status="failed")
+    return calibration(rm, r[ok], ctx.opt.calibration_bins)
+
+
 def resistance_by_feature_table(ctx: Context) -> tuple[FeatureResistance, ...] | Skipped:
     binaries = [
         s.name
