@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from rm_fixtures import _one_torch_thread, hh_pairs, planted_embed_rm, tiny_rm  # noqa: F401
 
 SEAL = [sys.executable, "-m", "seal_audit"]
@@ -172,8 +173,13 @@ def test_comparisons_default_toml_and_cli(many: tuple, tmp_path: Path) -> None:
     assert c["reward_shift"]["overall"]["n"] == sum(counts.values())
     # OLS is linear in y: the imprint of r_B − r_A is the difference of the two imprints
     diff = {x["term"]: x["estimate"] for x in c["imprint_difference"]["pooled"]["regression"]["coefficients"]}
-    a = {x["term"]: x["estimate"] for x in st["per_rm"][NGRAM]["imprint"]["pooled"]["regression"]["coefficients"]}
-    b = {x["term"]: x["estimate"] for x in st["per_rm"][PRE]["imprint"]["pooled"]["regression"]["coefficients"]}
+    a = {
+        x["term"]: x["estimate"]
+        for x in st["per_rm"][NGRAM]["imprint"]["pooled"]["regression"]["coefficients"]
+    }
+    b = {
+        x["term"]: x["estimate"] for x in st["per_rm"][PRE]["imprint"]["pooled"]["regression"]["coefficients"]
+    }
     assert diff and all(diff[t] == pytest.approx(b[t] - a[t], rel=1e-6, abs=1e-9) for t in diff)
     bad = _seal("analyze", str(run), "--compare", "a:b:c", cwd=tmp_path)
     assert bad.returncode != 0 and "[[compare]]" in bad.stderr

@@ -71,6 +71,16 @@ def _summary(result: AnalysisResult, in_sample: dict[str, bool] | None = None) -
         )
     for e in result.inputs.notes:
         console.print(f"note: {e}", markup=False, highlight=False, soft_wrap=True)
+    for rm, why in result.inputs.absent_rms.items():
+        console.print(f"absent RM {rm!r}: {why}", markup=False, highlight=False, soft_wrap=True)
+    mt = result.multiple_testing
+    if mt is not None and len(result.per_rm) > 2:  # many RMs: say what the verdicts are corrected over
+        console.print(
+            f"{len(result.per_rm)} RMs analysed (stats.json per_rm, leaderboard); multiple testing: {mt.detail}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | None) -> None:
