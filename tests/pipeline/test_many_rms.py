@@ -202,3 +202,27 @@ def test_leaderboard_in_report_md_html_and_stats(many: tuple, tmp_path: Path) ->
     assert "per regression" in section
     assert '<section id="leaderboard">' in html and html.count('href="#explorer"') >= 6 * 8
     assert "Imprints of every RM" in html
+
+
+def test_compare_is_one_model_for_toml_and_cli() -> None:
+    from seal_audit._cli import cli
+    from seal_audit.config import CompareSpec, parse_config
+    from seal_audit.data.errors import ConfigError
+
+    base = {"data": [{"path": "x.jsonl"}], "rms": [{"name": n, "spec": "length_chars"} for n in ("A", "B c")]}
+    toml = parse_config({**base, "compare": [{"a": "A", "b": "B c"}]}).compare
+    assert toml == [CompareSpec.parse("A:B c")]
+    for name in CompareSpec.model_fields:  # every field is a TOML key and a part of --compare A:B
+        assert getattr(toml[0], name) == getattr(CompareSpec.parse("A:B c"), name)
+    import click
+
+    cmd = cli.get_command(click.Context(cli), "analyze")
+    assert cmd is not None
+    flag = next(p for p in cmd.params if p.name == "compare")
+    assert flag.multiple and "[[compare]]" in (flag.help or "")
+    with pytest.raises(ConfigError, match=r"compare\[0\].*unknown RM"):
+        parse_config({**base, "compare": [{"a": "A", "b": "nope"}]})
+    with pytest.raises(ConfigError, match="same RM"):
+        parse_config({**base, "compare": [{"a": "A", "b": "A"}]})
+    with pytest.raises(ConfigError, match=r"compare\[0\]\.c"):
+        parse_config({**base, "compare": [{"a": "A", "b": "B c", "c": 1}]})
