@@ -651,7 +651,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                 }
             )
     if not out:
-        return Skipped("rewrites present but no rewritten texts were scored by the post-D RM")
+        return Skipped(f"rewrites present but no rewritten texts were scored by {post!r}")
     tables["robustness"] = frame(coef_out, columns=["transform", "model", "term"])
     tables["robustness_summary"] = frame(summary_rows)
     return out
