@@ -212,6 +212,10 @@ class AnalysisOptions(_Section):
     count as a change (binary/ordinal features use the sign of Δ)."""
     calibration_bins: int = Field(default=10, ge=2)
     """Equal-width bins of the reliability table and ECE."""
+    length_feature: str = "length_chars"
+    """Feature whose correlation with each RM's reward the leaderboard shows (the length bias)."""
+    leaderboard_top_imprints: int = Field(default=3, ge=0)
+    """Largest imprints (by |β|, with intervals) shown per RM in the leaderboard."""
     max_listed_ids: int = Field(default=100, ge=0)
     """Excluded / suspicious pair_ids listed inline in stats.json (tables hold all of them)."""
     logit_max_iter: int = Field(default=100, ge=1)
@@ -252,6 +256,39 @@ AnalysisConfig = AnalysisOptions
 """The ``[analysis]`` section is the analysis' options record itself."""
 
 
+class CompareSpec(_Section):
+    """One ``[[compare]]`` entry (``seal analyze --compare A:B``): RM ``a`` read as pre-D, ``b`` as
+    post-D. The regimes, γ cross-tabs, McNemar, reward shift and imprint difference b − a are
+    computed for it; the run's own pre:post pair is always the first entry."""
+
+    a: str = Field(min_length=1)
+    """The RM in the pre-D place (regimes read 'from a to b')."""
+    b: str = Field(min_length=1)
+    """The RM in the post-D place; the imprint difference is b − a."""
+
+    @model_validator(mode="after")
+    def _two(self) -> CompareSpec:
+        if self.a == self.b:
+            raise ValueError(f"compare: a and b name the same RM {self.a!r}")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The entry's name in stats.json (``a:b``)."""
+        return f"{self.a}:{self.b}"
+
+    @classmethod
+    def parse(cls, text: str) -> CompareSpec:
+        """``A:B`` from the command line; a name holding ':' must be given in a ``[[compare]]`` entry."""
+        parts = text.split(":")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise ConfigError(
+                f"--compare: expected A:B (two RM names, one ':'), got {text!r}; "
+                "for RM names containing ':' use a [[compare]] entry with a = and b ="
+            )
+        return cls(a=parts[0].strip(), b=parts[1].strip())
+
+
 class RunSection(_Section):
     out: str = "seal-run"
     seed: int = 0
@@ -264,7 +301,7 @@ class RunSection(_Section):
 
 
 class AuditConfig(_Section):
-    """The whole run. Sections: run, data, train_rm, rms, labels, rewrite, analysis."""
+    """The whole run. Sections: run, data, train_rm, rms, labels, rewrite, analysis, compare."""
 
     run: RunSection = Field(default_factory=RunSection)
     data: list[DataConfig]
@@ -273,6 +310,8 @@ class AuditConfig(_Section):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     rewrite: RewriteConfig | None = None
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    compare: list[CompareSpec] = Field(default_factory=list)
+    """``[[compare]]``: RM pairs compared as pre/post beside the run's own pre:post pair."""
 
     @field_validator("data")
     @classmethod
@@ -317,6 +356,10 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> AuditConfig:
     for role in ("pre", "post"):
         if sum(r == role for _, r in cfg.rm_roles()) > 1:
             raise ConfigError(f"{source}: key 'rms': more than one RM with role '{role}'")
+    for i, c in enumerate(cfg.compare):
+        unknown = [n for n in (c.a, c.b) if names and n not in names]
+        if unknown:
+            raise ConfigError(f"{source}: key 'compare[{i}]': unknown RM(s) {unknown}; RMs: {names}")
     return cfg
 
 

@@ -533,6 +533,17 @@ def apply_roles(
         store.set_roles(wanted)
 
 
+def _comparisons(compare: Sequence[Any] | None, earlier: Any) -> list[Any]:
+    """The ``[[compare]]`` entries to use: the given ones, else the ones the last analysis recorded."""
+    from seal_audit.config import CompareSpec
+
+    if compare is not None:
+        return [CompareSpec.model_validate(c) if isinstance(c, dict) else c for c in compare]
+    if earlier is None:
+        return []
+    return [CompareSpec.model_validate(c) for c in earlier.options.get("compare") or []]
+
+
 def analyze_stage(
     store: RunStore,
     options: Any = None,
@@ -542,10 +553,15 @@ def analyze_stage(
     post: str | None = None,
     baselines: Sequence[str] | None = None,
     feature_roles: dict[str, str] | None = None,
+    compare: Sequence[Any] | None = None,
     say: Reporter = _quiet,
     verb: str = "seal run",
 ) -> Any:
     """Run every SEAL statistic on the stored tables; write ``stats.json`` and ``analysis/*.parquet``.
+
+    ``compare`` (``CompareSpec`` entries) are the RM pairs compared beside the run's pre:post pair;
+    without it, the ones the run recorded are used (so ``seal analyze RUN`` reproduces ``seal run``).
+    RMs the score stage could not load are passed on as absent and named in stats.json.
 
     Options start from ``options``, else from what the run recorded (so ``seal analyze RUN``
     reproduces ``seal run``); ``overrides`` (the flags a user typed) are applied on top and recorded.
@@ -562,6 +578,7 @@ def analyze_stage(
     earlier = m.stages.get("analyze")
     if feature_roles is None and earlier is not None:
         feature_roles = dict(earlier.options.get("feature_roles") or {})
+    pairs_to_compare = _comparisons(compare, earlier)
     pre_rm, post_rm = m.role_of("pre"), m.role_of("post")
     if post_rm is None:
         raise SealError(
@@ -587,6 +604,8 @@ def analyze_stage(
             in_sample={n: bool(r.in_sample) for n, r in m.rms.items() if r.in_sample is not None},
             notes=featurizer_notes(m),
             sources={t: str(store.table_path(t)) for t in ("pairs", "scores", "features")},
+            comparisons=tuple((c.a, c.b) for c in pairs_to_compare),
+            absent=dict(m.stage("score").counters.get("failed_rms") or {}),
         )
         result = analyze(inputs, opts)
         store.write_stats(result.to_json())
@@ -596,6 +615,7 @@ def analyze_stage(
             options={
                 "analysis": opts.model_dump(mode="json"),
                 "feature_roles": fr,
+                "compare": [c.model_dump(mode="json") for c in pairs_to_compare],
                 "overrides": overrides or {},
             },
             verb=verb,
@@ -727,14 +747,18 @@ def run(
         specs = [*train_stage(store, cfg, say), *rm_specs(cfg)]
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
-        score_stage(store, specs, cfg, say, progress)
+        sc = score_stage(store, specs, cfg, say, progress)
+        failed_rms = getattr(sc, "failed_rms", {})
+        _stop_unless_partial_allowed(
+            "score", [f"RM {n!r} failed to load: {r}" for n, r in failed_rms.items()], allow_partial, say
+        )
         lab = label_stage(
             store, featurizers, say, label_progress, engine=cfg.run.engine, address=cfg.run.ray_address
         )
         _stop_unless_partial_allowed("label", lab.failures() if lab is not None else [], allow_partial, say)
         rw = rewrite_stage(store, cfg, specs, featurizers, say)
         _stop_unless_partial_allowed("rewrite", rw.failures() if rw is not None else [], allow_partial, say)
-        analyze_stage(store, options, say=say)
+        analyze_stage(store, options, compare=cfg.compare, say=say)
         report = report_stage(store, say) if cfg.run.report else None
         return result_of(store, report)
     finally:

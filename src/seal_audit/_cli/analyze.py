@@ -71,6 +71,16 @@ def _summary(result: AnalysisResult, in_sample: dict[str, bool] | None = None) -
         )
     for e in result.inputs.notes:
         console.print(f"note: {e}", markup=False, highlight=False, soft_wrap=True)
+    for rm, why in result.inputs.absent_rms.items():
+        console.print(f"absent RM {rm!r}: {why}", markup=False, highlight=False, soft_wrap=True)
+    mt = result.multiple_testing
+    if mt is not None and len(result.per_rm) > 2:  # many RMs: say what the verdicts are corrected over
+        console.print(
+            f"{len(result.per_rm)} RMs analysed (stats.json per_rm, leaderboard); multiple testing: {mt.detail}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | None) -> None:
@@ -115,6 +125,14 @@ def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | Non
 @click.option("--post", default=None, help="Name of the post-D RM (recorded in the run when given).")
 @click.option("--baseline", "baselines", multiple=True, metavar="NAME", help="A baseline RM; repeatable.")
 @click.option(
+    "--compare",
+    "compare",
+    multiple=True,
+    metavar="A:B",
+    help="Compare RM A (as pre-D) with RM B (as post-D): regimes, γ, McNemar, θ, imprint B − A; "
+    "repeatable; the same as a [[compare]] entry (a = A, b = B). The run's pre:post pair is always in.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -135,6 +153,7 @@ def command(
     pre: str | None,
     post: str | None,
     baselines: tuple[str, ...],
+    compare: tuple[str, ...],
     out_dir: Path | None,
     write_csv: bool,
     strict: bool,
@@ -150,7 +169,10 @@ def command(
     (Parquet, CSV or JSONL). Each analysis succeeds or fails on its own; the ones that could not be
     computed are listed in one warning line (exit 2 with --strict).
     """
+    from seal_audit.config import CompareSpec
+
     overrides = model_overrides(AnalysisOptions, kwargs)
+    comparisons = [CompareSpec.parse(c) for c in compare]
     role_map = _parse_roles(roles)
     if run_dir is not None:
         if pairs_path or scores_path or features_path:
@@ -166,6 +188,7 @@ def command(
                 post=post,
                 baselines=baselines or None,
                 feature_roles=role_map,
+                compare=comparisons or None,
                 verb="seal analyze",
             )
         target_dir = Path(run_dir)
@@ -201,6 +224,7 @@ def command(
             specs=specs,
             rewrites=rewrites,
             baselines=tuple(baselines),
+            comparisons=tuple((c.a, c.b) for c in comparisons),
             sources={"pairs": str(pairs_path), "scores": str(scores_path), "features": str(features_path)},
         )
         with console.status("computing SEAL statistics ..."):

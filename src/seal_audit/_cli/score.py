@@ -261,3 +261,8 @@ def command(
             f"[yellow]{result.n_truncated} text(s) were longer than the max length and lost context "
             "from the left (response kept); see the 'truncated' column[/yellow]"
         )
+    if result.failed_rms:  # issue 20: the others are kept; the run says which RM is missing, and why
+        from seal_audit.data.errors import StageFailed
+
+        why = "; ".join(f"{n}: {r}" for n, r in result.failed_rms.items())
+        raise StageFailed(f"score: RM(s) failed to load ({why}); the other RMs' scores were written")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import random
 import time
@@ -57,6 +58,8 @@ class ScoreRunResult:
     n_rows: int
     rms: tuple[RMRunInfo, ...]
     self_checks: tuple[SelfCheckResult, ...]
+    failed_rms: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """RMs that could not be loaded (name → reason): the others were scored and written (issue 20)."""
 
     @property
     def n_truncated(self) -> int:
@@ -173,9 +176,16 @@ def score_run(
     checks: list[SelfCheckResult] = []
     all_scores: list[Score] = []
     manifest_rms: dict[str, RMRecord] = {}
+    failed: dict[str, str] = {}
     for spec in rms:
         t0 = time.perf_counter()
-        model = (models or {}).get(spec.name) or load_reward_model(spec.spec, spec.options)
+        try:
+            model = (models or {}).get(spec.name) or load_reward_model(spec.spec, spec.options)
+        except Exception as exc:  # one RM that cannot be loaded costs only itself (issue 20)
+            failed[spec.name] = str(exc) if isinstance(exc, SealError) else f"{type(exc).__name__}: {exc}"
+            if log:
+                log(f"{spec.name}: FAILED to load {spec.spec}: {failed[spec.name]}")
+            continue
         if log:
             log(f"{spec.name}: loaded {spec.spec} in {time.perf_counter() - t0:.1f}s")
         scorer = Scorer(
@@ -192,7 +202,17 @@ def score_run(
             checks.append(self_check(model, items, rm=spec.name, seed=seed, tolerance=self_check_tolerance))
         del model, scorer
         gc.collect()
-    return write_score_stage(store, len(pairs), all_scores, infos, checks, manifest_rms)
+    if failed and not infos:
+        raise SealError("no RM could be loaded: " + "; ".join(f"{n}: {r}" for n, r in failed.items()))
+    extra: dict[str, Any] = {}
+    if failed:
+        extra = {
+            "failed_rms": failed,
+            "status": "partial",
+            "message": "RM(s) failed to load: " + ", ".join(failed),
+        }
+    res = write_score_stage(store, len(pairs), all_scores, infos, checks, manifest_rms, extra)
+    return dataclasses.replace(res, failed_rms=failed)
 
 
 def rm_run_info(spec: RMSpec, st: ScoreStats) -> RMRunInfo:

@@ -390,6 +390,16 @@ def calibration_all(ctx: Context) -> dict[str, CalibrationResult]:
     return out
 
 
+def calibration_one(ctx: Context, rm: str) -> CalibrationResult | Skipped:
+    """Calibration of one RM (any role: baselines too), on its usable pairs."""
+    r = ctx.data.reward(rm)
+    assert r is not None
+    ok = usable(r, ctx.n)
+    if not ok.any():
+        return Skipped(f"no pair has both rewards of {rm!r}", status="failed")
+    return calibration(rm, r[ok], ctx.opt.calibration_bins)
+
+
 def resistance_by_feature_table(ctx: Context) -> tuple[FeatureResistance, ...] | Skipped:
     binaries = [
         s.name
@@ -668,7 +678,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                 }
             )
     if not out:
-        return Skipped("rewrites present but no rewritten texts were scored by the post-D RM")
+        return Skipped(f"rewrites present but no rewritten texts were scored by {post!r}")
     tables["robustness"] = frame(coef_out, columns=["transform", "model", "term"])
     tables["robustness_summary"] = frame(summary_rows)
     return out
