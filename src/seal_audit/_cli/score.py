@@ -18,6 +18,7 @@ from seal_audit._cli._common import (
     progress_factory,
     source_options,
 )
+from seal_audit._cli._output import summary
 from seal_audit._cli._writer import writer_store
 from seal_audit.config import RMOptions
 from seal_audit.data.errors import SealError
@@ -250,6 +251,28 @@ def command(
             f"{r.texts_per_s:,.1f}",
         )
     console.print(table)
+    summary(
+        run_dir=str(store.root),
+        scores=str(store.table_path("scores")),
+        pairs=result.n_pairs,
+        truncated=result.n_truncated,
+        rms=[
+            {
+                "name": r.name,
+                "role": r.role,
+                "texts": r.n_texts,
+                "cached": r.n_cached,
+                "computed": r.n_computed,
+                "truncated": r.n_truncated,
+                "texts_per_s": r.texts_per_s,
+            }
+            for r in result.rms
+        ],
+        self_checks=[
+            {"rm": c.rm, "max_abs_dev": c.max_abs_dev, "tolerance": c.tolerance, "passed": c.passed}
+            for c in result.self_checks
+        ],
+    )
     for c in result.self_checks:
         console.print(
             f"self-check {c.rm}: max |reward difference| across batch sizes {list(c.batch_sizes)} on "
