@@ -33,6 +33,8 @@ HELP = """Label the chosen and rejected texts of RUN_DIR with one or more featur
   offline       every offline featurizer: length, sentiment (VADER), refusal, offensive,
                 readability, formatting, questions, hedging (or name them one by one)
   columns       dataset-column features defined in --features-toml (source = "column")
+  NAME          a plug-in: an installed 'seal_audit.featurizers' entry point (--list shows them)
+  python:MODULE:ATTR   a Featurizer class, factory or instance importable from MODULE
 
 \b
 LM runs print an estimate of calls, tokens and cost first and ask to go on (--yes skips that).
