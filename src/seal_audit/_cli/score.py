@@ -100,37 +100,12 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
     run_dir = out or Path("seal-run")
     options = load_options(kwargs, default_quarantine=run_dir / QUARANTINE)
     result = load_with_status(str(source), options)
-    if not result.pairs:
+    if not result.pairs:  # before the run directory is made
         raise SealError(f"{source}: no pairs to score")
     store = writer_store(run_dir, "score", create=True)
-    if store.has_table("pairs"):
-        have = {p.pair_id for p in store.read_pairs()}
-        if have != {p.pair_id for p in result.pairs}:
-            raise SealError(
-                f"{run_dir} already holds different pairs ({len(have)}); pass another --out or the run dir"
-            )
-    else:
-        store.write_pairs(result.pairs)
-        store.record_input(str(source), result.format)
-        from seal_audit.config import DataConfig
-        from seal_audit.pipeline import load_record
+    from seal_audit.api import store_loaded_pairs
 
-        source_cfg = DataConfig(path=str(source), **options.model_dump())
-        record, key = load_record([source_cfg], holdout=0.0, seed=options.seed)
-        store.record_stage(
-            "load",
-            {
-                "options": record,
-                "settings_hash": key,
-                "verb": "seal score",
-                "pairs": len(result.pairs),
-                "pairs_a": 0,
-                "records_read": result.records_read,
-                "skipped": result.records_skipped,
-                "context_diverges": sum(p.context_diverges for p in result.pairs),
-            },
-        )
-        store.update_manifest(seed=options.seed)
+    store_loaded_pairs(store, str(source), result, options, verb="seal score")
     return store
 
 
