@@ -32,6 +32,8 @@ HELP = """Score PAIRS_OR_RUN (a pairs file, or a run directory) with one or more
   DIR or hf:DIR                 a local Hugging Face sequence-classification model
   local:DIR (or DIR)            an RM written by `seal train-rm`
   python:module:function        fn(list[(context, response)]) -> list[float]
+  vllm:MODEL                    a decoder RM run by vLLM's pooling runner (the [vllm] extra, a GPU;
+                                vllm-classify:MODEL uses its classify task)
   length_chars, length_tokens   null baselines (response characters / whitespace words)
 Per-RM options follow a '?' as key=value pairs joined by '&', e.g.
   --rm 'post=hf:OpenAssistant/reward-model-deberta-v3-large-v2?max_length=512&dtype=float32'
