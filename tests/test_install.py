@@ -10,6 +10,7 @@ packages are there, as ``pip install`` would have put them), and every requireme
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -31,8 +32,16 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # build from a clean copy of what the wheel is made of: an in-tree build/ directory would keep
+    # files of earlier builds (a deleted module would still ship)
+    tree = tmp_path_factory.mktemp("tree")
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, tree / name)
+    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (tree / "docs").mkdir()
+    shutil.copy2(ROOT / "docs" / "results.md", tree / "docs" / "results.md")
     cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out)]
-    res = subprocess.run([*cmd, str(ROOT)], capture_output=True, text=True, timeout=300, env=_clean_env())
+    res = subprocess.run([*cmd, str(tree)], capture_output=True, text=True, timeout=300, env=_clean_env())
     assert res.returncode == 0, res.stderr
     (whl,) = out.glob("seal_audit-*.whl")
     return whl
