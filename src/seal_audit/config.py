@@ -145,7 +145,8 @@ also behind the LM flags of ``seal label`` and ``seal rewrite``."""
 class LabelsConfig(_Section):
     featurizers: list[str] = Field(default_factory=list)
     """Registered featurizer names: ``lm`` (LM-labeler), ``offline`` (all offline ones) or one by one
-    (``length``, ``sentiment``, ``refusal`` …), ``columns`` (dataset-column features)."""
+    (``length``, ``sentiment``, ``refusal`` …), ``columns`` (dataset-column features); plug-ins:
+    an installed ``seal_audit.featurizers`` entry point by name, or ``python:module:Attr``."""
     lm: LMConfig | None = None
     seal_taxonomy: bool = True
     """Label the 19 SEAL keys with the LM-labeler (user LM features are added to them)."""

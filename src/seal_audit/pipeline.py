@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,11 +197,34 @@ def rm_specs(cfg: AuditConfig) -> list[Any]:
 
 
 def score_stage(
-    store: RunStore, specs: list[Any], cfg: AuditConfig, say: Reporter = _quiet, progress: Any = None
+    store: RunStore,
+    specs: list[Any],
+    cfg: AuditConfig,
+    say: Reporter = _quiet,
+    progress: Any = None,
+    models: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Score every text under every RM (cached per text); baselines get the role ``baseline``."""
+    """Score every text under every RM (cached per text); baselines get the role ``baseline``.
+    ``models``: RMs held in memory by name (``seal_audit.run(config, models=...)``)."""
     with _stage(store, "score", say):
-        if cfg.run.engine == "ray":
+        if models:
+            from seal_audit.backends.reward.python import in_memory_reward_model
+            from seal_audit.score import score_run
+
+            if cfg.run.engine == "ray":
+                raise SealError("models held in memory are scored in this process: use engine = 'local'")
+            unknown = sorted(set(models) - {s.name for s in specs})
+            if unknown:
+                raise SealError(
+                    f"models={unknown}: no [[rms]] entry of that name (give it spec = 'memory:NAME')"
+                )
+            ready = {
+                s.name: in_memory_reward_model(models[s.name], s.name, s.options)
+                for s in specs
+                if s.name in models
+            }
+            result = score_run(store, specs, models=ready, progress=progress, log=say)
+        elif cfg.run.engine == "ray":
             from seal_audit.score import score_run_ray
 
             result = score_run_ray(store, specs, address=cfg.run.ray_address, progress=progress, log=say)
@@ -728,12 +751,15 @@ def run(
     progress: Any = None,
     label_progress: Any = None,
     allow_partial: bool = False,
+    models: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """load → train → score → label → rewrite → analyze → report over one run directory.
 
     Everything is validated before any inference (featurizers and analysis options are built
     first). Each stage's per-text work is cached in the store, so calling ``run`` again after an
-    interruption continues where it stopped and ends with the same ``stats.json``.
+    interruption continues where it stopped and ends with the same ``stats.json``. ``models`` gives
+    RMs held in memory by their ``[[rms]]`` name (a transformers (model, tokenizer), a pipeline or
+    a callable; their spec is ``memory:NAME``).
     """
     from seal_audit.config import load_config
 
@@ -747,7 +773,7 @@ def run(
         specs = [*train_stage(store, cfg, say), *rm_specs(cfg)]
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
-        sc = score_stage(store, specs, cfg, say, progress)
+        sc = score_stage(store, specs, cfg, say, progress, models)
         failed_rms = getattr(sc, "failed_rms", {})
         _stop_unless_partial_allowed(
             "score", [f"RM {n!r} failed to load: {r}" for n, r in failed_rms.items()], allow_partial, say

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from seal_audit._cli._common import console, model_options, model_overrides
+from seal_audit._cli._output import summary
 from seal_audit._cli._writer import writer_store
 from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec
@@ -251,6 +252,11 @@ def command(
             soft_wrap=True,
         )
     click.echo(str(target_dir / STATS))
+    summary(  # --json (issue 17)
+        stats=str(target_dir / STATS),
+        not_computed={k: v.reason for k, v in sorted(failed.items())},
+        notes=list(result.inputs.notes),
+    )
     if failed and strict:
         raise click.exceptions.Exit(2)
 
