@@ -14,9 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-HH = Path("/work/shared/data/hh-rlhf/harmless-base-test.jsonl.gz")
+# ../shared beside the checkout, wherever it is (a missing split fails in the tests, never skips)
+HH = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+)
 SRC = Path(__file__).resolve().parents[2] / "src"
-pytestmark = pytest.mark.skipif(not HH.exists(), reason=f"needs the hh-rlhf test split at {HH}")
 
 PLUGIN = '''
 """The README's worked example: exclamation marks per response."""

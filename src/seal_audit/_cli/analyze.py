@@ -237,10 +237,8 @@ def command(
             lambda name, df: write_parquet_atomic(target_dir / f"{name}.parquet", df),
             target_dir if write_csv else None,
         )
+    in_sample = {n: bool(r.in_sample) for n, r in store.manifest.rms.items()} if run_dir is not None else None
     if not quiet:
-        in_sample = (
-            {n: bool(r.in_sample) for n, r in store.manifest.rms.items()} if run_dir is not None else None
-        )
         _summary(result, in_sample)
     failed = result.not_computed()
     if failed:
@@ -252,8 +250,16 @@ def command(
             soft_wrap=True,
         )
     click.echo(str(target_dir / STATS))
-    summary(  # --json (issue 17)
+    from seal_audit.report import headline
+    from seal_audit.stats._common import to_jsonable
+
+    summary(  # --json: the same findings as the terminal lines and report.md, and the leaderboard
         stats=str(target_dir / STATS),
+        findings=[
+            {"key": f.key, "text": f.text, "caveat": f.caveat}
+            for f in headline(result, in_sample=in_sample).findings
+        ],
+        leaderboard=to_jsonable(result.leaderboard),
         not_computed={k: v.reason for k, v in sorted(failed.items())},
         notes=list(result.inputs.notes),
     )
