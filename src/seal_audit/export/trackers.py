@@ -36,6 +36,12 @@ def headline_metrics(stats: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _first_line(exc: BaseException) -> str:
+    """Trackers raise paragraphs (MLflow's file-store notice is five sentences): the first sentence."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {text.split('. ')[0]}"
+
+
 def log_to_tracker(run_dir: Path, tracker: str) -> dict[str, Any]:
     """Log the run to ``tracker`` (``mlflow``: the active/ default tracking URI; ``wandb``: its
     configured project). A tracker that is not installed is one clear error."""
@@ -56,21 +62,27 @@ def log_to_tracker(run_dir: Path, tracker: str) -> dict[str, Any]:
             import mlflow  # type: ignore[import-not-found]
         except ImportError:
             raise SealError("--log-to mlflow needs the mlflow package: pip install mlflow") from None
-        with mlflow.start_run(run_name=store.root.name):
-            mlflow.log_params(params)
-            mlflow.log_metrics({k.replace("/", "_"): v for k, v in metrics.items()})
-            for a in artifacts:
-                mlflow.log_artifact(str(a))
+        try:
+            with mlflow.start_run(run_name=store.root.name):
+                mlflow.log_params(params)
+                mlflow.log_metrics({k.replace("/", "_"): v for k, v in metrics.items()})
+                for a in artifacts:
+                    mlflow.log_artifact(str(a))
+        except Exception as exc:  # the tracker's own refusal (store URI, auth, server): one line
+            raise SealError(f"--log-to mlflow failed: {_first_line(exc)}") from exc
     else:
         try:
             import wandb  # type: ignore[import-not-found]
         except ImportError:
             raise SealError("--log-to wandb needs the wandb package: pip install wandb") from None
-        run = wandb.init(name=store.root.name, config=params, job_type="seal-audit")
-        run.log(metrics)
-        for a in artifacts:
-            run.save(str(a), base_path=str(a.parent), policy="now")
-        run.finish()
+        try:
+            run = wandb.init(name=store.root.name, config=params, job_type="seal-audit")
+            run.log(metrics)
+            for a in artifacts:
+                run.save(str(a), base_path=str(a.parent), policy="now")
+            run.finish()
+        except Exception as exc:
+            raise SealError(f"--log-to wandb failed: {_first_line(exc)}") from exc
     return {
         "tracker": tracker,
         "metrics": len(metrics),
