@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seal_audit.report._data import ReportData, dig, rm_roles
+from seal_audit.report._data import ReportData, rm_roles
 from seal_audit.report._svg import visible_controls
 
 REGIMES = ("stayed_aligned", "got_aligned", "resisted_alignment", "reversed_alignment")
@@ -179,18 +179,13 @@ def explorer_payload(
     if susp is not None and "pair_id" in susp.columns:
         ranks = index.get_indexer(pd.Index(susp["pair_id"].astype(str)))
         doc["susp"] = [int(i) for i in ranks if i >= 0]
-    doc["post"] = str(
-        dig(data.stats, "inputs", "post") or next((r for r in rm_names if roles.get(r) == "post"), "")
-    )
-    doc["pre"] = str(
-        dig(data.stats, "inputs", "pre") or next((r for r in rm_names if roles.get(r) == "pre"), "")
-    )
+    inp = data.result.inputs if data.result is not None else None
+    doc["post"] = (inp.post if inp else "") or next((r for r in rm_names if roles.get(r) == "post"), "")
+    doc["pre"] = (inp.pre if inp else "") or next((r for r in rm_names if roles.get(r) == "pre"), "")
 
     # features (original texts), chosen and rejected
     feats = data.features
-    finfo = {
-        str(f.get("name")): f for f in (dig(data.stats, "inputs", "features") or []) if isinstance(f, dict)
-    }
+    finfo = {f.name: f for f in (inp.features if inp else ())}
     doc["feats"] = []
     doc["fv"] = {}
     if feats is not None and {"pair_id", "side", "feature", "value"} <= set(feats.columns):
@@ -202,12 +197,17 @@ def explorer_payload(
         wide = _wide(f, "feature", "value", index)
         rank = {name: i for i, name in enumerate(finfo)}
         names = sorted(
-            wide, key=lambda x: (finfo.get(x, {}).get("role") != "target", rank.get(x, len(rank)), x)
+            wide,
+            key=lambda x: (
+                (finfo[x].role if x in finfo else "") != "target",
+                rank.get(x, len(rank)),
+                x,
+            ),
         )
         for name in names:
-            info = finfo.get(name, {})
+            info = finfo.get(name)
             doc["feats"].append(
-                {"name": name, "role": str(info.get("role", "")), "kind": str(info.get("kind", ""))}
+                {"name": name, "role": info.role if info else "", "kind": info.kind if info else ""}
             )
             doc["fv"][name] = [_round_list(wide[name][0], 4), _round_list(wide[name][1], 4)]
     return doc
