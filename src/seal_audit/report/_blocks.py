@@ -63,6 +63,13 @@ class PairLink:
 
     kind: ClassVar[str] = "pair"
     pair_id: str
+    view: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """The explorer view the pair opens in (so that "next ›" walks that list, e.g. the watchlist)."""
+
+    def href(self) -> str:
+        from urllib.parse import urlencode
+
+        return "#explorer?" + urlencode([*sorted(self.view.items()), ("pair", self.pair_id)])
 
 
 Cell = str | Stat | Code | Strong | Door | PairLink
@@ -78,6 +85,15 @@ class Heading:
 class Note:
     kind: ClassVar[str] = "note"
     text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Para:
+    """A paragraph of inline pieces (text and links)."""
+
+    kind: ClassVar[str] = "para"
+    cells: tuple[Cell, ...]
+    cls: str = "note"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +134,8 @@ class LegendItem:
     label: str
     stat: Stat | None = None
     after: str = ""
+    door: Door | None = None
+    """Shown in brackets after the value: the pairs the value counts."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +176,7 @@ class Details:
     summary: str
     body: tuple[Block, ...]
     summary_heading: bool = False
+    open: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +237,7 @@ class Findings:
 Block = (
     Heading
     | Note
+    | Para
     | NotComputed
     | Table
     | Legend

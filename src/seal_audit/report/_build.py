@@ -84,11 +84,19 @@ def render_html(
     data: ReportData, *, text_limit: int | None = DEFAULT_TEXT_LIMIT
 ) -> tuple[str, tuple[str, ...]]:
     """The report page as one string, and the warnings of sections that failed to render."""
-    ctx = sec.Ctx(data)
     warnings: list[str] = []
+    try:
+        payload = explorer_payload(data, text_limit=text_limit)
+    except Exception as exc:
+        warnings.append(f"pair explorer: {type(exc).__name__}: {exc}")
+        payload = {"n": 0, "missing": f"could not build the explorer data ({type(exc).__name__}: {exc})"}
+    ctx = sec.Ctx(data, payload)
     sections: list[Section] = []
     if data.headline is not None:
-        sections.append(findings.build(data.headline))
+        try:
+            sections.append(findings.build(data.headline, ctx))
+        except Exception as exc:
+            sections.append(_failed("findings", exc, warnings))
     for name, build in sec.BUILDERS:
         try:
             s = build(ctx)
@@ -102,11 +110,6 @@ def render_html(
         man = _failed("manifest", exc, warnings)
     nav_ids = [s.id for s in sections] + ["explorer", man.id]
     nav = [(i, NAV_LABEL.get(i, i)) for i in nav_ids]
-    try:
-        payload = explorer_payload(data, text_limit=text_limit)
-    except Exception as exc:
-        warnings.append(f"pair explorer: {type(exc).__name__}: {exc}")
-        payload = {"n": 0, "missing": f"could not build the explorer data ({type(exc).__name__}: {exc})"}
     js = _asset("report.js")
     run_name = Path(data.root).resolve().name
     n = data.result.inputs.n_pairs if data.result is not None else None

@@ -18,6 +18,9 @@ import pandas as pd
 
 from seal_audit.report._data import ReportData, rm_roles
 from seal_audit.report._svg import visible_controls
+from seal_audit.stats._common import Skipped
+from seal_audit.stats.imprint import ImprintResult
+from seal_audit.stats.prepare import ORIGINAL
 
 REGIMES = ("stayed_aligned", "got_aligned", "resisted_alignment", "reversed_alignment")
 DEFAULT_TEXT_LIMIT = 20_000
@@ -183,6 +186,15 @@ def explorer_payload(
     doc["post"] = (inp.post if inp else "") or next((r for r in rm_names if roles.get(r) == "post"), "")
     doc["pre"] = (inp.pre if inp else "") or next((r for r in rm_names if roles.get(r) == "pre"), "")
 
+    # per-RM agreement bits as the analysis computed them (a margin rebuilt from rounded rewards
+    # could turn a near-tie around, and every count a link promises must match exactly)
+    doc["agree"] = {}
+    if diag is not None and dpos is not None:
+        for rm in rm_names:
+            if f"{rm}_agree" in diag.columns:
+                a = _take(diag[f"{rm}_agree"].astype(float), dpos)
+                doc["agree"][rm] = "".join("-" if not np.isfinite(v) else ("1" if v else "0") for v in a)
+
     # features (original texts), chosen and rejected
     feats = data.features
     finfo = {f.name: f for f in (inp.features if inp else ())}
@@ -210,7 +222,167 @@ def explorer_payload(
                 {"name": name, "role": info.role if info else "", "kind": info.kind if info else ""}
             )
             doc["fv"][name] = [_round_list(wide[name][0], 4), _round_list(wide[name][1], 4)]
+    doc["beta"] = _betas(data)
+    doc["tr"] = _rewrites(data, index, rm_names, text_limit)
     return doc
+
+
+def _betas(data: ReportData) -> dict[str, Any] | None:
+    """The post-D imprint coefficients, for the detail panel's β·Δτ: the pair fixed-effects fit
+    (it models the margin r(t_c) − r(t_r) = β·(τ_c − τ_r) itself), else the pooled one."""
+    res = data.result
+    if res is None or isinstance(res.imprint, Skipped):
+        return None
+    for est in ("fe", "pooled"):
+        fit = res.imprint.get(est, {}).get("post")
+        if isinstance(fit, ImprintResult):
+            coef = {c.term: c.estimate for c in fit.regression.coefficients if c.term != "intercept"}
+            sig = [c.term for c in fit.regression.coefficients if c.significant]
+            return {"estimator": est, "rm": fit.rm, "coef": coef, "sig": sig}
+    return None
+
+
+def _rewrites(
+    data: ReportData, index: pd.Index, rm_names: list[str], text_limit: int | None
+) -> list[dict[str, Any]]:
+    """Per transform, the pairs it rewrote (sparse: entry j is pair ``i[j]``): gate status, drift
+    score, rewritten texts, rewards of every RM on the rewritten pair, changed feature values and
+    whether the robustness analysis used the pair (the same rule as ``stats.analyses``)."""
+    rew = data.rewrites
+    scores = data.scores
+    res = data.result
+    rob = res.robustness if res is not None and not isinstance(res.robustness, Skipped) else {}
+    exclude_drifted = res.options.exclude_drifted if res is not None else True
+    post = res.inputs.post if res is not None else ""
+    transforms: set[str] = set()
+    if rew is not None and "transform" in rew.columns:
+        transforms |= set(rew["transform"].astype(str))
+    if scores is not None and "variant" in scores.columns:
+        transforms |= set(scores["variant"].fillna(ORIGINAL).astype(str))
+    transforms.discard(ORIGINAL)
+    out: list[dict[str, Any]] = []
+    n = len(index)
+    orig_rw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if scores is not None and {"pair_id", "side", "rm", "reward"} <= set(scores.columns):
+        s0 = (
+            scores[scores["variant"].fillna(ORIGINAL).astype(str) == ORIGINAL]
+            if "variant" in scores
+            else scores
+        )
+        orig_rw = _wide(s0, "rm", "reward", index)
+    for t in sorted(transforms):
+        has = np.zeros(n, dtype=bool)
+        bad = np.zeros(n, dtype=bool)
+        code = np.full(n, "", dtype=object)
+        sim = np.full((2, n), np.nan)
+        texts: list[dict[str, str]] = [{}, {}]
+        reasons: dict[int, str] = {}
+        kind = rob[t].kind if t in rob else ""
+        if rew is not None and "transform" in rew.columns:
+            rw = rew[rew["transform"].astype(str) == t]
+            if not kind and "kind" in rw.columns and len(rw):
+                kind = str(rw["kind"].iloc[0])
+            pos = index.get_indexer(pd.Index(rw["pair_id"].astype(str)))
+            keep = pos >= 0
+            rw, pos = rw[keep], pos[keep]
+            side = np.where(rw["side"].astype(str).to_numpy() == "rejected", 1, 0)
+            status = rw["status"].astype(str).to_numpy() if "status" in rw.columns else np.full(len(rw), "ok")
+            drifted = (
+                rw["drifted"].fillna(False).astype(bool).to_numpy()
+                if "drifted" in rw.columns
+                else np.zeros(len(rw), bool)
+            )
+            simv = (
+                pd.to_numeric(rw["similarity"], errors="coerce").to_numpy(dtype=float)
+                if "similarity" in rw.columns
+                else np.full(len(rw), np.nan)
+            )
+            has[pos] = True
+            bad_row = (status != "ok") | (drifted & exclude_drifted)
+            bad[pos[bad_row]] = True
+            sim[side, pos] = simv
+            # the worst verdict of a pair's rows wins: failed > rejected > drifted > ok
+            rank = {"f": 3, "r": 2, "d": 1, "o": 0, "": -1}
+            for j, (p_, st, dr) in enumerate(zip(pos, status, drifted, strict=True)):
+                c = "f" if st == "failed" else "r" if st == "rejected" else "d" if dr else "o"
+                if rank[c] > rank[code[p_]]:
+                    code[p_] = c
+                if st != "ok" and "reason" in rw.columns and pd.notna(rw["reason"].iloc[j]):
+                    reasons[int(p_)] = str(rw["reason"].iloc[j])
+            for col in ("original", "rewritten"):
+                if col not in rw.columns:
+                    continue
+                vals, _ = _cut(rw[col], text_limit)
+                for p_, sd, v, present in zip(pos, side, vals, rw[col].notna().to_numpy(), strict=True):
+                    if present:
+                        texts[sd].setdefault(f"{col}:{int(p_)}", v)
+        t_rw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if scores is not None and "variant" in scores.columns:
+            st_ = scores[scores["variant"].fillna(ORIGINAL).astype(str) == t]
+            t_rw = _wide(st_, "rm", "reward", index)
+        post_t = t_rw.get(post)
+        post_o = orig_rw.get(post)
+        if post_t is not None:
+            has |= np.isfinite(post_t[0]) | np.isfinite(post_t[1])  # universe: rows or rewritten rewards
+        entries = np.flatnonzero(has)
+        if not entries.size:
+            continue
+        use = has & ~bad  # the post-D RM's rule; another RM also needs its own rewards (below)
+        for pair in (post_t, post_o):
+            use &= (
+                np.isfinite(pair[0]) & np.isfinite(pair[1]) if pair is not None else np.zeros(n, dtype=bool)
+            )
+        code[has & (code == "")] = "n"  # rewritten rewards without a rewrite record
+        feats_t: list[list[Any]] = []
+        feats = data.features
+        if feats is not None and "variant" in feats.columns:
+            f_t = feats[feats["variant"].fillna(ORIGINAL).astype(str) == t]
+            f_0 = feats[feats["variant"].fillna(ORIGINAL).astype(str) == ORIGINAL]
+            if len(f_t):
+                w_t, w_0 = _wide(f_t, "feature", "value", index), _wide(f_0, "feature", "value", index)
+                for name, (c_t, r_t) in w_t.items():
+                    c_0, r_0 = w_0.get(name, (np.full(n, np.nan), np.full(n, np.nan)))
+                    for sd, (new, old) in enumerate(((c_t, c_0), (r_t, r_0))):
+                        changed = np.flatnonzero(
+                            has & np.isfinite(new) & ~np.isclose(new, old, equal_nan=True)
+                        )
+                        feats_t += [[int(i), sd, name, _round_list(np.array([new[i]]))[0]] for i in changed]
+        entry_pos = {int(i): j for j, i in enumerate(entries)}
+        flips: dict[str, str] = {}
+        became: dict[str, str] = {}
+        for rm in rm_names:
+            if rm not in t_rw or rm not in orig_rw:
+                continue
+            (oc, orj), (tc, trj) = orig_rw[rm], t_rw[rm]
+            u = use & np.isfinite(oc) & np.isfinite(orj) & np.isfinite(tc) & np.isfinite(trj)
+            a_, b_ = oc > orj, tc > trj  # as stats.robustness.accuracy_change, on unrounded rewards
+            flips[rm] = "".join("-" if not u[i] else ("1" if a_[i] != b_[i] else "0") for i in entries)
+            became[rm] = "".join("-" if not u[i] else ("1" if a_[i] and not b_[i] else "0") for i in entries)
+        out.append(
+            {
+                "name": t,
+                "kind": kind or "unknown",
+                "i": entries.tolist(),
+                "st": "".join(code[entries]),
+                "use": "".join("1" if u else "0" for u in use[entries]),
+                "sim": [_round_list(sim[0, entries], 3), _round_list(sim[1, entries], 3)],
+                "rw": {
+                    rm: [_round_list(t_rw[rm][0][entries]), _round_list(t_rw[rm][1][entries])]
+                    for rm in rm_names
+                    if rm in t_rw
+                },
+                "txt": [
+                    {k.split(":")[0][0] + str(entry_pos[int(k.split(":")[1])]): v for k, v in side_t.items()}
+                    for side_t in texts
+                ],
+                "why": {str(entry_pos[i]): r for i, r in reasons.items() if i in entry_pos},
+                "fch": [[entry_pos[i], sd, name, v] for i, sd, name, v in feats_t if i in entry_pos],
+                "fl": flips,
+                "bm": became,
+                "exclude_drifted": bool(exclude_drifted),
+            }
+        )
+    return out
 
 
 def _wide(

@@ -382,10 +382,15 @@ def scatter(
     y_title: str,
     title: str,
     note: str = "",
+    ids: Sequence[str] | None = None,
 ) -> str:
-    """Reward-vector scatter in the (chosen, rejected) plane with the diagonal: below = aligned."""
+    """Reward-vector scatter in the (chosen, rejected) plane with the diagonal: below = aligned.
+
+    With ``ids`` every dot carries its pair id (``data-pair``): a click opens that pair."""
     size, left, top, bottom = 300.0, 48.0, 24.0, 40.0
-    pts = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    keep = [k for k, (x, y) in enumerate(zip(xs, ys, strict=True)) if math.isfinite(x) and math.isfinite(y)]
+    pts = [(xs[k], ys[k]) for k in keep]
+    pids = [ids[k] for k in keep] if ids is not None else None
     if pts:
         lo = min(min(p[0] for p in pts), min(p[1] for p in pts))
         hi = max(max(p[0] for p in pts), max(p[1] for p in pts))
@@ -405,8 +410,9 @@ def scatter(
     body.append(text(sx(hi) - 4, sy(lo) - 6, "aligned (chosen > rejected)", "zone-label", "end"))
     body.append(text(sx(lo) + 4, sy(hi) + 12, "misaligned", "zone-label"))
     dots = []
-    for (x, y), cls in zip(pts, classes, strict=False):
-        dots.append(f'<circle cx="{_c(sx(x))}" cy="{_c(sy(y))}" r="1.9" class="{esc(cls)}"/>')
+    for k, ((x, y), cls) in enumerate(zip(pts, classes, strict=False)):
+        pid = f' data-pair="{esc(pids[k])}"' if pids is not None else ""
+        dots.append(f'<circle cx="{_c(sx(x))}" cy="{_c(sy(y))}" r="1.9" class="{esc(cls)}"{pid}/>')
     body.append('<g class="dots">' + "".join(dots) + "</g>")
     if note:
         body.append(text(left + size, top + size + 34, note, "note", "end"))

@@ -5,14 +5,14 @@ them the same way."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from seal_audit.report import _svg as svg
-from seal_audit.report._blocks import Legend, LegendItem
+from seal_audit.report._blocks import Door, Legend, LegendItem
 from seal_audit.report._data import ReportData, fnum, rm_roles, skip_reason
 from seal_audit.report._html import fmt_int, fmt_p
 from seal_audit.report._svg import num, pct
@@ -41,8 +41,11 @@ class StatsUnreadable(Exception):
 class Ctx:
     """What every section builder needs: the typed results and a few lookups computed once."""
 
-    def __init__(self, data: ReportData) -> None:
+    def __init__(self, data: ReportData, payload: Mapping[str, Any] | None = None) -> None:
         self.data = data
+        self.payload: Mapping[str, Any] = payload or {}
+        """The explorer's data: door counts are computed on it, so a link's promised count is what
+        the explorer's filter finds."""
         self.roles = rm_roles(data)
         res = data.result
         inp = res.inputs if res is not None else None
@@ -111,6 +114,22 @@ class Ctx:
             wide["chosen"].to_numpy(dtype=float),
             wide["rejected"].to_numpy(dtype=float),
         )
+
+
+def differs(ctx: Ctx, feature: str) -> int | None:
+    """Pairs whose chosen and rejected values of ``feature`` differ, as the explorer's
+    "chosen − rejected != 0" filter counts them (None when the explorer has no such feature)."""
+    fv = ctx.payload.get("fv", {}).get(feature)
+    if fv is None:
+        return None
+    return sum(1 for c, r in zip(fv[0], fv[1], strict=True) if c is not None and r is not None and c != r)
+
+
+def differs_door(ctx: Ctx, feature: str) -> Door | None:
+    n = differs(ctx, feature)
+    if n is None:
+        return None
+    return Door(f"{n:,} pairs", {"f": feature, "fside": "diff", "fop": "!=", "fval": "0"}, n)
 
 
 def ok(x: T | Skipped | None) -> T | None:

@@ -11,6 +11,7 @@ from seal_audit.report._blocks import (
     Card,
     Cards,
     Div,
+    Door,
     Heading,
     Legend,
     LegendItem,
@@ -45,18 +46,27 @@ def build(ctx: Ctx) -> Section:
     post, pre = ctx.post, ctx.pre
     if post and post in agree:
         a = agree[post].agreement.rate
-        cards.append(Card(f"Agreement, post-D ({post})", pct(a), f"agreement:{post}", str(a)))
+        cards.append(
+            Card(f"Agreement, post-D ({post})", pct(a), f"agreement:{post}", str(a), door=wrong(ctx, post))
+        )
     if pre and pre in agree:
         a = agree[pre].agreement.rate
-        cards.append(Card(f"Agreement, pre-D ({pre})", pct(a), f"agreement:{pre}", str(a)))
+        cards.append(
+            Card(f"Agreement, pre-D ({pre})", pct(a), f"agreement:{pre}", str(a), door=wrong(ctx, pre))
+        )
     resist = ok(res.resistance)
     if resist is not None:
         sub = f"{ctx.level()} CI {pct(resist.ci_low)} – {pct(resist.ci_high)}"
-        cards.append(Card("Alignment resistance", pct(resist.rate), "resistance", str(resist.rate), sub))
+        door = Door(f"the {resist.k:,} pairs", {"agree": f"{post}:0"}, resist.k) if post else None
+        cards.append(
+            Card("Alignment resistance", pct(resist.rate), "resistance", str(resist.rate), sub, door)
+        )
     for rm, ag in agree.items():
         if ag.is_baseline:
             a = ag.agreement.rate
-            cards.append(Card(f"Length-only baseline ({rm})", pct(a), f"agreement:{rm}", str(a)))
+            cards.append(
+                Card(f"Length-only baseline ({rm})", pct(a), f"agreement:{rm}", str(a), door=wrong(ctx, rm))
+            )
     parts: list[Block] = [Cards(tuple(cards))]
 
     # agreement of every RM with CI, baselines beside the RMs
@@ -86,7 +96,7 @@ def build(ctx: Ctx) -> Section:
                     f"r-{k}",
                     REGIME_LABEL[k],
                     Stat(pct(reg.shares[k].rate), f"regime:{k}", str(reg.shares[k].rate), tag="b"),
-                    f" ({fmt_int(reg.counts.get(k))})",
+                    door=Door(f"{reg.counts.get(k, 0):,} pairs", {"regime": k}, reg.counts.get(k, 0)),
                 )
                 for k in REGIMES
             )
@@ -107,6 +117,15 @@ def build(ctx: Ctx) -> Section:
     if inp.notes:
         parts.append(Div("notes", (Heading("Notes from the analysis"), Bullets(inp.notes))))
     return Section("headline", "Headline", GUIDE, (Div("grid", tuple(parts)),))
+
+
+def wrong(ctx: Ctx, rm: str) -> Door | None:
+    """The pairs an RM ranks against the human label (ties count as failures, as in δ)."""
+    ag = ctx.result.agreement.get(rm)
+    if ag is None or rm not in ctx.payload.get("agree", {}):
+        return None
+    k = ag.agreement.n - ag.agreement.k
+    return Door(f"the {k:,} pairs it gets wrong", {"agree": f"{rm}:0"}, k)
 
 
 def _failures(ctx: Ctx) -> Block:

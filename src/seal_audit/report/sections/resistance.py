@@ -13,6 +13,7 @@ from seal_audit.report._blocks import (
     Cell,
     Details,
     Div,
+    Door,
     Heading,
     Legend,
     LegendItem,
@@ -65,12 +66,26 @@ def _gamma(ctx: Ctx) -> list[Block]:
     cols: list[tuple[str, float, list[tuple[str, float, str]]]] = []
     for g in groups:
         rc = g.regime_counts or {}
-        row: list[Cell] = [f"γ = {g.gamma} · {GAMMA_LABEL.get(g.gamma, '')}", fmt_int(g.n), pct(g.share.rate)]
+        row: list[Cell] = [
+            f"γ = {g.gamma} · {GAMMA_LABEL.get(g.gamma, '')}",
+            Door(fmt_int(g.n), {"gamma": g.gamma}, g.n),
+            pct(g.share.rate),
+        ]
         if has_regimes:
             row += [
-                f"{fmt_int(rc.get(k))} ({pct(rc.get(k, 0) / g.n if g.n else math.nan, 0)})" for k in REGIMES
+                Door(
+                    f"{fmt_int(rc.get(k))} ({pct(rc.get(k, 0) / g.n if g.n else math.nan, 0)})",
+                    {"gamma": g.gamma, "regime": k},
+                    rc.get(k, 0),
+                )
+                for k in REGIMES
             ]
-        row.append(rate_text(g.misalignment_post))
+        mp = g.misalignment_post
+        row.append(
+            Door(rate_text(mp), {"gamma": g.gamma, "agree": f"{ctx.post}:0"}, mp.k)
+            if ctx.post
+            else rate_text(mp)
+        )
         rows.append(row)
         cols.append(
             (g.gamma, g.share.rate, [(REGIME_LABEL[k], float(rc.get(k, 0)), f"r-{k}") for k in REGIMES])
@@ -79,7 +94,11 @@ def _gamma(ctx: Ctx) -> list[Block]:
         n_all = reg.n
         all_row: list[Cell] = [Strong("all pairs"), fmt_int(n_all), "100%"]
         all_row += [
-            f"{fmt_int(reg.counts.get(k))} ({pct(reg.counts.get(k, 0) / n_all if n_all else math.nan, 0)})"
+            Door(
+                f"{fmt_int(reg.counts.get(k))} ({pct(reg.counts.get(k, 0) / n_all if n_all else math.nan, 0)})",
+                {"regime": k},
+                reg.counts.get(k, 0),
+            )
             for k in REGIMES
         ]
         rows.append([*all_row, pct(reg.resistance)])
@@ -197,6 +216,7 @@ def _scatter(ctx: Ctx) -> list[Block]:
                         y_title=f"{rm}(t_r): rejected reward",
                         title=f"{ctx.rm_label(rm)} ({sym}ᵢ)",
                         note=shown,
+                        ids=[str(ids[i]) for i in idx],
                     )
                 )
             )

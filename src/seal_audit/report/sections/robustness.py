@@ -10,6 +10,7 @@ from seal_audit.report._blocks import (
     Cell,
     Details,
     Div,
+    Door,
     Heading,
     NotComputed,
     Note,
@@ -78,17 +79,20 @@ def build(ctx: Ctx) -> Section:
             lab = f"{t} · {ac.rm}"
             bars_drop.append((lab, ac.drop, ac.drop_ci_low, ac.drop_ci_high, cls))
             bars_flip.append((lab, ac.flipped.rate, ac.flipped.ci_low, ac.flipped.ci_high, cls))
+            view = {"t": t, "rwrm": ac.rm}
             acc_rows.append(
                 [
                     transform_label(t, rr),
                     ctx.rm_label(ac.rm),
-                    fmt_int(ac.n),
+                    Door(fmt_int(ac.n), {**view, "rw": "used"}, ac.n),
                     pct(ac.agreement_original.rate),
                     pct(ac.agreement_rewritten.rate),
                     f"{pct(ac.drop)} [{pct(ac.drop_ci_low)}, {pct(ac.drop_ci_high)}]",
-                    pct(ac.became_misaligned.rate),
+                    Door(
+                        pct(ac.became_misaligned.rate), {**view, "rw": "misaligned"}, ac.became_misaligned.k
+                    ),
                     pct(ac.became_aligned.rate),
-                    pct(ac.flipped.rate),
+                    Door(pct(ac.flipped.rate), {**view, "rw": "flipped"}, ac.flipped.k),
                     fmt_p(ac.mcnemar.p_value),
                 ]
             )
@@ -97,7 +101,7 @@ def build(ctx: Ctx) -> Section:
             gate_rows.append(
                 [
                     t,
-                    fmt_int(d.n_pairs_with_rewrites),
+                    Door(fmt_int(d.n_pairs_with_rewrites), {"t": t, "rw": "has"}, d.n_pairs_with_rewrites),
                     fmt_int(d.n_rows),
                     fmt_int(d.n_ok),
                     fmt_int(d.n_rejected),
@@ -105,7 +109,7 @@ def build(ctx: Ctx) -> Section:
                     fmt_int(d.n_drifted),
                     num(d.mean_similarity, 3),
                     "yes" if d.exclude_drifted else "no",
-                    fmt_int(d.n_pairs_excluded),
+                    Door(fmt_int(d.n_pairs_excluded), {"t": t, "rw": "excluded"}, d.n_pairs_excluded),
                 ]
             )
     parts.append(Heading("Accuracy drop and flip rates per transform"))

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import math
 
-from seal_audit.report._blocks import Block, Cell, NotComputed, Note, PairLink, Section, table
+from seal_audit.report._blocks import Block, Cell, Door, NotComputed, Note, PairLink, Para, Section, table
 from seal_audit.report._html import fmt_int
 from seal_audit.report._svg import num
 from seal_audit.report.sections._common import Ctx, ok
 
-GUIDE = "Pairs where every judge available disagrees with the human label: the first candidates for relabeling. Click a row to read it."
+GUIDE = (
+    "Pairs where the judges this run has disagree with the human label (the criterion is below): the first "
+    "candidates for relabeling. Click a row to read it; ‹ › in the explorer then walk the watchlist."
+)
 WATCHLIST_ROWS = 20
+WATCH_VIEW = {"susp": "1", "sort": "rank"}
+"""The explorer view a watchlist pair opens in: the whole watchlist in rank order, so that
+"next ›" goes to the next suspicious pair."""
 
 
 def _snip(t: str) -> str:
@@ -49,9 +55,9 @@ def build(ctx: Ctx) -> Section:
     for i, pid in enumerate(ids, 1):
         ch, rj = texts.get(pid, ("", ""))
         pm, pr = margins.get(pid, (math.nan, math.nan))
-        rows.append([str(i), PairLink(pid), num(pm, 2), num(pr, 2), _snip(ch), _snip(rj)])
+        rows.append([str(i), PairLink(pid, WATCH_VIEW), num(pm, 2), num(pr, 2), _snip(ch), _snip(rj)])
     body: tuple[Block, ...] = (
-        Note(f"{fmt_int(sp.n)} pairs flagged. Criterion: {sp.criterion}."),
+        Para((Door(f"{fmt_int(sp.n)} pairs flagged", WATCH_VIEW, sp.n), f". Criterion: {sp.criterion}.")),
         table(
             ["#", "pair", "post-D margin", "pre-D margin", "chosen (start)", "rejected (start)"],
             rows,
