@@ -235,3 +235,64 @@ def test_no_horizontal_scroll_and_readable_figures(browser_page: dict[str, Any],
     header = page.evaluate("() => document.querySelector('header.top').getBoundingClientRect().bottom")
     assert top >= header - 1, (top, header)
     page.close()
+
+
+def _axe_source() -> str:
+    """axe-core as bundled by the installed axe-playwright-python (MPL-2.0); never downloaded."""
+    try:
+        import importlib.resources as res
+
+        return (res.files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+    except (ImportError, FileNotFoundError, ModuleNotFoundError):
+        pytest.skip("axe-core not installed: pip install axe-playwright-python (the dev extra)")
+
+
+@pytest.mark.parametrize(
+    ("width", "scheme"), [(1440, "light"), (390, "light"), (1440, "dark"), (390, "dark")]
+)
+def test_axe_finds_no_serious_or_critical_violation(
+    browser_page: dict[str, Any], width: int, scheme: str
+) -> None:
+    src = _axe_source()
+    # axe is injected by the test (the page's CSP rightly refuses any script but its own)
+    page = browser_page["browser"].new_page(
+        viewport={"width": width, "height": 900}, bypass_csp=True, color_scheme=scheme
+    )
+    page.goto(browser_page["url"])
+    page.wait_for_selector("#explorer-app[data-ready='1']", timeout=20_000)
+    page.select_option("#ex-transform", "paraphrase")
+    page.click("#ex-table tbody tr:nth-child(2)")  # the detail panel and the rewrite viewer are checked too
+    page.evaluate(src)
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+             .filter(v => v.impact === 'serious' || v.impact === 'critical')
+             .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))"""
+    )
+    page.close()
+    assert found == []
+
+
+def test_dark_scheme_follows_the_system(browser_page: dict[str, Any]) -> None:
+    page = browser_page["browser"].new_page(color_scheme="dark")
+    page.goto(browser_page["url"])
+    page.wait_for_selector("#explorer-app[data-ready='1']", timeout=20_000)
+    bg = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    page.close()
+    assert bg == "rgb(17, 20, 26)"
+
+
+def test_print_opens_every_details_and_hides_the_controls(browser_page: dict[str, Any]) -> None:
+    page = browser_page["browser"].new_page()
+    page.goto(browser_page["url"])
+    page.wait_for_selector("#explorer-app[data-ready='1']", timeout=20_000)
+    closed = page.evaluate("() => document.querySelectorAll('details:not([open])').length")
+    assert closed > 0
+    page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    page.emulate_media(media="print")
+    assert page.evaluate("() => document.querySelectorAll('details:not([open])').length") == 0
+    assert page.evaluate("() => getComputedStyle(document.querySelector('.controls')).display") == "none"
+    pdf = page.pdf()
+    assert pdf[:4] == b"%PDF"
+    page.evaluate("() => window.dispatchEvent(new Event('afterprint'))")
+    assert page.evaluate("() => document.querySelectorAll('details:not([open])').length") == closed
+    page.close()

@@ -27,6 +27,31 @@
     return s.length > n ? s.slice(0, n) + "…" : s;
   }
 
+  // the sticky header's height, so that a jump to a heading lands below it (CSS scroll-margin)
+  var header = document.querySelector("header.top");
+  function headerHeight() {
+    if (header) document.documentElement.style.setProperty("--header-h", header.getBoundingClientRect().height + "px");
+  }
+  // a box that scrolls sideways (a wide figure or table on a phone) must be reachable by keyboard
+  function markScrollable() {
+    Array.prototype.forEach.call(document.querySelectorAll("figure, .table-wrap, .regimes, .half"), function (e) {
+      if (e.scrollWidth > e.clientWidth + 1) {
+        if (!e.hasAttribute("tabindex")) { e.tabIndex = 0; e.setAttribute("data-scroll", "1"); }
+      } else if (e.getAttribute("data-scroll") === "1") { e.removeAttribute("tabindex"); e.removeAttribute("data-scroll"); }
+    });
+  }
+  headerHeight();
+  markScrollable();
+  window.addEventListener("resize", function () { headerHeight(); markScrollable(); });
+  // print every collapsed part (a printed <details> cannot be opened), then restore
+  var closedForPrint = [];
+  window.addEventListener("beforeprint", function () {
+    var closed = Array.prototype.filter.call(document.querySelectorAll("details"), function (d) { return !d.open; });
+    closed.forEach(function (d) { d.open = true; });
+    closedForPrint = closedForPrint.concat(closed);
+  });
+  window.addEventListener("afterprint", function () { closedForPrint.forEach(function (d) { d.open = false; }); closedForPrint = []; });
+
   var dataNode = document.getElementById("pair-data");
   var D = null;
   try { D = JSON.parse(dataNode ? dataNode.textContent : "null"); } catch (e) { D = null; }
@@ -573,7 +598,7 @@
       rows.push({ name: f.name, c: c, r: r, d: d, b: b, x: contrib });
     });
     var box = el("div", "contrib"); box.id = "ex-contrib";
-    box.appendChild(el("h5", null, "Features that differ within the pair · β·Δτ (" + B.estimator + " imprint of " + B.rm + ")"));
+    box.appendChild(el("h4", null, "Features that differ within the pair · β·Δτ (" + B.estimator + " imprint of " + B.rm + ")"));
     if (!rows.length) { box.appendChild(el("p", "note", "No feature differs between the chosen and the rejected response.")); return box; }
     rows.sort(function (a, b) {
       var x = isFinite(a.x) ? Math.abs(a.x) : -1, y = isFinite(b.x) ? Math.abs(b.x) : -1;

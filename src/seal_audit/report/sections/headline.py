@@ -159,4 +159,4 @@ def _failures(ctx: Ctx) -> Block:
     for tbl, k in sorted(inp.unknown_pair_ids.items()):
         if k:
             rows.append([f"rows of {tbl} with an unknown pair_id (ignored)", fmt_int(k)])
-    return table(["", "count"], rows, numeric=[1])  # type: ignore[arg-type]
+    return table(["what", "count"], rows, numeric=[1])  # type: ignore[arg-type]
