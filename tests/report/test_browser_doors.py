@@ -296,3 +296,31 @@ def test_print_opens_every_details_and_hides_the_controls(browser_page: dict[str
     page.evaluate("() => window.dispatchEvent(new Event('afterprint'))")
     assert page.evaluate("() => document.querySelectorAll('details:not([open])').length") == closed
     page.close()
+
+
+@pytest.mark.slow
+def test_paper_scale_report_loads_small_and_answers_fast(tmp_path: Path) -> None:
+    """160,800 pairs with rewrites: file ≤ 30 MB, JS heap ≤ 300 MB, filters ≤ 300 ms (run with -m slow;
+    benchmarks/bench_report.py prints the same figures)."""
+    chromium_or_skip()
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_report", Path(__file__).resolve().parents[2] / "benchmarks" / "bench_report.py"
+    )
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    root = tmp_path / "run"
+    bench.build(root, 160_800)
+    rep = bench.report(root)
+    assert rep["html_mb"] <= 30, rep
+    got = bench.browse(root / "report.html")
+    assert got["js_heap_mb"] <= 300, got
+    for key in (
+        "filter_regime_ms",
+        "filter_transform_flipped_ms",
+        "door_regime_x_gamma_ms",
+        "sort_margin_ms",
+    ):
+        assert got[key] <= 300, (key, got)

@@ -232,3 +232,28 @@ def test_no_verdict_contradicts_the_interval_printed_beside_it(built: tuple[str,
     for term, _est, lo, hi, verdict in rows:
         excludes_zero = float(lo) > 0 or float(hi) < 0
         assert (verdict == "significant") == excludes_zero, (term, lo, hi, verdict)
+
+
+def test_text_budget_keeps_every_number_and_a_sample_of_texts(run_dir: Path) -> None:
+    """At scale the page embeds all numbers and the texts of a sample: the watchlist first."""
+    from seal_audit.report._data import load
+    from seal_audit.report._explorer import explorer_payload
+
+    data = load(RunStore(run_dir, create=False))
+    full = explorer_payload(data)
+    assert "txt_i" not in full
+    small = explorer_payload(data, text_budget=60_000)
+    kept = small["txt_i"]
+    assert 0 < len(kept) < small["n"] and kept == sorted(kept)
+    assert len(small["ch"]) == len(small["rj"]) == len(kept)
+    # numbers are untouched: every pair keeps its rewards, regime and flags
+    assert small["rw"] == full["rw"] and small["regime"] == full["regime"] and small["ids"] == full["ids"]
+    susp = data.tables["suspicious_pairs"]["pair_id"].astype(str).head(10)
+    pos = {pid: i for i, pid in enumerate(full["ids"])}
+    assert {pos[p] for p in susp} <= set(kept)  # the watchlist's texts are always there
+    k = kept.index(pos[susp.iloc[0]])
+    assert small["ch"][k] == full["ch"][pos[susp.iloc[0]]]
+    # rewrite texts only for pairs with texts
+    tr = small["tr"][0]
+    with_text = {tr["i"][int(key[1:])] for side in tr["txt"] for key in side}
+    assert with_text <= set(kept)

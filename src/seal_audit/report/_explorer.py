@@ -23,6 +23,12 @@ from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.prepare import ORIGINAL
 
 REGIMES = ("stayed_aligned", "got_aligned", "resisted_alignment", "reversed_alignment")
+TEXT_BUDGET = 12_000_000
+"""Characters of text (contexts, responses, rewrites) the page embeds at most. Every pair's numbers
+are always in the page (so every count and filter is exact); beyond this budget only a sample of
+pairs brings its texts: a 160,800-pair run would otherwise be a 170 MB file that a browser takes
+most of a gigabyte to hold. Which pairs: the watchlist first, then rewritten pairs, then a
+deterministic hash sample (same run, same sample). The page says how many pairs have their texts."""
 DEFAULT_TEXT_LIMIT = 20_000
 """Characters kept per text in the page: real transcripts are far shorter; a pathological one
 (a pasted book) must not make a 160,800-pair page unusable. Cut texts say so in the page."""
@@ -84,8 +90,41 @@ def _cut(texts: pd.Series, limit: int | None) -> tuple[list[str], int]:
     return out, n_cut
 
 
+def _text_sample(
+    data: ReportData, base: pd.DataFrame, index: pd.Index, budget: int | None
+) -> np.ndarray | None:
+    """Positions of the pairs whose texts the page embeds (None: all of them fit the budget)."""
+    n = len(base)
+    lengths = np.zeros(n, dtype=np.int64)
+    for col in ("context", "chosen", "rejected"):
+        if col in base.columns:
+            lengths += base[col].fillna("").astype(str).str.len().to_numpy()
+    if budget is None or int(lengths.sum()) <= budget:
+        return None
+    prio = np.full(n, 3, dtype=np.int64)
+    rew = data.rewrites
+    if rew is not None and "pair_id" in rew.columns:
+        prio[index.get_indexer(pd.Index(rew["pair_id"].astype(str).unique()))] = 2
+    rank = np.zeros(n, dtype=np.int64)
+    susp = data.table("suspicious_pairs")
+    if susp is not None and "pair_id" in susp.columns:
+        pos = index.get_indexer(pd.Index(susp["pair_id"].astype(str)))
+        prio[pos[pos >= 0]] = 1
+        rank[pos[pos >= 0]] = np.arange(len(pos))[pos >= 0]  # the watchlist in its rank order
+    hashes = pd.util.hash_pandas_object(pd.Series(index.astype(str)), index=False).to_numpy()
+    order = np.lexsort((hashes, rank, prio))
+    # rewritten pairs carry their rewrites too: count them twice
+    cost = np.where(prio <= 2, 2 * lengths, lengths)[order]
+    k = int(np.searchsorted(np.cumsum(cost), budget, side="right"))
+    return np.sort(order[:k])
+
+
 def explorer_payload(
-    data: ReportData, *, text_limit: int | None = DEFAULT_TEXT_LIMIT, max_pairs: int | None = None
+    data: ReportData,
+    *,
+    text_limit: int | None = DEFAULT_TEXT_LIMIT,
+    max_pairs: int | None = None,
+    text_budget: int | None = TEXT_BUDGET,
 ) -> dict[str, Any]:
     """The explorer document: texts, rewards of every RM, regime, γ, θ, features, flags.
 
@@ -108,23 +147,33 @@ def explorer_payload(
     index = pd.Index(ids)
     n = len(base)
     doc: dict[str, Any] = {"n": n, "ids": ids.tolist(), "text_limit": text_limit}
+    sample = _text_sample(data, base, index, text_budget)
+    tbase = base
+    if sample is not None:
+        doc["txt_i"] = sample.tolist()  # texts below are of these pairs only, in this order
+        tbase = base.iloc[sample].reset_index(drop=True)
+    nt = len(tbase)
     n_cut = 0
     for key, col in (("ctx", "context"), ("ch", "chosen"), ("rj", "rejected")):
-        if col not in base.columns:
-            doc[key] = [""] * n
+        if col not in tbase.columns:
+            doc[key] = [""] * nt
             continue
-        codes, uniques = pd.factorize(base[col].fillna("").astype(str))
-        if key == "ctx" and len(uniques) < 0.8 * n:
+        codes, uniques = pd.factorize(tbase[col].fillna("").astype(str))
+        if key == "ctx" and len(uniques) < 0.8 * nt:
             # shared contexts (multi-variant benchmarks: one prompt, many response pairs) go in once
             doc["ctx_u"], k = _cut(pd.Series(uniques), text_limit)
             doc["ctx_i"] = codes.tolist()
         else:
-            doc[key], k = _cut(base[col], text_limit)
+            doc[key], k = _cut(tbase[col], text_limit)
         n_cut += k
     doc["texts_cut"] = n_cut
     if "rejected_context" in base.columns:
         rc = base["rejected_context"]
         mask = rc.notna().to_numpy()
+        if sample is not None:
+            keep = np.zeros(n, dtype=bool)
+            keep[sample] = True
+            mask = mask & keep
         cut, _ = _cut(rc[mask], text_limit)
         doc["rctx"] = {str(int(i)): t for i, t in zip(np.flatnonzero(mask), cut, strict=True)}
     if "source_path" in base.columns and "source_record" in base.columns:
@@ -223,7 +272,7 @@ def explorer_payload(
             )
             doc["fv"][name] = [_round_list(wide[name][0], 4), _round_list(wide[name][1], 4)]
     doc["beta"] = _betas(data)
-    doc["tr"] = _rewrites(data, index, rm_names, text_limit)
+    doc["tr"] = _rewrites(data, index, rm_names, text_limit, sample)
     return doc
 
 
@@ -243,7 +292,7 @@ def _betas(data: ReportData) -> dict[str, Any] | None:
 
 
 def _rewrites(
-    data: ReportData, index: pd.Index, rm_names: list[str], text_limit: int | None
+    data: ReportData, index: pd.Index, rm_names: list[str], text_limit: int | None, sample: np.ndarray | None
 ) -> list[dict[str, Any]]:
     """Per transform, the pairs it rewrote (sparse: entry j is pair ``i[j]``): gate status, drift
     score, rewritten texts, rewards of every RM on the rewritten pair, changed feature values and
@@ -309,11 +358,18 @@ def _rewrites(
                     code[p_] = c
                 if st != "ok" and "reason" in rw.columns and pd.notna(rw["reason"].iloc[j]):
                     reasons[int(p_)] = str(rw["reason"].iloc[j])
+            with_text = np.ones(len(rw), dtype=bool)
+            if sample is not None:
+                keep = np.zeros(n, dtype=bool)
+                keep[sample] = True
+                with_text = keep[pos]
             for col in ("original", "rewritten"):
                 if col not in rw.columns:
                     continue
-                vals, _ = _cut(rw[col], text_limit)
-                for p_, sd, v, present in zip(pos, side, vals, rw[col].notna().to_numpy(), strict=True):
+                vals, _ = _cut(rw[col][with_text], text_limit)
+                for p_, sd, v, present in zip(
+                    pos[with_text], side[with_text], vals, rw[col][with_text].notna().to_numpy(), strict=True
+                ):
                     if present:
                         texts[sd].setdefault(f"{col}:{int(p_)}", v)
         t_rw: dict[str, tuple[np.ndarray, np.ndarray]] = {}

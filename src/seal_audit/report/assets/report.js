@@ -64,6 +64,15 @@
   clear(root);
   var N = D.n;
   if (D.ctx_i && D.ctx_u) D.ctx = D.ctx_i.map(function (k) { return D.ctx_u[k]; });
+  // at scale the page embeds the texts of a sample of pairs only (every pair's numbers are here)
+  var hasText = null, nText = N;
+  if (D.txt_i) {
+    hasText = new Uint8Array(N); nText = D.txt_i.length;
+    var fullCtx = new Array(N).fill(""), fullCh = new Array(N).fill(""), fullRj = new Array(N).fill("");
+    D.txt_i.forEach(function (i, k) { hasText[i] = 1; fullCtx[i] = D.ctx[k]; fullCh[i] = D.ch[k]; fullRj[i] = D.rj[k]; });
+    D.ctx = fullCtx; D.ch = fullCh; D.rj = fullRj;
+  }
+  var NO_TEXT = "(text not in this file: see pairs.parquet)";
   var REGIME_LABEL = {
     stayed_aligned: "stayed aligned", got_aligned: "got aligned",
     resisted_alignment: "resisted", reversed_alignment: "reversed"
@@ -437,7 +446,7 @@
         } else if (c.key === "theta") td = el("td", "num", fmt(theta[i], 1));
         else if (c.key === "feat") {
           td = el("td", "num", state.feature ? fmt(featVal(state.feature, 0, i), 2) + " / " + fmt(featVal(state.feature, 1, i), 2) : "");
-        } else td = el("td", "snip", snippet(c.key === "ch" ? D.ch[i] : D.rj[i], 90));
+        } else td = el("td", "snip", hasText && !hasText[i] ? NO_TEXT : snippet(c.key === "ch" ? D.ch[i] : D.rj[i], 90));
         tr.appendChild(td);
       });
       if (susp[i]) tr.classList.add("susp");
@@ -454,7 +463,9 @@
       th.setAttribute("aria-sort", on ? (state.sortDir > 0 ? "ascending" : "descending") : "none");
     });
     status.textContent = total.toLocaleString("en") + " of " + N.toLocaleString("en") + " pairs match" +
-      (total ? " · showing " + (start + 1).toLocaleString("en") + "–" + end.toLocaleString("en") : "");
+      (total ? " · showing " + (start + 1).toLocaleString("en") + "–" + end.toLocaleString("en") : "") +
+      (hasText ? " · texts (and the text search) cover " + nText.toLocaleString("en") + " of " + N.toLocaleString("en") +
+       " pairs: the watchlist, rewritten pairs, then a fixed sample" : "");
     status.setAttribute("data-count", String(total));
     pageInfo.textContent = "page " + (state.page + 1) + " of " + pages;
     prevBtn.disabled = state.page <= 0;
@@ -650,6 +661,7 @@
     if (trunc[i]) add("truncated", "an RM saw a truncated input", "warn");
     if (D.rctx && D.rctx[String(i)] !== undefined) add("contexts", "chosen and rejected contexts differ", "warn");
     if (D.src_paths) add("source", D.src_paths[D.src_path[i]] + " #" + D.src_rec[i]);
+    if (hasText && !hasText[i]) add("texts", "not embedded in this file (a sample is); read them in pairs.parquet", "warn");
     detail.appendChild(meta);
     var contrib = contributions(i);
     if (contrib) detail.appendChild(contrib);
