@@ -23,7 +23,7 @@ from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.prepare import ORIGINAL
 
 REGIMES = ("stayed_aligned", "got_aligned", "resisted_alignment", "reversed_alignment")
-TEXT_BUDGET = 12_000_000
+TEXT_BUDGET = 10_000_000
 """Characters of text (contexts, responses, rewrites) the page embeds at most. Every pair's numbers
 are always in the page (so every count and filter is exact); beyond this budget only a sample of
 pairs brings its texts: a 160,800-pair run would otherwise be a 170 MB file that a browser takes

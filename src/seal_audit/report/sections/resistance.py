@@ -116,7 +116,20 @@ def _gamma(ctx: Ctx) -> list[Block]:
     if has_regimes:
         parts.append(
             figure(
-                svg.mosaic(cols, label="Mosaic of regimes within each γ"),
+                svg.mosaic(
+                    cols,
+                    label="Mosaic of regimes within each γ",
+                    links=[
+                        [
+                            (
+                                Door("", {"gamma": g.gamma, "regime": k}).href(),
+                                (g.regime_counts or {}).get(k, 0),
+                            )
+                            for k in REGIMES
+                        ]
+                        for g in groups
+                    ],
+                ),
                 "Column width = share of pairs with that γ; heights = regime mix within it.",
                 "half",
                 legend=regime_legend(),
