@@ -311,14 +311,19 @@ def _rewrites(
     transforms.discard(ORIGINAL)
     out: list[dict[str, Any]] = []
     n = len(index)
-    orig_rw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if not transforms:
+        return out
+    # one pass over each long table, keyed by (variant, name): the tables have millions of rows
+    by_variant_rw: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     if scores is not None and {"pair_id", "side", "rm", "reward"} <= set(scores.columns):
-        s0 = (
-            scores[scores["variant"].fillna(ORIGINAL).astype(str) == ORIGINAL]
-            if "variant" in scores
-            else scores
-        )
-        orig_rw = _wide(s0, "rm", "reward", index)
+        by_variant_rw = _wide_by_variant(scores, "rm", "reward", index)
+    by_variant_fv: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    feats = data.features
+    if feats is not None and {"pair_id", "side", "feature", "value", "variant"} <= set(feats.columns):
+        f = feats[feats["status"].fillna("ok").astype(str) == "ok"] if "status" in feats.columns else feats
+        by_variant_fv = _wide_by_variant(f, "feature", "value", index)
+    orig_rw = by_variant_rw.get(ORIGINAL, {})
+    w_0 = by_variant_fv.get(ORIGINAL, {})
     for t in sorted(transforms):
         has = np.zeros(n, dtype=bool)
         bad = np.zeros(n, dtype=bool)
@@ -372,10 +377,7 @@ def _rewrites(
                 ):
                     if present:
                         texts[sd].setdefault(f"{col}:{int(p_)}", v)
-        t_rw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if scores is not None and "variant" in scores.columns:
-            st_ = scores[scores["variant"].fillna(ORIGINAL).astype(str) == t]
-            t_rw = _wide(st_, "rm", "reward", index)
+        t_rw = by_variant_rw.get(t, {})
         post_t = t_rw.get(post)
         post_o = orig_rw.get(post)
         if post_t is not None:
@@ -390,19 +392,13 @@ def _rewrites(
             )
         code[has & (code == "")] = "n"  # rewritten rewards without a rewrite record
         feats_t: list[list[Any]] = []
-        feats = data.features
-        if feats is not None and "variant" in feats.columns:
-            f_t = feats[feats["variant"].fillna(ORIGINAL).astype(str) == t]
-            f_0 = feats[feats["variant"].fillna(ORIGINAL).astype(str) == ORIGINAL]
-            if len(f_t):
-                w_t, w_0 = _wide(f_t, "feature", "value", index), _wide(f_0, "feature", "value", index)
-                for name, (c_t, r_t) in w_t.items():
-                    c_0, r_0 = w_0.get(name, (np.full(n, np.nan), np.full(n, np.nan)))
-                    for sd, (new, old) in enumerate(((c_t, c_0), (r_t, r_0))):
-                        changed = np.flatnonzero(
-                            has & np.isfinite(new) & ~np.isclose(new, old, equal_nan=True)
-                        )
-                        feats_t += [[int(i), sd, name, _round_list(np.array([new[i]]))[0]] for i in changed]
+        w_t = by_variant_fv.get(t, {})
+        if w_t:
+            for name, (c_t, r_t) in w_t.items():
+                c_0, r_0 = w_0.get(name, (np.full(n, np.nan), np.full(n, np.nan)))
+                for sd, (new, old) in enumerate(((c_t, c_0), (r_t, r_0))):
+                    changed = np.flatnonzero(has & np.isfinite(new) & ~np.isclose(new, old, equal_nan=True))
+                    feats_t += [[int(i), sd, name, _round_list(np.array([new[i]]))[0]] for i in changed]
         entry_pos = {int(i): j for j, i in enumerate(entries)}
         flips: dict[str, str] = {}
         became: dict[str, str] = {}
@@ -458,6 +454,23 @@ def _wide(
     ]  # reversed: first row written last
     out[codes[sel], side_code[sel], pos[sel]] = vals[sel]
     return {str(name): (out[j, 0], out[j, 1]) for j, name in enumerate(names)}
+
+
+def _wide_by_variant(
+    long: pd.DataFrame, key: str, value: str, index: pd.Index
+) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """``_wide`` per variant (original and every transform) in one pass over the long table."""
+    variant = (
+        long["variant"].fillna(ORIGINAL).astype(str)
+        if "variant" in long.columns
+        else pd.Series(ORIGINAL, index=long.index)
+    )
+    combined = long.assign(_vk=variant + "\x00" + long[key].astype(str))
+    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for k, sides in _wide(combined, "_vk", value, index).items():
+        v, _, name = k.partition("\x00")
+        out.setdefault(v, {})[name] = sides
+    return out
 
 
 def _take(col: pd.Series, pos: np.ndarray) -> np.ndarray:
