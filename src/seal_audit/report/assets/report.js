@@ -389,7 +389,19 @@
     }
     var idx = Array.prototype.slice.call(out.subarray(0, k));
     var key = state.sortKey, dir = state.sortDir;
-    if (key !== "index") {
+    if (key !== "index" && key !== "id" && key !== "gamma") {
+      // numeric keys: sort positions over a typed array of the keys (missing last, ties by pair order)
+      var get = sortGetter(key), len = idx.length, vals = new Float64Array(len), ord = new Uint32Array(len);
+      for (var p2 = 0; p2 < len; p2++) {
+        var v = get(idx[p2]);
+        vals[p2] = (typeof v === "number" && isFinite(v)) ? v * dir : Infinity;
+        ord[p2] = p2;
+      }
+      ord.sort(function (a, b) { return (vals[a] - vals[b]) || (idx[a] - idx[b]); });
+      var sorted = new Array(len);
+      for (p2 = 0; p2 < len; p2++) sorted[p2] = idx[ord[p2]];
+      idx = sorted;
+    } else if (key !== "index") {
       var getter = sortGetter(key);
       idx.sort(function (a, b) {
         var x = getter(a), y = getter(b);
