@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,6 +62,39 @@ def _texts(n: int) -> pd.DataFrame:
     return pd.concat([frame] * reps, ignore_index=True).iloc[:n].reset_index(drop=True)
 
 
+XSS_REWRITE = "<script>window.__pwned=2</script>"
+
+
+def _rewritten(text: str, k: int) -> str:
+    """A deterministic word-level edit of a real text (a swap, a drop and an insert), so the
+    viewer's word diff has something to show."""
+    words = text.split(" ")
+    if len(words) > 4:
+        words[1], words[2] = words[2], words[1]
+        del words[-2]
+    words.insert(min(3, len(words)), f"indeed{k % 7}")
+    return " ".join(words)
+
+
+def _with_texts(rewrites: pd.DataFrame, texts: pd.DataFrame, inject: bool) -> pd.DataFrame:
+    """The simulated rewrites table with what the rewrite stage stores: kind, original and rewritten
+    unit (the response), and a reason for a failed row."""
+    rw = rewrites.copy()
+    by_id = texts.set_index("pair_id")
+    rw["kind"] = "paraphrase"
+    rw["scope"] = "response"
+    rw["original"] = [str(by_id.loc[p, s]) for p, s in zip(rw["pair_id"], rw["side"], strict=True)]
+    rw["rewritten"] = [
+        _rewritten(o, k) if st == "ok" else None
+        for k, (o, st) in enumerate(zip(rw["original"], rw["status"], strict=True))
+    ]
+    rw["reason"] = [None if st == "ok" else "LM error: timeout after 3 retries" for st in rw["status"]]
+    if inject:
+        first_ok = int(np.flatnonzero((rw["status"] == "ok").to_numpy())[0])
+        rw.loc[rw.index[first_ok], "rewritten"] = "Assistant: fine " + XSS_REWRITE + " " + XSS_IMG
+    return rw
+
+
 def build_run(
     root: Path,
     n_pairs: int = 600,
@@ -95,7 +129,7 @@ def build_run(
     feats["featurizer"] = "lm"
     feats["status"] = "ok"
     store.write_table("features", feats)
-    store.write_table("rewrites", sim.rewrites)
+    store.write_table("rewrites", _with_texts(sim.rewrites, texts, inject))
     write_text_atomic(store.path("stats.json"), result.to_json())
     for name, df in result.tables().items():
         store.write_table(f"analysis/{name}", df)

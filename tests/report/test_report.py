@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html as html_lib
 import json
 import re
 import threading
@@ -67,7 +68,7 @@ def test_self_contained_with_a_strict_csp(built: tuple[str, str, dict]) -> None:
     html, _, _ = built
     csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
     assert csp
-    policy = csp.group(1).replace("&#x27;", "'")
+    policy = html_lib.unescape(csp.group(1))
     assert "default-src 'none'" in policy and "connect-src 'none'" in policy and "img-src data:" in policy
     assert re.search(r"script-src 'unsafe-inline' 'sha256-[A-Za-z0-9+/=]+'", policy)
     # nothing is loaded from anywhere: no external src/href, no @import, no url() to the network
@@ -80,7 +81,7 @@ def test_dataset_markup_is_escaped_everywhere(built: tuple[str, str, dict]) -> N
     html, _, _ = built
     rest = _outside_data(html)
     assert XSS_SCRIPT not in rest and "<img" not in rest.lower()
-    assert "onerror=" not in rest.replace("onerror=&quot;", "")  # only ever as escaped text
+    assert "onerror=" not in re.sub(r"onerror=(&quot;|&#34;)", "", rest)  # only ever as escaped text
     data = re.search(r'<script type="application/json" id="pair-data">(.*?)</script>', html, flags=re.S)
     assert data
     doc = json.loads(data.group(1))
@@ -231,3 +232,28 @@ def test_no_verdict_contradicts_the_interval_printed_beside_it(built: tuple[str,
     for term, _est, lo, hi, verdict in rows:
         excludes_zero = float(lo) > 0 or float(hi) < 0
         assert (verdict == "significant") == excludes_zero, (term, lo, hi, verdict)
+
+
+def test_text_budget_keeps_every_number_and_a_sample_of_texts(run_dir: Path) -> None:
+    """At scale the page embeds all numbers and the texts of a sample: the watchlist first."""
+    from seal_audit.report._data import load
+    from seal_audit.report._explorer import explorer_payload
+
+    data = load(RunStore(run_dir, create=False))
+    full = explorer_payload(data)
+    assert "txt_i" not in full
+    small = explorer_payload(data, text_budget=60_000)
+    kept = small["txt_i"]
+    assert 0 < len(kept) < small["n"] and kept == sorted(kept)
+    assert len(small["ch"]) == len(small["rj"]) == len(kept)
+    # numbers are untouched: every pair keeps its rewards, regime and flags
+    assert small["rw"] == full["rw"] and small["regime"] == full["regime"] and small["ids"] == full["ids"]
+    susp = data.tables["suspicious_pairs"]["pair_id"].astype(str).head(10)
+    pos = {pid: i for i, pid in enumerate(full["ids"])}
+    assert {pos[p] for p in susp} <= set(kept)  # the watchlist's texts are always there
+    k = kept.index(pos[susp.iloc[0]])
+    assert small["ch"][k] == full["ch"][pos[susp.iloc[0]]]
+    # rewrite texts only for pairs with texts
+    tr = small["tr"][0]
+    with_text = {tr["i"][int(key[1:])] for side in tr["txt"] for key in side}
+    assert with_text <= set(kept)

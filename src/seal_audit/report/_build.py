@@ -5,18 +5,18 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import re
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from seal_audit.report import _sections as sec
-from seal_audit.report._data import ReportData, dig, load
+from seal_audit.report import sections as sec
+from seal_audit.report._blocks import NotComputed, Section
+from seal_audit.report._data import ReportData, load
 from seal_audit.report._explorer import DEFAULT_TEXT_LIMIT, embed_json, explorer_payload
-from seal_audit.report._html import Markup, join, not_computed, tag
-from seal_audit.report._leaderboard import section as leaderboard_section
+from seal_audit.report._html import Markup, render
 from seal_audit.report._markdown import markdown
-from seal_audit.report._svg import esc, visible_controls
+from seal_audit.report._svg import visible_controls
+from seal_audit.report.sections import findings
 from seal_audit.store import RunStore, write_text_atomic
 from seal_audit.store.run_store import REPORT_HTML, REPORT_MD
 
@@ -56,98 +56,64 @@ def csp(script: str) -> str:
     )
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
-    """Replace ``{{name}}`` placeholders in one pass, so inserted text is never re-scanned."""
-    return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], template)
+NAV_LABEL = {
+    "findings": "Findings",
+    "headline": "Headline",
+    "leaderboard": "Leaderboard",
+    "imprint": "Imprint",
+    "resistance": "Resistance",
+    "misalignment": "Misalignment",
+    "robustness": "Robustness",
+    "calibration": "Calibration",
+    "watchlist": "Watchlist",
+    "exclusions": "Exclusions",
+    "explorer": "Pair explorer",
+    "manifest": "Manifest",
+}
+
+
+def _failed(name: str, exc: Exception, warnings: list[str]) -> Section:
+    """The stand-in of a section that raised: it says why in place (one broken section never costs
+    the others), and the warning reaches the command's output."""
+    warnings.append(f"section {name}: {type(exc).__name__}: {exc}")
+    title = "Run manifest" if name == "manifest" else name.replace("_", " ").capitalize()
+    guide = "" if name == "manifest" else "This section failed to render."
+    return Section(name, title, guide, (NotComputed(f"could not render ({type(exc).__name__}: {exc})"),))
 
 
 def render_html(
     data: ReportData, *, text_limit: int | None = DEFAULT_TEXT_LIMIT
 ) -> tuple[str, tuple[str, ...]]:
     """The report page as one string, and the warnings of sections that failed to render."""
-    ctx = sec.Ctx(data)
     warnings: list[str] = []
-    sections: list[sec.Section] = []
-    builders = [*sec.BUILDERS[:1], leaderboard_section, *sec.BUILDERS[1:], sec.exclusions]  # issue 20
-    for build in builders:
-        try:
-            s = build(ctx)
-        except Exception as exc:  # one broken section must not cost the others; it says why
-            name = build.__name__
-            warnings.append(f"section {name}: {type(exc).__name__}: {exc}")
-            s = sec.Section(
-                name,
-                name.replace("_", " ").capitalize(),
-                "This section failed to render.",
-                not_computed(f"could not render ({type(exc).__name__}: {exc})"),
-            )
-        if s is not None:
-            sections.append(s)
-    try:
-        man = sec.manifest(ctx)
-    except Exception as exc:
-        warnings.append(f"section manifest: {type(exc).__name__}: {exc}")
-        man = sec.Section(
-            "manifest", "Run manifest", "", not_computed(f"could not render ({type(exc).__name__}: {exc})")
-        )
-
-    def html_section(s: sec.Section) -> Markup:
-        return (
-            Markup(f'<section id="{esc(s.id)}">')
-            + tag("h2", s.title)
-            + tag("p", s.guide, cls="guide")
-            + s.body
-            + Markup("</section>")
-        )
-
-    if data.headline is not None:
-        items = [
-            tag("li", f.text + (f" — {f.caveat}" if f.caveat else ""), cls=f"finding k-{f.key.split(':')[0]}")
-            for f in data.headline.findings
-        ]
-        items += [
-            tag("li", f"not computed: {x}", cls="finding not-computed") for x in data.headline.not_computed
-        ]
-        sections.insert(
-            0,
-            sec.Section(
-                "findings",
-                "Findings",
-                "The three SEAL questions in a few lines: what the RMs agree with, where they resist, "
-                "what they imprint and which rewrite hurts most.",
-                tag("ul", join(items), cls="findings"),
-            ),
-        )
-    nav_items = [*sections, sec.Section("explorer", "Pair explorer", "", Markup("")), man]
-    short = {
-        "findings": "Findings",
-        "headline": "Headline",
-        "imprint": "Imprint",
-        "resistance": "Resistance",
-        "misalignment": "Misalignment",
-        "robustness": "Robustness",
-        "calibration": "Calibration",
-        "watchlist": "Watchlist",
-        "exclusions": "Exclusions",
-        "explorer": "Pair explorer",
-        "manifest": "Manifest",
-    }
-    nav = join(tag("a", short.get(s.id, s.title), href=f"#{s.id}") for s in nav_items)
-    problems = ""
-    if data.problems or warnings:
-        problems = (
-            Markup('<section class="problems"><h2>Problems reading this run</h2><ul>')
-            + join(tag("li", p) for p in [*data.problems, *warnings])
-            + Markup("</ul></section>")
-        )
     try:
         payload = explorer_payload(data, text_limit=text_limit)
     except Exception as exc:
         warnings.append(f"pair explorer: {type(exc).__name__}: {exc}")
         payload = {"n": 0, "missing": f"could not build the explorer data ({type(exc).__name__}: {exc})"}
+    ctx = sec.Ctx(data, payload)
+    sections: list[Section] = []
+    if data.headline is not None:
+        try:
+            sections.append(findings.build(data.headline, ctx))
+        except Exception as exc:
+            sections.append(_failed("findings", exc, warnings))
+    for name, build in sec.BUILDERS:
+        try:
+            s = build(ctx)
+        except Exception as exc:  # one broken section must not cost the others; it says why
+            s = _failed(name, exc, warnings)
+        if s is not None:
+            sections.append(s)
+    try:
+        man = sec.manifest.build(ctx)
+    except Exception as exc:
+        man = _failed("manifest", exc, warnings)
+    nav_ids = [s.id for s in sections] + ["explorer", man.id]
+    nav = [(i, NAV_LABEL.get(i, i)) for i in nav_ids]
     js = _asset("report.js")
     run_name = Path(data.root).resolve().name
-    n = dig(data.stats, "inputs", "n_pairs")
+    n = data.result.inputs.n_pairs if data.result is not None else None
     post, pre = ctx.post, ctx.pre
     subtitle = " · ".join(
         x
@@ -162,22 +128,23 @@ def render_html(
         )
         if x
     )
-    values = {
-        "csp": esc(csp(js)),
-        "version": esc(data.manifest.get("seal_audit_version", "")),
-        "title": esc(f"SEAL audit · {run_name}"),
-        "title_run": esc(run_name),
-        "subtitle": esc(subtitle),
-        "css": _asset("report.css"),
-        "nav": nav,
-        "problems": problems,
-        "sections": join(html_section(s) for s in sections),
-        "manifest": html_section(man),
-        "generated": esc(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-        "data": embed_json(payload),
-        "js": js,
-    }
-    return _fill(_asset("report.html"), values), tuple(warnings)
+    html = render(
+        "page.html.j2",
+        csp=csp(js),
+        version=data.manifest.seal_audit_version if data.manifest is not None else "",
+        title=f"SEAL audit · {run_name}",
+        run_name=run_name,
+        subtitle=subtitle,
+        css=Markup(_asset("report.css")),
+        nav=nav,
+        problems=[*data.problems, *warnings],
+        sections=sections,
+        manifest=man,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        data=Markup(embed_json(payload)),
+        js=Markup(js),
+    )
+    return str(html) + "\n", tuple(warnings)
 
 
 def build_report(

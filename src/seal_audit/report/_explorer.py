@@ -16,10 +16,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from seal_audit.report._data import ReportData, dig, rm_roles
+from seal_audit.report._data import ReportData, rm_roles
 from seal_audit.report._svg import visible_controls
+from seal_audit.stats._common import Skipped
+from seal_audit.stats.imprint import ImprintResult
+from seal_audit.stats.prepare import ORIGINAL
 
 REGIMES = ("stayed_aligned", "got_aligned", "resisted_alignment", "reversed_alignment")
+TEXT_BUDGET = 10_000_000
+"""Characters of text (contexts, responses, rewrites) the page embeds at most. Every pair's numbers
+are always in the page (so every count and filter is exact); beyond this budget only a sample of
+pairs brings its texts: a 160,800-pair run would otherwise be a 170 MB file that a browser takes
+most of a gigabyte to hold. Which pairs: the watchlist first, then rewritten pairs, then a
+deterministic hash sample (same run, same sample). The page says how many pairs have their texts."""
 DEFAULT_TEXT_LIMIT = 20_000
 """Characters kept per text in the page: real transcripts are far shorter; a pathological one
 (a pasted book) must not make a 160,800-pair page unusable. Cut texts say so in the page."""
@@ -81,8 +90,41 @@ def _cut(texts: pd.Series, limit: int | None) -> tuple[list[str], int]:
     return out, n_cut
 
 
+def _text_sample(
+    data: ReportData, base: pd.DataFrame, index: pd.Index, budget: int | None
+) -> np.ndarray | None:
+    """Positions of the pairs whose texts the page embeds (None: all of them fit the budget)."""
+    n = len(base)
+    lengths = np.zeros(n, dtype=np.int64)
+    for col in ("context", "chosen", "rejected"):
+        if col in base.columns:
+            lengths += base[col].fillna("").astype(str).str.len().to_numpy()
+    if budget is None or int(lengths.sum()) <= budget:
+        return None
+    prio = np.full(n, 3, dtype=np.int64)
+    rew = data.rewrites
+    if rew is not None and "pair_id" in rew.columns:
+        prio[index.get_indexer(pd.Index(rew["pair_id"].astype(str).unique()))] = 2
+    rank = np.zeros(n, dtype=np.int64)
+    susp = data.table("suspicious_pairs")
+    if susp is not None and "pair_id" in susp.columns:
+        pos = index.get_indexer(pd.Index(susp["pair_id"].astype(str)))
+        prio[pos[pos >= 0]] = 1
+        rank[pos[pos >= 0]] = np.arange(len(pos))[pos >= 0]  # the watchlist in its rank order
+    hashes = pd.util.hash_pandas_object(pd.Series(index.astype(str)), index=False).to_numpy()
+    order = np.lexsort((hashes, rank, prio))
+    # rewritten pairs carry their rewrites too: count them twice
+    cost = np.where(prio <= 2, 2 * lengths, lengths)[order]
+    k = int(np.searchsorted(np.cumsum(cost), budget, side="right"))
+    return np.sort(order[:k])
+
+
 def explorer_payload(
-    data: ReportData, *, text_limit: int | None = DEFAULT_TEXT_LIMIT, max_pairs: int | None = None
+    data: ReportData,
+    *,
+    text_limit: int | None = DEFAULT_TEXT_LIMIT,
+    max_pairs: int | None = None,
+    text_budget: int | None = TEXT_BUDGET,
 ) -> dict[str, Any]:
     """The explorer document: texts, rewards of every RM, regime, γ, θ, features, flags.
 
@@ -105,23 +147,33 @@ def explorer_payload(
     index = pd.Index(ids)
     n = len(base)
     doc: dict[str, Any] = {"n": n, "ids": ids.tolist(), "text_limit": text_limit}
+    sample = _text_sample(data, base, index, text_budget)
+    tbase = base
+    if sample is not None:
+        doc["txt_i"] = sample.tolist()  # texts below are of these pairs only, in this order
+        tbase = base.iloc[sample].reset_index(drop=True)
+    nt = len(tbase)
     n_cut = 0
     for key, col in (("ctx", "context"), ("ch", "chosen"), ("rj", "rejected")):
-        if col not in base.columns:
-            doc[key] = [""] * n
+        if col not in tbase.columns:
+            doc[key] = [""] * nt
             continue
-        codes, uniques = pd.factorize(base[col].fillna("").astype(str))
-        if key == "ctx" and len(uniques) < 0.8 * n:
+        codes, uniques = pd.factorize(tbase[col].fillna("").astype(str))
+        if key == "ctx" and len(uniques) < 0.8 * nt:
             # shared contexts (multi-variant benchmarks: one prompt, many response pairs) go in once
             doc["ctx_u"], k = _cut(pd.Series(uniques), text_limit)
             doc["ctx_i"] = codes.tolist()
         else:
-            doc[key], k = _cut(base[col], text_limit)
+            doc[key], k = _cut(tbase[col], text_limit)
         n_cut += k
     doc["texts_cut"] = n_cut
     if "rejected_context" in base.columns:
         rc = base["rejected_context"]
         mask = rc.notna().to_numpy()
+        if sample is not None:
+            keep = np.zeros(n, dtype=bool)
+            keep[sample] = True
+            mask = mask & keep
         cut, _ = _cut(rc[mask], text_limit)
         doc["rctx"] = {str(int(i)): t for i, t in zip(np.flatnonzero(mask), cut, strict=True)}
     if "source_path" in base.columns and "source_record" in base.columns:
@@ -179,18 +231,22 @@ def explorer_payload(
     if susp is not None and "pair_id" in susp.columns:
         ranks = index.get_indexer(pd.Index(susp["pair_id"].astype(str)))
         doc["susp"] = [int(i) for i in ranks if i >= 0]
-    doc["post"] = str(
-        dig(data.stats, "inputs", "post") or next((r for r in rm_names if roles.get(r) == "post"), "")
-    )
-    doc["pre"] = str(
-        dig(data.stats, "inputs", "pre") or next((r for r in rm_names if roles.get(r) == "pre"), "")
-    )
+    inp = data.result.inputs if data.result is not None else None
+    doc["post"] = (inp.post if inp else "") or next((r for r in rm_names if roles.get(r) == "post"), "")
+    doc["pre"] = (inp.pre if inp else "") or next((r for r in rm_names if roles.get(r) == "pre"), "")
+
+    # per-RM agreement bits as the analysis computed them (a margin rebuilt from rounded rewards
+    # could turn a near-tie around, and every count a link promises must match exactly)
+    doc["agree"] = {}
+    if diag is not None and dpos is not None:
+        for rm in rm_names:
+            if f"{rm}_agree" in diag.columns:
+                a = _take(diag[f"{rm}_agree"].astype(float), dpos)
+                doc["agree"][rm] = "".join("-" if not np.isfinite(v) else ("1" if v else "0") for v in a)
 
     # features (original texts), chosen and rejected
     feats = data.features
-    finfo = {
-        str(f.get("name")): f for f in (dig(data.stats, "inputs", "features") or []) if isinstance(f, dict)
-    }
+    finfo = {f.name: f for f in (inp.features if inp else ())}
     doc["feats"] = []
     doc["fv"] = {}
     if feats is not None and {"pair_id", "side", "feature", "value"} <= set(feats.columns):
@@ -202,15 +258,183 @@ def explorer_payload(
         wide = _wide(f, "feature", "value", index)
         rank = {name: i for i, name in enumerate(finfo)}
         names = sorted(
-            wide, key=lambda x: (finfo.get(x, {}).get("role") != "target", rank.get(x, len(rank)), x)
+            wide,
+            key=lambda x: (
+                (finfo[x].role if x in finfo else "") != "target",
+                rank.get(x, len(rank)),
+                x,
+            ),
         )
         for name in names:
-            info = finfo.get(name, {})
+            info = finfo.get(name)
             doc["feats"].append(
-                {"name": name, "role": str(info.get("role", "")), "kind": str(info.get("kind", ""))}
+                {"name": name, "role": info.role if info else "", "kind": info.kind if info else ""}
             )
             doc["fv"][name] = [_round_list(wide[name][0], 4), _round_list(wide[name][1], 4)]
+    doc["beta"] = _betas(data)
+    doc["tr"] = _rewrites(data, index, rm_names, text_limit, sample)
     return doc
+
+
+def _betas(data: ReportData) -> dict[str, Any] | None:
+    """The post-D imprint coefficients, for the detail panel's β·Δτ: the pair fixed-effects fit
+    (it models the margin r(t_c) − r(t_r) = β·(τ_c − τ_r) itself), else the pooled one."""
+    res = data.result
+    if res is None or isinstance(res.imprint, Skipped):
+        return None
+    for est in ("fe", "pooled"):
+        fit = res.imprint.get(est, {}).get("post")
+        if isinstance(fit, ImprintResult):
+            coef = {c.term: c.estimate for c in fit.regression.coefficients if c.term != "intercept"}
+            sig = [c.term for c in fit.regression.coefficients if c.significant]
+            return {"estimator": est, "rm": fit.rm, "coef": coef, "sig": sig}
+    return None
+
+
+def _rewrites(
+    data: ReportData, index: pd.Index, rm_names: list[str], text_limit: int | None, sample: np.ndarray | None
+) -> list[dict[str, Any]]:
+    """Per transform, the pairs it rewrote (sparse: entry j is pair ``i[j]``): gate status, drift
+    score, rewritten texts, rewards of every RM on the rewritten pair, changed feature values and
+    whether the robustness analysis used the pair (the same rule as ``stats.analyses``)."""
+    rew = data.rewrites
+    scores = data.scores
+    res = data.result
+    rob = res.robustness if res is not None and not isinstance(res.robustness, Skipped) else {}
+    exclude_drifted = res.options.exclude_drifted if res is not None else True
+    post = res.inputs.post if res is not None else ""
+    transforms: set[str] = set()
+    if rew is not None and "transform" in rew.columns:
+        transforms |= set(rew["transform"].astype(str))
+    if scores is not None and "variant" in scores.columns:
+        transforms |= set(scores["variant"].fillna(ORIGINAL).astype(str))
+    transforms.discard(ORIGINAL)
+    out: list[dict[str, Any]] = []
+    n = len(index)
+    if not transforms:
+        return out
+    # one pass over each long table, keyed by (variant, name): the tables have millions of rows
+    by_variant_rw: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    if scores is not None and {"pair_id", "side", "rm", "reward"} <= set(scores.columns):
+        by_variant_rw = _wide_by_variant(scores, "rm", "reward", index)
+    by_variant_fv: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    feats = data.features
+    if feats is not None and {"pair_id", "side", "feature", "value", "variant"} <= set(feats.columns):
+        f = feats[feats["status"].fillna("ok").astype(str) == "ok"] if "status" in feats.columns else feats
+        by_variant_fv = _wide_by_variant(f, "feature", "value", index)
+    orig_rw = by_variant_rw.get(ORIGINAL, {})
+    w_0 = by_variant_fv.get(ORIGINAL, {})
+    for t in sorted(transforms):
+        has = np.zeros(n, dtype=bool)
+        bad = np.zeros(n, dtype=bool)
+        code = np.full(n, "", dtype=object)
+        sim = np.full((2, n), np.nan)
+        texts: list[dict[str, str]] = [{}, {}]
+        reasons: dict[int, str] = {}
+        kind = rob[t].kind if t in rob else ""
+        if rew is not None and "transform" in rew.columns:
+            rw = rew[rew["transform"].astype(str) == t]
+            if not kind and "kind" in rw.columns and len(rw):
+                kind = str(rw["kind"].iloc[0])
+            pos = index.get_indexer(pd.Index(rw["pair_id"].astype(str)))
+            keep = pos >= 0
+            rw, pos = rw[keep], pos[keep]
+            side = np.where(rw["side"].astype(str).to_numpy() == "rejected", 1, 0)
+            status = rw["status"].astype(str).to_numpy() if "status" in rw.columns else np.full(len(rw), "ok")
+            drifted = (
+                rw["drifted"].fillna(False).astype(bool).to_numpy()
+                if "drifted" in rw.columns
+                else np.zeros(len(rw), bool)
+            )
+            simv = (
+                pd.to_numeric(rw["similarity"], errors="coerce").to_numpy(dtype=float)
+                if "similarity" in rw.columns
+                else np.full(len(rw), np.nan)
+            )
+            has[pos] = True
+            bad_row = (status != "ok") | (drifted & exclude_drifted)
+            bad[pos[bad_row]] = True
+            sim[side, pos] = simv
+            # the worst verdict of a pair's rows wins: failed > rejected > drifted > ok
+            rank = {"f": 3, "r": 2, "d": 1, "o": 0, "": -1}
+            for j, (p_, st, dr) in enumerate(zip(pos, status, drifted, strict=True)):
+                c = "f" if st == "failed" else "r" if st == "rejected" else "d" if dr else "o"
+                if rank[c] > rank[code[p_]]:
+                    code[p_] = c
+                if st != "ok" and "reason" in rw.columns and pd.notna(rw["reason"].iloc[j]):
+                    reasons[int(p_)] = str(rw["reason"].iloc[j])
+            with_text = np.ones(len(rw), dtype=bool)
+            if sample is not None:
+                keep = np.zeros(n, dtype=bool)
+                keep[sample] = True
+                with_text = keep[pos]
+            for col in ("original", "rewritten"):
+                if col not in rw.columns:
+                    continue
+                vals, _ = _cut(rw[col][with_text], text_limit)
+                for p_, sd, v, present in zip(
+                    pos[with_text], side[with_text], vals, rw[col][with_text].notna().to_numpy(), strict=True
+                ):
+                    if present:
+                        texts[sd].setdefault(f"{col}:{int(p_)}", v)
+        t_rw = by_variant_rw.get(t, {})
+        post_t = t_rw.get(post)
+        post_o = orig_rw.get(post)
+        if post_t is not None:
+            has |= np.isfinite(post_t[0]) | np.isfinite(post_t[1])  # universe: rows or rewritten rewards
+        entries = np.flatnonzero(has)
+        if not entries.size:
+            continue
+        use = has & ~bad  # the post-D RM's rule; another RM also needs its own rewards (below)
+        for pair in (post_t, post_o):
+            use &= (
+                np.isfinite(pair[0]) & np.isfinite(pair[1]) if pair is not None else np.zeros(n, dtype=bool)
+            )
+        code[has & (code == "")] = "n"  # rewritten rewards without a rewrite record
+        feats_t: list[list[Any]] = []
+        w_t = by_variant_fv.get(t, {})
+        if w_t:
+            for name, (c_t, r_t) in w_t.items():
+                c_0, r_0 = w_0.get(name, (np.full(n, np.nan), np.full(n, np.nan)))
+                for sd, (new, old) in enumerate(((c_t, c_0), (r_t, r_0))):
+                    changed = np.flatnonzero(has & np.isfinite(new) & ~np.isclose(new, old, equal_nan=True))
+                    feats_t += [[int(i), sd, name, _round_list(np.array([new[i]]))[0]] for i in changed]
+        entry_pos = {int(i): j for j, i in enumerate(entries)}
+        flips: dict[str, str] = {}
+        became: dict[str, str] = {}
+        for rm in rm_names:
+            if rm not in t_rw or rm not in orig_rw:
+                continue
+            (oc, orj), (tc, trj) = orig_rw[rm], t_rw[rm]
+            u = use & np.isfinite(oc) & np.isfinite(orj) & np.isfinite(tc) & np.isfinite(trj)
+            a_, b_ = oc > orj, tc > trj  # as stats.robustness.accuracy_change, on unrounded rewards
+            flips[rm] = "".join("-" if not u[i] else ("1" if a_[i] != b_[i] else "0") for i in entries)
+            became[rm] = "".join("-" if not u[i] else ("1" if a_[i] and not b_[i] else "0") for i in entries)
+        out.append(
+            {
+                "name": t,
+                "kind": kind or "unknown",
+                "i": entries.tolist(),
+                "st": "".join(code[entries]),
+                "use": "".join("1" if u else "0" for u in use[entries]),
+                "sim": [_round_list(sim[0, entries], 3), _round_list(sim[1, entries], 3)],
+                "rw": {
+                    rm: [_round_list(t_rw[rm][0][entries]), _round_list(t_rw[rm][1][entries])]
+                    for rm in rm_names
+                    if rm in t_rw
+                },
+                "txt": [
+                    {k.split(":")[0][0] + str(entry_pos[int(k.split(":")[1])]): v for k, v in side_t.items()}
+                    for side_t in texts
+                ],
+                "why": {str(entry_pos[i]): r for i, r in reasons.items() if i in entry_pos},
+                "fch": [[entry_pos[i], sd, name, v] for i, sd, name, v in feats_t if i in entry_pos],
+                "fl": flips,
+                "bm": became,
+                "exclude_drifted": bool(exclude_drifted),
+            }
+        )
+    return out
 
 
 def _wide(
@@ -230,6 +454,23 @@ def _wide(
     ]  # reversed: first row written last
     out[codes[sel], side_code[sel], pos[sel]] = vals[sel]
     return {str(name): (out[j, 0], out[j, 1]) for j, name in enumerate(names)}
+
+
+def _wide_by_variant(
+    long: pd.DataFrame, key: str, value: str, index: pd.Index
+) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """``_wide`` per variant (original and every transform) in one pass over the long table."""
+    variant = (
+        long["variant"].fillna(ORIGINAL).astype(str)
+        if "variant" in long.columns
+        else pd.Series(ORIGINAL, index=long.index)
+    )
+    combined = long.assign(_vk=variant + "\x00" + long[key].astype(str))
+    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for k, sides in _wide(combined, "_vk", value, index).items():
+        v, _, name = k.partition("\x00")
+        out.setdefault(v, {})[name] = sides
+    return out
 
 
 def _take(col: pd.Series, pos: np.ndarray) -> np.ndarray:

@@ -2,11 +2,8 @@
 every non-baseline RM side by side.
 
 One view-model (``leaderboard_view``) is built from stats.json's ``leaderboard`` read back typed; the
-HTML and the Markdown render the same rows and the same words, so the two surfaces cannot disagree.
-The page's only script is the explorer's (its CSP admits one script by hash), so sorting is done
-without script: the table is rendered once per sort key, each in a ``<details>`` element, the first
-one open. The explorer has no URL-hash filter, so cells link to the explorer section itself (not to a
-filtered view of it); the RM column names the RM to pick there.
+HTML section (``report/sections/leaderboard.py``) and the Markdown render the same rows and the same
+words, so the two surfaces cannot disagree.
 """
 
 from __future__ import annotations
@@ -14,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from seal_audit.report import _svg as svg
 from seal_audit.report._data import ReportData
-from seal_audit.report._html import Markup, figure, join, not_computed, note, tag
+from seal_audit.stats import AnalysisResult
+from seal_audit.stats._common import Skipped
 
-EXPLORER = "#explorer"
 MAX_FOREST_PANELS = 6
 """RMs shown side by side in the imprint comparison figure (more would not fit the page width)."""
 
@@ -37,6 +33,12 @@ class Row:
     rm: str
     role: str
     cells: tuple[Cell, ...]
+    wrong: int | None = None
+    """Pairs this RM gets wrong (n − k of its agreement): what the RM's cells open in the explorer."""
+    imprints: tuple[tuple[str, str], ...] = ()
+    """(feature, text) of each top imprint, for one door each."""
+    flips: tuple[tuple[str, int, str], ...] = ()
+    """(transform, pairs flipped, text) of each rewrite, for one door each."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,17 +67,12 @@ def _f(x: float | None) -> float:
     return float(x) if x is not None and math.isfinite(x) else math.nan
 
 
-def leaderboard_view(stats: dict[str, Any]) -> LeaderboardView | str:
-    """The view-model, or the reason there is none (old stats.json, not computed)."""
-    from seal_audit.stats._common import from_jsonable
-    from seal_audit.stats.compare import Leaderboard
-
-    doc = stats.get("leaderboard")
-    if not isinstance(doc, dict):
+def leaderboard_view(res: AnalysisResult) -> LeaderboardView | str:
+    """The view-model from the typed results, or the reason there is none (old stats.json)."""
+    board = res.leaderboard
+    if board is None:
         return "this stats.json has no leaderboard (written before issue 20: re-run `seal analyze RUN`)"
-    board: Leaderboard = from_jsonable(Leaderboard, doc, "stats.json.leaderboard")
-    alpha = stats.get("options", {}).get("alpha", 0.05)
-    level = f"{100 * (1 - float(alpha)):g}%"
+    level = f"{100 * (1 - res.options.alpha):g}%"
     headers = (
         "RM",
         "role",
@@ -101,12 +98,19 @@ def leaderboard_view(stats: dict[str, Any]) -> LeaderboardView | str:
             f"{_pct(ag.rate)} [{_pct(ag.ci_low)}, {_pct(ag.ci_high)}]" if ag else "n/a",
             _f(ag.rate if ag else None),
         )
-        tops = "; ".join(
-            f"{t.term} {t.estimate:+.3g} [{_num(t.ci_low_adjusted)}, {_num(t.ci_high_adjusted)}]"
-            + ("*" if t.significant else "")
+        top_parts = tuple(
+            (
+                t.term,
+                f"{t.term} {t.estimate:+.3g} [{_num(t.ci_low_adjusted)}, {_num(t.ci_high_adjusted)}]"
+                + ("*" if t.significant else ""),
+            )
             for t in r.top_imprints
         )
-        flips = "; ".join(f"{f.transform} {_pct(f.flipped.rate)}" for f in r.flip_rates)
+        flip_parts = tuple(
+            (f.transform, f.flipped.k, f"{f.transform} {_pct(f.flipped.rate)}") for f in r.flip_rates
+        )
+        tops = "; ".join(text for _, text in top_parts)
+        flips = "; ".join(text for _, _, text in flip_parts)
         max_flip = max((f.flipped.rate for f in r.flip_rates), default=math.nan)
         lc = r.length_correlation
         rows.append(
@@ -121,11 +125,14 @@ def leaderboard_view(stats: dict[str, Any]) -> LeaderboardView | str:
                     Cell(tops or "n/a", max((abs(t.estimate) for t in r.top_imprints), default=math.nan)),
                     Cell(flips or "n/a", _f(max_flip)),
                 ),
+                wrong=(ag.n - ag.k) if ag else None,
+                imprints=top_parts,
+                flips=flip_parts,
             )
         )
         if r.top_imprints:
             estimator = estimator or r.imprint_estimator
-    imprints = _imprints(stats, [r.rm for r in board.rows if r.status == "ok"])
+    imprints = _imprints(res, [r.rm for r in board.rows if r.status == "ok"])
     caption = (
         f"Every RM of the run. Agreement with the exact {level} interval; ECE and Brier of σ(margin); "
         f"Pearson r of the reward with '{board.length_feature}' over all texts"
@@ -133,8 +140,9 @@ def leaderboard_view(stats: dict[str, Any]) -> LeaderboardView | str:
         + f"; the {board.n_top_imprints} largest imprints (|β|, {estimator or 'first'} estimator) with "
         f"their adjusted intervals, * = significant after {board.correction}; flip rates per rewrite. "
         f"Multiple-testing family: {board.correction_family} (each RM's regressions are corrected "
-        "on their own, not across RMs). Cells link to the pair explorer (it has no URL filter: pick the "
-        "RM there)."
+        "on their own, not across RMs). Each cell opens the pair explorer on its pairs: the pairs the RM "
+        "gets wrong (RM, agreement, ECE, Brier and length cells), the pairs where a top-imprint feature "
+        "differs, the pairs a rewrite flipped."
     )
     keys = (
         ("agreement (highest first)", 0, True),
@@ -146,35 +154,32 @@ def leaderboard_view(stats: dict[str, Any]) -> LeaderboardView | str:
     return LeaderboardView(headers, tuple(rows), keys, caption, imprints, estimator)
 
 
-def _imprints(stats: dict[str, Any], rms: Sequence[str]) -> dict[str, dict[str, svg.Estimate]]:
+def _imprints(res: AnalysisResult, rms: Sequence[str]) -> dict[str, dict[str, svg.Estimate]]:
+    """RM → term → imprint of the first estimator (adjusted interval where there is one)."""
     out: dict[str, dict[str, svg.Estimate]] = {}
-    per_rm = stats.get("per_rm") or {}
-    ests = list(stats.get("options", {}).get("estimators") or ["pooled"])
+    est = res.options.estimators[0] if res.options.estimators else "pooled"
     for rm in rms:
-        imp = (per_rm.get(rm) or {}).get("imprint")
-        if not isinstance(imp, dict) or imp.get("status") in ("skipped", "failed"):
+        m = res.per_rm.get(rm)
+        imp = m.imprint if m is not None else None
+        if not isinstance(imp, dict):
             continue
-        res = imp.get(ests[0]) or {}
-        reg = res.get("regression") if isinstance(res, dict) else None
-        if not isinstance(reg, dict):
+        fit = imp.get(est)
+        if fit is None or isinstance(fit, Skipped):
             continue
         vals: dict[str, svg.Estimate] = {}
-        for c in reg.get("coefficients") or []:
-            if c.get("term") == "intercept" or c.get("estimate") is None:
+        for c in fit.regression.coefficients:
+            if c.term == "intercept" or c.estimate is None:
                 continue
-            lo, hi = c.get("ci_low_adjusted"), c.get("ci_high_adjusted")
-            lo = c.get("ci_low") if lo is None else lo
-            hi = c.get("ci_high") if hi is None else hi
+            lo = c.ci_low if c.ci_low_adjusted is None else c.ci_low_adjusted
+            hi = c.ci_high if c.ci_high_adjusted is None else c.ci_high_adjusted
             if lo is None or hi is None:
                 continue
-            vals[str(c["term"])] = svg.Estimate(
-                float(c["estimate"]), float(lo), float(hi), bool(c.get("significant"))
-            )
+            vals[c.term] = svg.Estimate(float(c.estimate), float(lo), float(hi), bool(c.significant))
         out[rm] = vals
     return out
 
 
-def _sorted(rows: Sequence[Row], col: int, desc: bool) -> list[Row]:
+def sorted_rows(rows: Sequence[Row], col: int, desc: bool) -> list[Row]:
     def key(r: Row) -> tuple[bool, float, str]:
         v = r.cells[col].sort
         bad = not math.isfinite(v)
@@ -183,63 +188,9 @@ def _sorted(rows: Sequence[Row], col: int, desc: bool) -> list[Row]:
     return sorted(rows, key=key)
 
 
-def _html_table(view: LeaderboardView, rows: Sequence[Row]) -> Markup:
-    head = join(tag("th", h) for h in view.headers)
-    body = []
-    for r in rows:
-        cells = [tag("td", tag("a", r.rm, href=EXPLORER)), tag("td", r.role)]
-        cells += [tag("td", tag("a", c.text, href=EXPLORER), cls="num") for c in r.cells]
-        body.append(tag("tr", join(cells)))
-    return Markup('<div class="table-wrap"><table class="data leaderboard">') + (
-        tag("thead", tag("tr", head)) + tag("tbody", join(body)) + Markup("</table></div>")
-    )
-
-
-def section(ctx: Any) -> Any:
-    """The report section (a ``_sections.Section``); hooked into report/_build.py's builders."""
-    from seal_audit.report._sections import Section
-
-    guide = (
-        "Every RM side by side. Each table below is the same rows in another order; open one to sort "
-        "by that column."
-    )
-    view = leaderboard_view(ctx.stats)
-    if isinstance(view, str):
-        return Section("leaderboard", "Leaderboard", guide, not_computed(view))
-    parts: list[object] = []
-    for i, (label, col, desc) in enumerate(view.sort_keys):
-        inner = _html_table(view, _sorted(view.rows, col, desc))
-        opened = " open" if i == 0 else ""
-        parts.append(
-            Markup(f"<details{opened}><summary>")
-            + tag("span", f"sorted by {label}")
-            + Markup("</summary>")
-            + inner
-            + Markup("</details>")
-        )
-    parts.append(note(view.caption))
-    if len(view.imprints) > 1:
-        rms = list(view.imprints)[:MAX_FOREST_PANELS]
-        terms = sorted({t for rm in rms for t in view.imprints[rm]})
-        fig = svg.forest(
-            [svg.ForestRow(t, ctx.role_of.get(t, "spoiler")) for t in terms],
-            [svg.Panel(rm, view.imprints[rm]) for rm in rms],
-            x_title="Δ reward (raw logit units)",
-            label="Imprints of every RM",
-        )
-        cap = (
-            f"Imprints ({view.estimator or 'first'} estimator) of {len(rms)} RMs on one scale, adjusted "
-            "intervals; solid = significant."
-        )
-        if len(view.imprints) > MAX_FOREST_PANELS:
-            cap += f" First {MAX_FOREST_PANELS} of {len(view.imprints)} RMs; all are in stats.json per_rm."
-        parts.append(figure(fig, cap, "wide"))
-    return Section("leaderboard", "Leaderboard", guide, join(parts))
-
-
-def markdown_lines(data: ReportData, st: dict[str, Any], level: str) -> list[str]:
+def markdown_lines(data: ReportData, res: AnalysisResult, level: str) -> list[str]:
     """The leaderboard in report.md (same rows and caption as the HTML; sorted by agreement)."""
-    view = leaderboard_view(st)
+    view = leaderboard_view(res)
     if isinstance(view, str):
         return ["## Leaderboard", "", f"_Not computed: {view}._", ""]
     esc: Callable[[str], str] = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
@@ -247,7 +198,7 @@ def markdown_lines(data: ReportData, st: dict[str, Any], level: str) -> list[str
     lines.append("| " + " | ".join(view.headers) + " |")
     lines.append("|" + "---|" * len(view.headers))
     label, col, desc = view.sort_keys[0]
-    for r in _sorted(view.rows, col, desc):
+    for r in sorted_rows(view.rows, col, desc):
         lines.append("| " + " | ".join(esc(x) for x in (r.rm, r.role, *(c.text for c in r.cells))) + " |")
     lines += ["", f"_Sorted by {label}. {view.caption}_", ""]
     return lines

@@ -107,11 +107,14 @@ def padded(lo: float, hi: float, frac: float = 0.06) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def root(width: float, height: float, body: Sequence[str], label: str, cls: str = "fig") -> str:
-    """The outer ``<svg>`` element; ``label`` is the accessible name read by screen readers."""
+def root(
+    width: float, height: float, body: Sequence[str], label: str, cls: str = "fig", role: str = "img"
+) -> str:
+    """The outer ``<svg>`` element; ``label`` is the accessible name read by screen readers
+    (``role="group"`` when the figure holds links: an image cannot contain controls)."""
     return (
         f'<svg class="{cls}" viewBox="0 0 {_c(width)} {_c(height)}" width="{_c(width)}" '
-        f'role="img" aria-label="{esc(label)}" xmlns="http://www.w3.org/2000/svg">'
+        f'role="{role}" aria-label="{esc(label)}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{esc(label)}</title>{''.join(body)}</svg>"
     )
 
@@ -348,28 +351,41 @@ def stacked_bar(parts: Sequence[tuple[str, float, str]], *, label: str, width: f
     return root(width, h, body, label, "fig bar")
 
 
-def mosaic(columns: Sequence[tuple[str, float, Sequence[tuple[str, float, str]]]], *, label: str) -> str:
-    """A mosaic: column widths are the γ shares, segment heights the regime mix within each γ."""
+def mosaic(
+    columns: Sequence[tuple[str, float, Sequence[tuple[str, float, str]]]],
+    *,
+    label: str,
+    links: Sequence[Sequence[tuple[str, int]]] | None = None,
+) -> str:
+    """A mosaic: column widths are the γ shares, segment heights the regime mix within each γ.
+
+    ``links[column][segment]`` = (href, pairs): each segment is then a link to its pairs."""
     w, h, top, bottom = 440.0, 260.0, 8.0, 40.0
     body: list[str] = []
     total = sum(c[1] for c in columns if math.isfinite(c[1])) or 1.0
     gap = 4.0
     usable = w - gap * (len(columns) - 1)
     x = 0.0
-    for name, share, segs in columns:
+    for ci, (name, share, segs) in enumerate(columns):
         cw = max(share / total * usable, 0.0)
         seg_total = sum(s[1] for s in segs) or 1.0
         y = top
-        for sname, v, cls in segs:
+        for si, (sname, v, cls) in enumerate(segs):
             sh = v / seg_total * (h - top - bottom)
-            body.append(rect(x, y, cw, sh, f"seg {esc(cls)}", f"γ={name}: {sname} {pct(v / seg_total)}"))
+            r = rect(x, y, cw, sh, f"seg {esc(cls)}", f"γ={name}: {sname} {pct(v / seg_total)}")
+            if links is not None:
+                href, n = links[ci][si]
+                r = f'<a href="{esc(href)}" class="door" data-n="{n}">{r}</a>'
+            body.append(r)
             if sh > 15 and cw > 40:
                 body.append(text(x + cw / 2, y + sh / 2 + 4, pct(v / seg_total, 0), "seg-label", "middle"))
             y += sh
         body.append(text(x + cw / 2, h - bottom + 16, f"γ = {name}", "tick strong", "middle"))
-        body.append(text(x + cw / 2, h - bottom + 30, pct(share / total, 1) + " of pairs", "tick", "middle"))
+        # a narrow column gets the short label, so neighbouring labels never overlap
+        share_label = pct(share / total, 1) + (" of pairs" if cw >= 100 else "")
+        body.append(text(x + cw / 2, h - bottom + 30, share_label, "tick", "middle"))
         x += cw + gap
-    return root(w, h, body, label)
+    return root(w, h, body, label, role="group" if links is not None else "img")
 
 
 def scatter(
@@ -382,10 +398,15 @@ def scatter(
     y_title: str,
     title: str,
     note: str = "",
+    ids: Sequence[str] | None = None,
 ) -> str:
-    """Reward-vector scatter in the (chosen, rejected) plane with the diagonal: below = aligned."""
+    """Reward-vector scatter in the (chosen, rejected) plane with the diagonal: below = aligned.
+
+    With ``ids`` every dot carries its pair id (``data-pair``): a click opens that pair."""
     size, left, top, bottom = 300.0, 48.0, 24.0, 40.0
-    pts = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    keep = [k for k, (x, y) in enumerate(zip(xs, ys, strict=True)) if math.isfinite(x) and math.isfinite(y)]
+    pts = [(xs[k], ys[k]) for k in keep]
+    pids = [ids[k] for k in keep] if ids is not None else None
     if pts:
         lo = min(min(p[0] for p in pts), min(p[1] for p in pts))
         hi = max(max(p[0] for p in pts), max(p[1] for p in pts))
@@ -405,8 +426,9 @@ def scatter(
     body.append(text(sx(hi) - 4, sy(lo) - 6, "aligned (chosen > rejected)", "zone-label", "end"))
     body.append(text(sx(lo) + 4, sy(hi) + 12, "misaligned", "zone-label"))
     dots = []
-    for (x, y), cls in zip(pts, classes, strict=False):
-        dots.append(f'<circle cx="{_c(sx(x))}" cy="{_c(sy(y))}" r="1.9" class="{esc(cls)}"/>')
+    for k, ((x, y), cls) in enumerate(zip(pts, classes, strict=False)):
+        pid = f' data-pair="{esc(pids[k])}"' if pids is not None else ""
+        dots.append(f'<circle cx="{_c(sx(x))}" cy="{_c(sy(y))}" r="1.9" class="{esc(cls)}"{pid}/>')
     body.append('<g class="dots">' + "".join(dots) + "</g>")
     if note:
         body.append(text(left + size, top + size + 34, note, "note", "end"))

@@ -94,8 +94,16 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
                     )
                 )
             else:
+                weak = [c.term for c in post.regression.coefficients if c.verdict == "underpowered"]
                 out.append(
-                    Finding("imprint", f"no post-D imprint is significant after {post.regression.correction}")
+                    Finding(
+                        "imprint",
+                        f"no post-D imprint is significant after {post.regression.correction}",
+                        f"underpowered: {len(weak)} of the features could hide an effect of interest "
+                        f"({', '.join(weak[:5])}{', …' if len(weak) > 5 else ''})"
+                        if weak
+                        else "",
+                    )
                 )
     if isinstance(result.robustness, dict) and result.robustness:
         worst: tuple[float, str, RobustnessResult] | None = None
