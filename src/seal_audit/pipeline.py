@@ -734,6 +734,7 @@ def run(
         _stop_unless_partial_allowed("rewrite", rw.failures() if rw is not None else [], allow_partial, say)
         analyze_stage(store, options, say=say)
         report = report_stage(store, say) if cfg.run.report else None
+        store.cache.compact()  # issue 18: repack the pages a cold run filled in hash order
         return result_of(store, report)
     finally:
         store.close()

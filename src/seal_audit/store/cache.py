@@ -77,6 +77,7 @@ class Cache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._rows_written = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
@@ -95,6 +96,25 @@ class Cache:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def compact(self, min_rows_written: int = 1000) -> bool:
+        """VACUUM the file when this connection wrote at least ``min_rows_written`` rows.
+
+        Keys arrive in hash order, so B-tree pages end up ~70 % full; a VACUUM repacks them (the
+        generated demo's cache content: 11.9 MB → 10.4 MB) in about a second at demo size. A warm run
+        writes next to nothing and skips it. Returns whether it ran; a busy or failing VACUUM is
+        not an error (the cache is as valid as before).
+        """
+        if self._rows_written < min_rows_written:
+            return False
+        with self._lock:
+            try:
+                self._conn.execute("VACUUM")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                return False
+            self._rows_written = 0
+        return True
 
     def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, Any]:
         """The cached values of those keys that are present (absent keys are simply missing)."""
@@ -141,7 +161,12 @@ class Cache:
             return
         now = time.time()
         rows: list[tuple[str, str, str | bytes, float]] = [
-            (namespace, k, v if isinstance(v, bytes) else json.dumps(v, ensure_ascii=False, allow_nan=True), now)
+            (
+                namespace,
+                k,
+                v if isinstance(v, bytes) else json.dumps(v, ensure_ascii=False, allow_nan=True),
+                now,
+            )
             for k, v in pairs
         ]
         secrets = secret_values()
@@ -162,6 +187,7 @@ class Cache:
                         rows,
                     )
                     self._conn.execute("COMMIT")
+                    self._rows_written += len(rows)
                 except BaseException:
                     if self._conn.in_transaction:
                         # never mask the cause with the rollback's own failure
