@@ -7,6 +7,7 @@
 # mode; timed on the first 1,000 texts to stay under 5 minutes). Prints texts/s for both.
 #
 # Needs: python with torch + transformers (+ tokenizers, safetensors); no network.
+# Then the vLLM backend check (tests/backends/test_vllm.py; skipped, saying why, without vLLM + GPU).
 # Usage: bash benchmarks/gpu_check.sh            # on a CUDA machine
 #        bash benchmarks/gpu_check.sh --small    # CPU smoke test: tiny model, 64 texts
 set -euo pipefail
@@ -17,7 +18,7 @@ for a in "$@"; do [ "$a" = "--small" ] && SMALL=1; done
 [ "${SEAL_GPU_CHECK_SMALL:-0}" = "1" ] && SMALL=1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SEAL_GPU_CHECK_SMALL=$SMALL
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PY" - <<'PYEOF'
+"$PY" - <<'PYEOF'
 import os, random, tempfile, time
 
 import numpy as np
@@ -101,3 +102,8 @@ with tempfile.TemporaryDirectory() as tmp:
     print(f"speed-up: {(n_texts / dt) / (n_ref / dr):.1f}x; max |ours - reference| on the {len(keep)} "
           f"untruncated of {n_ref} texts = {dev:.3g} (ours {model_dtype}, reference float32)")
 PYEOF
+
+# The vLLM backend (issue 17 item 6): `vllm:MODEL` against transformers on the same token ids of
+# real hh-rlhf texts. Needs vLLM (pip install 'seal-audit[vllm]') and CUDA; without them the test
+# reports "skipped: needs vLLM + GPU" and this line still succeeds.
+"$PY" -m pytest -q -rs -p no:cacheprovider tests/backends/test_vllm.py

@@ -31,3 +31,35 @@ def hh_pairs(hh_path: Path) -> list:  # type: ignore[type-arg]
     from seal_audit.sources import load_pairs
 
     return load_pairs(hh_path)
+
+
+HEAVY = ("tests/llamaserver/", "tests/ray/")
+"""One pytest-xdist worker runs every real-server and Ray test, one after another and first. Why: the
+llama.cpp server answers one request at a time on one thread, so while it works the other core runs the
+rest of the suite (about a third off ``make test``); two local Ray instances at once on 2 CPUs starve;
+and these are the long pole, so they start first. (xdist's own ``xdist_group`` mark has no effect under
+pytest 9 -- it renames ``item._nodeid``, which pytest 9 no longer reads -- hence a scheduler by path.)"""
+
+
+def _heavy(nodeid: str) -> bool:
+    return nodeid.startswith(HEAVY)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not _heavy(item.nodeid))  # stable: same order in every worker
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # plain pytest: one process, nothing to schedule
+    pass
+else:
+
+    class _HeavyTogether(LoadScopeScheduling):  # type: ignore[misc]
+        """Module scopes as usual, except that every heavy test is one scope."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return "heavy" if _heavy(nodeid) else str(super()._split_scope(nodeid))
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> _HeavyTogether:
+        return _HeavyTogether(config, log)

@@ -24,7 +24,7 @@ def test_help_lists_verbs() -> None:
 def test_inspect_real_data(hh_path: Path) -> None:
     out = run("data", "inspect", str(hh_path), "--json")
     assert out.returncode == 0, out.stderr
-    info = json.loads(out.stdout)[str(hh_path)]
+    info = json.loads(out.stdout)["files"][str(hh_path)]
     assert info["pairs"] == 2312 and info["context_diverges"] == 5 and info["duplicate_pair_ids"] == 0
     assert info["empty_replies"] == {"chosen": 4, "rejected": 0}
     assert info["length"]["rejected"]["chars"]["max"] == 2480.0

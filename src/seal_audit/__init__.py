@@ -7,19 +7,41 @@ The public facade. Importing it is cheap: stages, torch and the LLM client load 
     run.stats.resistance.rate, run.to_pandas("imprint"), run.report_path
     run = seal_audit.open_run("seal-run")           # any run directory, read back typed
     run.manifest.rms["post"].role, run.headline().lines()
+    run = seal_audit.score(df, rm={"pre": (model, tokenizer), "post": pipe}, pre="pre", post="post")
+    seal_audit.export_run("seal-run", "feedback-forensics")
+
+The public names (``dir(seal_audit)``):
+
+- ``run(config)`` -- every stage of a config, resumable; returns a ``Run``.
+- ``score(pairs, rm=...)`` -- score a file / DataFrame / ``datasets.Dataset`` with models in memory
+  (transformers model + tokenizer, a pipeline, any callable); returns a ``Run``.
+- ``open_run(dir)`` -- a run directory read back typed (``Run``; ``RunResult`` is its old name).
+- ``export_run(dir, to)`` -- Feedback Forensics, RewardBench, CSV or Parquet export of a run.
+- ``load_pairs(path)`` -- a pairs file as ``PreferencePair`` records; ``LoadOptions`` says how to read it.
+- ``load_config(path)`` / ``AuditConfig`` -- a TOML config, validated; ``AnalysisOptions`` and
+  ``RMOptions`` are its analysis and RM sections (the same models as the CLI flags).
+- ``PreferencePair``, ``FeatureSpec``, ``RunManifest`` -- the typed records; ``AnalysisResult`` --
+  every SEAL number of stats.json, typed; ``RunStore`` -- the run directory itself.
+- ``SealError`` (base), ``ConfigError``, ``InputError`` -- the errors seal-audit raises on purpose.
+- ``__version__``.
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from seal_audit.api import score
     from seal_audit.config import AnalysisOptions, AuditConfig, RMOptions, load_config
     from seal_audit.data import FeatureSpec, PreferencePair
     from seal_audit.data.errors import ConfigError, InputError, SealError
+    from seal_audit.data.load_options import LoadOptions
     from seal_audit.data.records import RunManifest
+    from seal_audit.export import export_run
     from seal_audit.pipeline import Run, RunResult, open_run, run
     from seal_audit.sources import load_pairs
     from seal_audit.stats import AnalysisResult
@@ -30,10 +52,13 @@ _LAZY = {
     "open_run": "seal_audit.pipeline",
     "Run": "seal_audit.pipeline",
     "RunResult": "seal_audit.pipeline",
+    "score": "seal_audit.api",
+    "export_run": "seal_audit.export",
     "AuditConfig": "seal_audit.config",
     "AnalysisOptions": "seal_audit.config",
     "RMOptions": "seal_audit.config",
     "load_config": "seal_audit.config",
+    "LoadOptions": "seal_audit.data.load_options",
     "PreferencePair": "seal_audit.data",
     "FeatureSpec": "seal_audit.data",
     "RunManifest": "seal_audit.data.records",
@@ -52,6 +77,7 @@ __all__ = [
     "ConfigError",
     "FeatureSpec",
     "InputError",
+    "LoadOptions",
     "PreferencePair",
     "RMOptions",
     "Run",
@@ -60,11 +86,27 @@ __all__ = [
     "RunStore",
     "SealError",
     "__version__",
+    "export_run",
     "load_config",
     "load_pairs",
     "open_run",
     "run",
+    "score",
 ]
+
+
+class _Package(types.ModuleType):
+    """``seal_audit.score`` is the API function, although ``seal_audit/score/`` is the SCORE stage:
+    importing that package (``from seal_audit.score import score_run``, through sys.modules) must
+    not overwrite the function on this module, as the import system otherwise would."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "score" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -145,7 +145,8 @@ also behind the LM flags of ``seal label`` and ``seal rewrite``."""
 class LabelsConfig(_Section):
     featurizers: list[str] = Field(default_factory=list)
     """Registered featurizer names: ``lm`` (LM-labeler), ``offline`` (all offline ones) or one by one
-    (``length``, ``sentiment``, ``refusal`` …), ``columns`` (dataset-column features)."""
+    (``length``, ``sentiment``, ``refusal`` …), ``columns`` (dataset-column features); plug-ins:
+    an installed ``seal_audit.featurizers`` entry point by name, or ``python:module:Attr``."""
     lm: LMConfig | None = None
     seal_taxonomy: bool = True
     """Label the 19 SEAL keys with the LM-labeler (user LM features are added to them)."""
@@ -212,6 +213,10 @@ class AnalysisOptions(_Section):
     count as a change (binary/ordinal features use the sign of Δ)."""
     calibration_bins: int = Field(default=10, ge=2)
     """Equal-width bins of the reliability table and ECE."""
+    length_feature: str = "length_chars"
+    """Feature whose correlation with each RM's reward the leaderboard shows (the length bias)."""
+    leaderboard_top_imprints: int = Field(default=3, ge=0)
+    """Largest imprints (by |β|, with intervals) shown per RM in the leaderboard."""
     max_listed_ids: int = Field(default=100, ge=0)
     """Excluded / suspicious pair_ids listed inline in stats.json (tables hold all of them)."""
     logit_max_iter: int = Field(default=100, ge=1)
@@ -220,6 +225,12 @@ class AnalysisOptions(_Section):
     """Leave a feature that never varies within one analysis out of that analysis (named in its
     status) instead of failing it. Collinear groups always fail the analysis they occur in: dropping
     one of them would silently change what the others mean."""
+    cluster: Literal["auto", "group", "pair"] = "auto"
+    """Unit of the standard errors, exact intervals and bootstraps (imprint, resistance, regimes, γ,
+    calibration, misalignment, θ, robustness): ``group`` (pairs that share a prompt, the pairs
+    table's ``group_id``, form one cluster; the bootstrap resamples groups), ``pair`` (every pair
+    independent), or ``auto``: group when some group holds more than one pair. stats.json's
+    ``options`` names the one used."""
 
     power: float = Field(default=0.8, gt=0, lt=1)
     """Power at which every coefficient's minimum detectable effect (MDE) is stated."""
@@ -246,6 +257,39 @@ AnalysisConfig = AnalysisOptions
 """The ``[analysis]`` section is the analysis' options record itself."""
 
 
+class CompareSpec(_Section):
+    """One ``[[compare]]`` entry (``seal analyze --compare A:B``): RM ``a`` read as pre-D, ``b`` as
+    post-D. The regimes, γ cross-tabs, McNemar, reward shift and imprint difference b − a are
+    computed for it; the run's own pre:post pair is always the first entry."""
+
+    a: str = Field(min_length=1)
+    """The RM in the pre-D place (regimes read 'from a to b')."""
+    b: str = Field(min_length=1)
+    """The RM in the post-D place; the imprint difference is b − a."""
+
+    @model_validator(mode="after")
+    def _two(self) -> CompareSpec:
+        if self.a == self.b:
+            raise ValueError(f"compare: a and b name the same RM {self.a!r}")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The entry's name in stats.json (``a:b``)."""
+        return f"{self.a}:{self.b}"
+
+    @classmethod
+    def parse(cls, text: str) -> CompareSpec:
+        """``A:B`` from the command line; a name holding ':' must be given in a ``[[compare]]`` entry."""
+        parts = text.split(":")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise ConfigError(
+                f"--compare: expected A:B (two RM names, one ':'), got {text!r}; "
+                "for RM names containing ':' use a [[compare]] entry with a = and b ="
+            )
+        return cls(a=parts[0].strip(), b=parts[1].strip())
+
+
 class RunSection(_Section):
     out: str = "seal-run"
     seed: int = 0
@@ -258,7 +302,7 @@ class RunSection(_Section):
 
 
 class AuditConfig(_Section):
-    """The whole run. Sections: run, data, train_rm, rms, labels, rewrite, analysis."""
+    """The whole run. Sections: run, data, train_rm, rms, labels, rewrite, analysis, compare."""
 
     run: RunSection = Field(default_factory=RunSection)
     data: list[DataConfig]
@@ -267,6 +311,8 @@ class AuditConfig(_Section):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     rewrite: RewriteConfig | None = None
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    compare: list[CompareSpec] = Field(default_factory=list)
+    """``[[compare]]``: RM pairs compared as pre/post beside the run's own pre:post pair."""
 
     @field_validator("data")
     @classmethod
@@ -311,7 +357,25 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> AuditConfig:
     for role in ("pre", "post"):
         if sum(r == role for _, r in cfg.rm_roles()) > 1:
             raise ConfigError(f"{source}: key 'rms': more than one RM with role '{role}'")
+    for i, c in enumerate(cfg.compare):
+        unknown = [n for n in (c.a, c.b) if names and n not in names]
+        if unknown:
+            raise ConfigError(f"{source}: key 'compare[{i}]': unknown RM(s) {unknown}; RMs: {names}")
     return cfg
+
+
+def _relative_to(base: Path, path: str) -> str:
+    """A data path of a config file resolved against the file's folder, as a user reads the file.
+    ``hf:`` paths that name a local folder (``hf:./data``, ``hf:../x``, or any ``hf:`` path that
+    exists beside the config) are resolved too and keep their prefix; a hub id ``hf:owner/name``
+    with no such folder, and absolute paths, are left alone."""
+    if path.startswith("hf:"):
+        rest = path[3:]
+        explicit = rest in (".", "..") or rest.startswith(("./", "../", ".\\", "..\\"))
+        if rest and not Path(rest).is_absolute() and (explicit or (base / rest).exists()):
+            return "hf:" + str((base / rest).resolve())
+        return path
+    return path if Path(path).is_absolute() else str((base / path).resolve())
 
 
 def load_config(path: str | Path) -> AuditConfig:
@@ -325,8 +389,8 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     base = p.resolve().parent
     for d in raw.get("data", []) if isinstance(raw.get("data"), list) else []:
-        if isinstance(d, dict) and isinstance(d.get("path"), str) and not d["path"].startswith("hf:"):
-            d["path"] = str((base / d["path"]).resolve()) if not Path(d["path"]).is_absolute() else d["path"]
+        if isinstance(d, dict) and isinstance(d.get("path"), str):
+            d["path"] = _relative_to(base, d["path"])
         if (
             isinstance(d, dict)
             and isinstance(d.get("quarantine"), str)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,11 +197,34 @@ def rm_specs(cfg: AuditConfig) -> list[Any]:
 
 
 def score_stage(
-    store: RunStore, specs: list[Any], cfg: AuditConfig, say: Reporter = _quiet, progress: Any = None
+    store: RunStore,
+    specs: list[Any],
+    cfg: AuditConfig,
+    say: Reporter = _quiet,
+    progress: Any = None,
+    models: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Score every text under every RM (cached per text); baselines get the role ``baseline``."""
+    """Score every text under every RM (cached per text); baselines get the role ``baseline``.
+    ``models``: RMs held in memory by name (``seal_audit.run(config, models=...)``)."""
     with _stage(store, "score", say):
-        if cfg.run.engine == "ray":
+        if models:
+            from seal_audit.backends.reward.python import in_memory_reward_model
+            from seal_audit.score import score_run
+
+            if cfg.run.engine == "ray":
+                raise SealError("models held in memory are scored in this process: use engine = 'local'")
+            unknown = sorted(set(models) - {s.name for s in specs})
+            if unknown:
+                raise SealError(
+                    f"models={unknown}: no [[rms]] entry of that name (give it spec = 'memory:NAME')"
+                )
+            ready = {
+                s.name: in_memory_reward_model(models[s.name], s.name, s.options)
+                for s in specs
+                if s.name in models
+            }
+            result = score_run(store, specs, models=ready, progress=progress, log=say)
+        elif cfg.run.engine == "ray":
             from seal_audit.score import score_run_ray
 
             result = score_run_ray(store, specs, address=cfg.run.ray_address, progress=progress, log=say)
@@ -531,6 +554,17 @@ def apply_roles(
         store.set_roles(wanted)
 
 
+def _comparisons(compare: Sequence[Any] | None, earlier: Any) -> list[Any]:
+    """The ``[[compare]]`` entries to use: the given ones, else the ones the last analysis recorded."""
+    from seal_audit.config import CompareSpec
+
+    if compare is not None:
+        return [CompareSpec.model_validate(c) if isinstance(c, dict) else c for c in compare]
+    if earlier is None:
+        return []
+    return [CompareSpec.model_validate(c) for c in earlier.options.get("compare") or []]
+
+
 def analyze_stage(
     store: RunStore,
     options: Any = None,
@@ -540,10 +574,15 @@ def analyze_stage(
     post: str | None = None,
     baselines: Sequence[str] | None = None,
     feature_roles: dict[str, str] | None = None,
+    compare: Sequence[Any] | None = None,
     say: Reporter = _quiet,
     verb: str = "seal run",
 ) -> Any:
     """Run every SEAL statistic on the stored tables; write ``stats.json`` and ``analysis/*.parquet``.
+
+    ``compare`` (``CompareSpec`` entries) are the RM pairs compared beside the run's pre:post pair;
+    without it, the ones the run recorded are used (so ``seal analyze RUN`` reproduces ``seal run``).
+    RMs the score stage could not load are passed on as absent and named in stats.json.
 
     Options start from ``options``, else from what the run recorded (so ``seal analyze RUN``
     reproduces ``seal run``); ``overrides`` (the flags a user typed) are applied on top and recorded.
@@ -560,6 +599,7 @@ def analyze_stage(
     earlier = m.stages.get("analyze")
     if feature_roles is None and earlier is not None:
         feature_roles = dict(earlier.options.get("feature_roles") or {})
+    pairs_to_compare = _comparisons(compare, earlier)
     pre_rm, post_rm = m.role_of("pre"), m.role_of("post")
     if post_rm is None:
         raise SealError(
@@ -585,6 +625,8 @@ def analyze_stage(
             in_sample={n: bool(r.in_sample) for n, r in m.rms.items() if r.in_sample is not None},
             notes=featurizer_notes(m),
             sources={t: str(store.table_path(t)) for t in ("pairs", "scores", "features")},
+            comparisons=tuple((c.a, c.b) for c in pairs_to_compare),
+            absent=dict(m.stage("score").counters.get("failed_rms") or {}),
         )
         result = analyze(inputs, opts)
         store.write_stats(result.to_json())
@@ -594,6 +636,7 @@ def analyze_stage(
             options={
                 "analysis": opts.model_dump(mode="json"),
                 "feature_roles": fr,
+                "compare": [c.model_dump(mode="json") for c in pairs_to_compare],
                 "overrides": overrides or {},
             },
             verb=verb,
@@ -706,12 +749,15 @@ def run(
     progress: Any = None,
     label_progress: Any = None,
     allow_partial: bool = False,
+    models: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """load → train → score → label → rewrite → analyze → report over one run directory.
 
     Everything is validated before any inference (featurizers and analysis options are built
     first). Each stage's per-text work is cached in the store, so calling ``run`` again after an
-    interruption continues where it stopped and ends with the same ``stats.json``.
+    interruption continues where it stopped and ends with the same ``stats.json``. ``models`` gives
+    RMs held in memory by their ``[[rms]]`` name (a transformers (model, tokenizer), a pipeline or
+    a callable; their spec is ``memory:NAME``).
     """
     from seal_audit.config import load_config
 
@@ -725,14 +771,18 @@ def run(
         specs = [*train_stage(store, cfg, say), *rm_specs(cfg)]
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
-        score_stage(store, specs, cfg, say, progress)
+        sc = score_stage(store, specs, cfg, say, progress, models)
+        failed_rms = getattr(sc, "failed_rms", {})
+        _stop_unless_partial_allowed(
+            "score", [f"RM {n!r} failed to load: {r}" for n, r in failed_rms.items()], allow_partial, say
+        )
         lab = label_stage(
             store, featurizers, say, label_progress, engine=cfg.run.engine, address=cfg.run.ray_address
         )
         _stop_unless_partial_allowed("label", lab.failures() if lab is not None else [], allow_partial, say)
         rw = rewrite_stage(store, cfg, specs, featurizers, say)
         _stop_unless_partial_allowed("rewrite", rw.failures() if rw is not None else [], allow_partial, say)
-        analyze_stage(store, options, say=say)
+        analyze_stage(store, options, compare=cfg.compare, say=say)
         report = report_stage(store, say) if cfg.run.report else None
         store.cache.compact()  # issue 18: repack the pages a cold run filled in hash order
         return result_of(store, report)

@@ -478,7 +478,8 @@ def test_cli_declined_confirmation_sends_nothing(
                 fake_server.base_url,
             ]
         )
-    assert exc.value.code == 130 and fake_server.chat_requests() == 0
+    # stdin is not a terminal: no one to ask, so the cost is not confirmed: exit 2, never 130 (issue 17)
+    assert exc.value.code == 2 and fake_server.chat_requests() == 0
 
 
 def test_columns_mapping_without_model(hh_pairs: list[PreferencePair], tmp_path: Path) -> None:

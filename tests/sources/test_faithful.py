@@ -173,7 +173,7 @@ def test_quarantine_dev_null_is_no_traceback(tmp_path: Path) -> None:
     path.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{oops\n', encoding="utf-8")
     out = run("data", "inspect", str(path), "--on-error", "skip", "--quarantine", "/dev/null", "--json")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
-    info = json.loads(out.stdout)[str(path)]
+    info = json.loads(out.stdout)["files"][str(path)]
     assert (info["records_read"], info["records_skipped"], info["pairs"]) == (2, 1, 1)
 
 

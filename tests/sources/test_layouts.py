@@ -27,7 +27,7 @@ SYSTEM = "You are a careful assistant. Refuse harmful requests."
 def inspect_json(*args: str) -> dict[str, Any]:
     out = CliRunner().invoke(cli, ["data", "inspect", "--json", *args])
     assert out.exit_code == 0, out.output
-    return dict(json.loads(out.stdout))
+    return dict(json.loads(out.stdout)["files"])
 
 
 def same_texts(got: tuple[PreferencePair, ...], want: list[PreferencePair]) -> None:

@@ -124,7 +124,7 @@ def test_toml_and_cli_read_a_file_the_same_way(tmp_path: Path, hh_pairs: list[An
         ],
     )
     assert out.exit_code == 0, out.output
-    info = json.loads(out.stdout)[str(path)]
+    info = json.loads(out.stdout)["files"][str(path)]
     assert info["pairs"] == len(from_toml.pairs) == 10 and info["empty_contexts"] == 0
     assert [p.context for p in from_toml.pairs] == [p.context for p in hh_pairs[:10]]
 

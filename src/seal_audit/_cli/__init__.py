@@ -13,7 +13,9 @@ import sys
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
+from seal_audit._cli import _output
 from seal_audit.data.errors import SealError, disk_error
 from seal_audit.data.redact import scrub_text
 
@@ -25,30 +27,44 @@ def _verb_modules() -> list[str]:
     return sorted(names)
 
 
+def _verb_summary(name: str) -> str:
+    """The first paragraph of a verb module's docstring, read from the source, not imported."""
+    import ast
+    import re
+    from pathlib import Path
+
+    module = _ALIASES.get(name, name.replace("-", "_"))
+    path = Path(__file__).with_name(f"{module}.py")
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    except (OSError, SyntaxError):
+        doc = ""
+    first = re.sub(r"^``seal [^`]*``:\s*", "", doc.split("\n\n")[0].replace("\n", " ")).strip()
+    return first[:1].upper() + first[1:] if first else ""
+
+
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(n.replace("_", "-") for n in _verb_modules())
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The verb list from each module's docstring, read without importing the module: ``seal
-        --help`` (and shell completion) must not pay for the verbs' imports (pandas, scipy, stats)."""
-        import ast
-        import re
-        from pathlib import Path
-
-        rows = []
-        for name in self.list_commands(ctx):
-            module = _ALIASES.get(name, name.replace("-", "_"))
-            path = Path(__file__).with_name(f"{module}.py")
-            try:
-                doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-            except (OSError, SyntaxError):
-                doc = ""
-            first = re.sub(r"^``seal [^`]*``:\s*", "", doc.split("\n\n")[0].replace("\n", " ")).strip()
-            rows.append((name, first[:1].upper() + first[1:] if first else ""))
+        --help`` must not pay for the verbs' imports (pandas, scipy, stats)."""
+        rows = [(name, _verb_summary(name)) for name in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Verb names for Tab completion without importing a verb (click's own completion loads
+        every command to show its help; that would cost seconds per Tab)."""
+        if incomplete.startswith("-"):
+            return super().shell_complete(ctx, incomplete)
+        return [
+            CompletionItem(name, help=_verb_summary(name))
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete)
+        ]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = _ALIASES.get(cmd_name, cmd_name.replace("-", "_"))
@@ -56,38 +72,101 @@ class _LazyGroup(click.Group):
             return None
         mod = importlib.import_module(f"{__name__}.{module}")
         cmd = getattr(mod, "command", None)
-        return cmd if isinstance(cmd, click.Command) else None
+        if not isinstance(cmd, click.Command):
+            return None
+        if not _output.STATE.verb:
+            _output.STATE.verb = cmd_name
+        return _output.add_conventions(cmd)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        _output.reset()  # one invocation, one output state
+        if "--json" in args[: args.index("--") if "--" in args else None]:
+            _output.enable_json()  # before parsing, so a usage error is a JSON object too
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            rv = super().invoke(ctx)
+        except BaseException:
+            _output.restore_stdout()  # main() writes the failure's JSON object
+            raise
+        _output.emit(rv if isinstance(rv, int) else 0)
+        return rv
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+EPILOG = (
+    """\b
+Every verb takes --json (one JSON object on stdout, messages on stderr), -v/--verbose and
+-q/--quiet, after the verb or before it (seal -q run seal.toml).
+
+\b
+Exit codes:
+"""
+    + "\n".join(f"  {code:<4d} {text}" for code, text in _output.EXIT_CODES.items())
+    + """
+
+\b
+Shell completion (bash; zsh and fish alike with zsh_source / fish_source):
+  eval "$(_SEAL_COMPLETE=bash_source seal)"
+NO_COLOR=1, or output that is not a terminal, turns colour off; piped output is never wrapped.
+"""
+)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    params=_output.global_options(),
+    epilog=EPILOG,
+)
 @click.version_option(package_name="seal-audit", prog_name="seal")
 def cli() -> None:
     """seal-audit: what did a reward model learn from a preference dataset? (the SEAL method)"""
 
 
+def _error(message: str, code: int) -> None:
+    """One red ``error:`` line through the one console (redacted; no colour under NO_COLOR or
+    when stderr is not a terminal), the traceback too with -v, the JSON object with --json."""
+    from seal_audit._cli._common import console
+
+    message = scrub_text(message)
+    console.quiet = False  # -q silences messages, never the error
+    if _output.verbosity() > 0 and sys.exc_info()[0] is not None:
+        console.print_exception()
+    console.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    _output.emit(code, error=message)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: runs the group and turns seal-audit's own errors into one line, no traceback."""
+    """Entry point: runs the group and turns seal-audit's own errors into one line, no traceback,
+    with the documented exit codes (``_output.EXIT_CODES``)."""
     try:
         rv = cli.main(args=argv, prog_name="seal", standalone_mode=False)
         if isinstance(rv, int) and rv != 0:  # a verb's ctx.exit(code) / Exit(code)
             sys.exit(rv)
         return rv
     except SealError as exc:
-        click.secho(f"error: {scrub_text(str(exc))}", fg="red", err=True)
-        sys.exit(int(getattr(exc, "exit_code", 2)))
+        _error(str(exc), int(getattr(exc, "exit_code", _output.EXIT_INPUT)))
     except OSError as exc:  # a write site that does not convert its own disk errors: still one line
         if exc.filename is None:
             raise
-        click.secho(f"error: {scrub_text(str(disk_error(exc, exc.filename)))}", fg="red", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
+        _error(str(disk_error(exc, exc.filename)), _output.EXIT_INPUT)
+    except click.exceptions.Abort:  # Ctrl-C at a click prompt
+        _output.emit(_output.EXIT_INTERRUPTED, error="aborted")
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(_output.EXIT_INTERRUPTED)
     except click.ClickException as exc:
+        _output.emit(exc.exit_code, error=exc.format_message())
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
+        _output.emit(exc.exit_code)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted: finished work is stored; run the same command again to resume", err=True)
-        sys.exit(130)
+        msg = "interrupted: finished work is stored; run the same command again to resume"
+        _output.emit(_output.EXIT_INTERRUPTED, error=msg)
+        click.echo(msg, err=True)
+        sys.exit(_output.EXIT_INTERRUPTED)

@@ -40,9 +40,19 @@ class _RedactingStderr(io.TextIOBase):
         return sys.stderr.fileno()
 
 
-console = Console(file=_RedactingStderr())  # type: ignore[arg-type]  # a TextIOBase is an IO[str]
+def _make_console() -> Console:
+    """The one console. Colour follows rich's rules (none under ``NO_COLOR`` or when stderr is not
+    a terminal); when stderr is not a terminal (a log file, CI, a pipe), lines are never wrapped,
+    so a path or a reason stays on one line a log reader can grep."""
+    stream = _RedactingStderr()
+    if stream.isatty():
+        return Console(file=stream)  # type: ignore[arg-type]  # a TextIOBase is an IO[str]
+    return Console(file=stream, soft_wrap=True, width=100_000)  # type: ignore[arg-type]
+
+
+console = _make_console()
 """Progress and messages go to stderr so stdout stays parseable; every verb prints through this one
-console, which redacts secrets."""
+console, which redacts secrets. ``-q`` sets ``console.quiet``."""
 
 
 def say(message: str) -> None:
@@ -289,3 +299,21 @@ def llm_settings_from_cli(kwargs: dict[str, Any], *, what: str, need_model: bool
 
     register_secret_env(settings.api_key_env)  # its value is redacted at every sink from now on
     return settings
+
+
+def confirm_or_stop(question: str, *, what: str) -> None:
+    """Ask before spending money; no answer is a refusal, never an "interrupted" (exit 2, not 130).
+
+    Without a terminal on stdin (a pipe, CI, nohup) there is nobody to ask: the verb stops with the
+    flag that accepts the estimate. Ctrl-C at the prompt is an interruption (130).
+    """
+    from seal_audit.data.errors import ConfigError
+
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{what} not confirmed: stdin is not a terminal; pass --yes to accept the estimate")
+    try:
+        answer = click.confirm(question, default=False, err=True)
+    except click.exceptions.Abort:
+        raise KeyboardInterrupt from None
+    if not answer:
+        raise ConfigError(f"{what} not confirmed (answered no); nothing was sent")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from seal_audit._cli._common import console, model_options, model_overrides
+from seal_audit._cli._output import summary
 from seal_audit._cli._writer import writer_store
 from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec
@@ -71,6 +72,16 @@ def _summary(result: AnalysisResult, in_sample: dict[str, bool] | None = None) -
         )
     for e in result.inputs.notes:
         console.print(f"note: {e}", markup=False, highlight=False, soft_wrap=True)
+    for rm, why in result.inputs.absent_rms.items():
+        console.print(f"absent RM {rm!r}: {why}", markup=False, highlight=False, soft_wrap=True)
+    mt = result.multiple_testing
+    if mt is not None and len(result.per_rm) > 2:  # many RMs: say what the verdicts are corrected over
+        console.print(
+            f"{len(result.per_rm)} RMs analysed (stats.json per_rm, leaderboard); multiple testing: {mt.detail}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | None) -> None:
@@ -115,6 +126,14 @@ def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | Non
 @click.option("--post", default=None, help="Name of the post-D RM (recorded in the run when given).")
 @click.option("--baseline", "baselines", multiple=True, metavar="NAME", help="A baseline RM; repeatable.")
 @click.option(
+    "--compare",
+    "compare",
+    multiple=True,
+    metavar="A:B",
+    help="Compare RM A (as pre-D) with RM B (as post-D): regimes, γ, McNemar, θ, imprint B − A; "
+    "repeatable; the same as a [[compare]] entry (a = A, b = B). The run's pre:post pair is always in.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -135,6 +154,7 @@ def command(
     pre: str | None,
     post: str | None,
     baselines: tuple[str, ...],
+    compare: tuple[str, ...],
     out_dir: Path | None,
     write_csv: bool,
     strict: bool,
@@ -150,7 +170,10 @@ def command(
     (Parquet, CSV or JSONL). Each analysis succeeds or fails on its own; the ones that could not be
     computed are listed in one warning line (exit 2 with --strict).
     """
+    from seal_audit.config import CompareSpec
+
     overrides = model_overrides(AnalysisOptions, kwargs)
+    comparisons = [CompareSpec.parse(c) for c in compare]
     role_map = _parse_roles(roles)
     if run_dir is not None:
         if pairs_path or scores_path or features_path:
@@ -166,6 +189,7 @@ def command(
                 post=post,
                 baselines=baselines or None,
                 feature_roles=role_map,
+                compare=comparisons or None,
                 verb="seal analyze",
             )
         target_dir = Path(run_dir)
@@ -201,6 +225,7 @@ def command(
             specs=specs,
             rewrites=rewrites,
             baselines=tuple(baselines),
+            comparisons=tuple((c.a, c.b) for c in comparisons),
             sources={"pairs": str(pairs_path), "scores": str(scores_path), "features": str(features_path)},
         )
         with console.status("computing SEAL statistics ..."):
@@ -212,10 +237,8 @@ def command(
             lambda name, df: write_parquet_atomic(target_dir / f"{name}.parquet", df),
             target_dir if write_csv else None,
         )
+    in_sample = {n: bool(r.in_sample) for n, r in store.manifest.rms.items()} if run_dir is not None else None
     if not quiet:
-        in_sample = (
-            {n: bool(r.in_sample) for n, r in store.manifest.rms.items()} if run_dir is not None else None
-        )
         _summary(result, in_sample)
     failed = result.not_computed()
     if failed:
@@ -227,6 +250,19 @@ def command(
             soft_wrap=True,
         )
     click.echo(str(target_dir / STATS))
+    from seal_audit.report import headline
+    from seal_audit.stats._common import to_jsonable
+
+    summary(  # --json: the same findings as the terminal lines and report.md, and the leaderboard
+        stats=str(target_dir / STATS),
+        findings=[
+            {"key": f.key, "text": f.text, "caveat": f.caveat}
+            for f in headline(result, in_sample=in_sample).findings
+        ],
+        leaderboard=to_jsonable(result.leaderboard),
+        not_computed={k: v.reason for k, v in sorted(failed.items())},
+        notes=list(result.inputs.notes),
+    )
     if failed and strict:
         raise click.exceptions.Exit(2)
 

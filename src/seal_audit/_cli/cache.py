@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from seal_audit._cli._common import console
+from seal_audit._cli._output import summary
 from seal_audit._cli._writer import writer_store
 from seal_audit.store import RunStore
 
@@ -23,9 +24,14 @@ def command(run_dir: Path, clear: str | None) -> None:
         store = writer_store(run_dir, "cache --clear")
         n = store.cache.delete_namespace(clear)
         click.echo(f"deleted {n} entries from '{clear}'")
+        summary(run_dir=str(run_dir), cleared=clear, deleted=n)
         return
     store = RunStore(run_dir, create=False)  # listing only reads: no lock
     table = Table("namespace", "component", "entries")
-    for ns, comp, n in store.cache.summary():
+    rows = list(store.cache.summary())
+    for ns, comp, n in rows:
         table.add_row(ns, comp, str(n))
     console.print(table)
+    summary(
+        run_dir=str(run_dir), entries=[{"namespace": ns, "component": c, "entries": n} for ns, c, n in rows]
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ import numpy as np
 from rich.table import Table
 
 from seal_audit._cli._common import console, load_options, load_with_status, source_options
+from seal_audit._cli._output import summary
+from seal_audit._cli._output import wants_json as json_mode
 from seal_audit.data.records import SIDES, PreferencePair
 from seal_audit.sources import LoadResult
 from seal_audit.sources.formats import reply_text
@@ -85,8 +86,7 @@ def _load_counts(result: LoadResult) -> dict[str, Any]:
 @command.command("inspect")
 @click.argument("files", nargs=-1, required=True)
 @source_options
-@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def inspect_cmd(files: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
+def inspect_cmd(files: tuple[str, ...], **kwargs: Any) -> None:
     """Layout, pair and group counts, diverging contexts, duplicates and length distributions of FILES."""
     options = load_options(kwargs, default_quarantine=Path("quarantine.jsonl"))
     report: dict[str, Any] = {}
@@ -95,8 +95,8 @@ def inspect_cmd(files: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
         info = describe(list(result.pairs))
         info.update(_load_counts(result))
         report[spec] = info
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+    summary(files=report)  # --json: {"files": {FILE: numbers}, ...}
+    if json_mode():
         return
     for spec, info in report.items():
         table = Table(title=f"{spec} ({info['format']})", show_header=True)
@@ -154,3 +154,4 @@ def convert_cmd(file: str, out: Path, **kwargs: Any) -> None:
     else:
         write_parquet_atomic(out, df)
     click.echo(f"wrote {len(df)} pairs to {out} ({len(result.skipped)} skipped)")
+    summary(out=str(out), pairs=len(df), skipped=len(result.skipped))

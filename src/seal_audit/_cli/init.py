@@ -21,3 +21,6 @@ def command(path: Path, force: bool) -> None:
 
     write_text_atomic(path, files("seal_audit").joinpath("templates/paper.toml").read_text(encoding="utf-8"))
     click.echo(f"wrote {path}; edit it, then: seal run {path}")
+    from seal_audit._cli._output import summary
+
+    summary(config=str(path))

@@ -9,7 +9,8 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from seal_audit._cli._common import console, llm_options, llm_settings_from_cli
+from seal_audit._cli._common import confirm_or_stop, console, llm_options, llm_settings_from_cli
+from seal_audit._cli._output import summary
 from seal_audit._cli._writer import writer_store
 from seal_audit.backends.llm import LLMSettings
 from seal_audit.data.errors import ConfigError, StageFailed
@@ -32,6 +33,8 @@ HELP = """Label the chosen and rejected texts of RUN_DIR with one or more featur
   offline       every offline featurizer: length, sentiment (VADER), refusal, offensive,
                 readability, formatting, questions, hedging (or name them one by one)
   columns       dataset-column features defined in --features-toml (source = "column")
+  NAME          a plug-in: an installed 'seal_audit.featurizers' entry point (--list shows them)
+  python:MODULE:ATTR   a Featurizer class, factory or instance importable from MODULE
 
 \b
 LM runs print an estimate of calls, tokens and cost first and ask to go on (--yes skips that).
@@ -84,8 +87,10 @@ def command(
     **opts: Any,
 ) -> None:
     if list_only:
-        for name, desc in available_featurizers().items():
+        listed = available_featurizers()
+        for name, desc in listed.items():
             click.echo(f"{name:12s} {desc}")
+        summary(featurizers=listed)
         return
     if opts["engine"] == "local" and (opts["address"] or opts["ray_workers"] or opts["max_rps"]):
         raise ConfigError("--address, --ray-workers and --max-rps need --engine ray")
@@ -117,7 +122,7 @@ def command(
             if f.settings.max_cost is not None:
                 console.print(f"budget: --max-cost ${f.settings.max_cost:.4f}")
             if est.n_calls and not yes:
-                click.confirm("Go on?", default=False, abort=True, err=True)
+                confirm_or_stop("Go on?", what="cost of the LM-labeler")
 
     stop = threading.Event()
     with Progress(
@@ -184,6 +189,13 @@ def command(
             )
     click.echo(str(store.table_path("features")))
     failures = out.failures()
+    summary(
+        run_dir=str(store.root),
+        features=str(store.table_path("features")),
+        status=out.status,
+        featurizers=out.summary(),
+        failures=failures,
+    )
     if failures:
         raise StageFailed(
             "label stage " + out.status + ": " + " | ".join(failures) + " (finished labels are stored; "

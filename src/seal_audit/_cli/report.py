@@ -39,3 +39,6 @@ def command(run_dir: Path, out: Path | None, text_limit: int) -> None:
     size = paths.html.stat().st_size / 1e6
     click.echo(f"{paths.html} ({size:.1f} MB)")
     click.echo(str(paths.md))
+    from seal_audit._cli._output import summary
+
+    summary(html=str(paths.html), md=str(paths.md), html_mb=round(size, 3))

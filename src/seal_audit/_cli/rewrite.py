@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from seal_audit._cli._common import llm_options, llm_settings_from_cli, model_options, model_overrides
+from seal_audit._cli._output import summary as record_summary
 from seal_audit._cli._writer import writer_store
 from seal_audit.config import RewriteOptions
 from seal_audit.data.errors import ConfigError, SealError, StageFailed
@@ -229,6 +230,28 @@ def command(
         store.close()
     click.echo(f"rewrites written to {store.table_path('rewrites')}; next: seal analyze {run_dir}")
     failures = summary.failures()
+    record_summary(
+        run_dir=str(run_dir),
+        rewrites=str(store.table_path("rewrites")),
+        pairs_sampled=summary.pairs_sampled,
+        transforms=[
+            {
+                "name": t.name,
+                "test": t.kind,
+                "scope": t.scope,
+                "ok": t.ok,
+                "rejected": t.rejected,
+                "failed": t.failed,
+                "drifted": t.drifted,
+                "mean_similarity": None if math.isnan(t.mean_similarity) else t.mean_similarity,
+                "lm_calls": t.lm_calls,
+                "lm_cached": t.lm_cached,
+                "reasons": [[r, n] for r, n in t.reasons],
+            }
+            for t in summary.transforms
+        ],
+        failures=failures,
+    )
     if failures:
         raise StageFailed(
             "rewrite stage did not do its work: " + " | ".join(failures) + " (finished rewrites are stored; "

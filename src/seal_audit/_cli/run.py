@@ -13,11 +13,20 @@ def print_headline(result: object) -> None:
     from seal_audit.pipeline import RunResult, demo_findings
 
     assert isinstance(result, RunResult)
-    for line in demo_findings(result):
+    from seal_audit._cli._output import summary
+
+    lines = demo_findings(result)
+    for line in lines:
         click.echo(line)
     if result.report_path:
         click.echo(f"report: {result.report_path}")
     click.echo(f"stats:  {result.run_dir / 'stats.json'}")
+    summary(
+        run_dir=str(result.run_dir),
+        stats=str(result.run_dir / "stats.json"),
+        report=str(result.report_path) if result.report_path else None,
+        findings=list(lines),
+    )
 
 
 @click.command("run")

@@ -18,6 +18,7 @@ from seal_audit._cli._common import (
     progress_factory,
     source_options,
 )
+from seal_audit._cli._output import summary
 from seal_audit._cli._writer import writer_store
 from seal_audit.config import RMOptions
 from seal_audit.data.errors import SealError
@@ -31,6 +32,8 @@ HELP = """Score PAIRS_OR_RUN (a pairs file, or a run directory) with one or more
   DIR or hf:DIR                 a local Hugging Face sequence-classification model
   local:DIR (or DIR)            an RM written by `seal train-rm`
   python:module:function        fn(list[(context, response)]) -> list[float]
+  vllm:MODEL                    a decoder RM run by vLLM's pooling runner (the [vllm] extra, a GPU;
+                                vllm-classify:MODEL uses its classify task)
   length_chars, length_tokens   null baselines (response characters / whitespace words)
 Per-RM options follow a '?' as key=value pairs joined by '&', e.g.
   --rm 'post=hf:OpenAssistant/reward-model-deberta-v3-large-v2?max_length=512&dtype=float32'
@@ -99,37 +102,12 @@ def open_run(source: Path, out: Path | None, kwargs: dict[str, Any]) -> RunStore
     run_dir = out or Path("seal-run")
     options = load_options(kwargs, default_quarantine=run_dir / QUARANTINE)
     result = load_with_status(str(source), options)
-    if not result.pairs:
+    if not result.pairs:  # before the run directory is made
         raise SealError(f"{source}: no pairs to score")
     store = writer_store(run_dir, "score", create=True)
-    if store.has_table("pairs"):
-        have = {p.pair_id for p in store.read_pairs()}
-        if have != {p.pair_id for p in result.pairs}:
-            raise SealError(
-                f"{run_dir} already holds different pairs ({len(have)}); pass another --out or the run dir"
-            )
-    else:
-        store.write_pairs(result.pairs)
-        store.record_input(str(source), result.format)
-        from seal_audit.config import DataConfig
-        from seal_audit.pipeline import load_record
+    from seal_audit.api import store_loaded_pairs
 
-        source_cfg = DataConfig(path=str(source), **options.model_dump())
-        record, key = load_record([source_cfg], holdout=0.0, seed=options.seed)
-        store.record_stage(
-            "load",
-            {
-                "options": record,
-                "settings_hash": key,
-                "verb": "seal score",
-                "pairs": len(result.pairs),
-                "pairs_a": 0,
-                "records_read": result.records_read,
-                "skipped": result.records_skipped,
-                "context_diverges": sum(p.context_diverges for p in result.pairs),
-            },
-        )
-        store.update_manifest(seed=options.seed)
+    store_loaded_pairs(store, str(source), result, options, verb="seal score")
     return store
 
 
@@ -250,6 +228,28 @@ def command(
             f"{r.texts_per_s:,.1f}",
         )
     console.print(table)
+    summary(
+        run_dir=str(store.root),
+        scores=str(store.table_path("scores")),
+        pairs=result.n_pairs,
+        truncated=result.n_truncated,
+        rms=[
+            {
+                "name": r.name,
+                "role": r.role,
+                "texts": r.n_texts,
+                "cached": r.n_cached,
+                "computed": r.n_computed,
+                "truncated": r.n_truncated,
+                "texts_per_s": r.texts_per_s,
+            }
+            for r in result.rms
+        ],
+        self_checks=[
+            {"rm": c.rm, "max_abs_dev": c.max_abs_dev, "tolerance": c.tolerance, "passed": c.passed}
+            for c in result.self_checks
+        ],
+    )
     for c in result.self_checks:
         console.print(
             f"self-check {c.rm}: max |reward difference| across batch sizes {list(c.batch_sizes)} on "
@@ -261,3 +261,8 @@ def command(
             f"[yellow]{result.n_truncated} text(s) were longer than the max length and lost context "
             "from the left (response kept); see the 'truncated' column[/yellow]"
         )
+    if result.failed_rms:  # issue 20: the others are kept; the run says which RM is missing, and why
+        from seal_audit.data.errors import StageFailed
+
+        why = "; ".join(f"{n}: {r}" for n, r in result.failed_rms.items())
+        raise StageFailed(f"score: RM(s) failed to load ({why}); the other RMs' scores were written")

@@ -128,6 +128,9 @@ def command(
                 f"check: detected in {plan.simulated_power:.1%} of {plan.simulated_reps} planted datasets "
                 "(the real estimator and its default covariance)"
             )
+        from seal_audit._cli._output import summary
+
+        summary(power=dataclasses.asdict(plan), out=str(out_dir / "power.json") if out_dir else None)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(
@@ -156,3 +159,6 @@ def command(
     write_text_atomic(out_dir / "features.json", json.dumps(specs, indent=1, sort_keys=True) + "\n")
     write_text_atomic(out_dir / "truth.json", json.dumps(data.truth, indent=1, sort_keys=True) + "\n")
     click.echo(f"wrote {n_pairs} simulated pairs to {out_dir} (truth in truth.json)")
+    from seal_audit._cli._output import summary
+
+    summary(out=str(out_dir), pairs=n_pairs, truth=data.truth)

@@ -101,3 +101,15 @@ def command(
     click.echo(
         f"wrote {out} (config.json, model.safetensors, metrics.json); score with --rm NAME=local:{out}"
     )
+    from seal_audit._cli._output import summary
+
+    summary(
+        out=str(out),
+        train_accuracy=result.train_accuracy,
+        n_train=result.n_train,
+        val_accuracy=result.val_accuracy,
+        n_val=result.n_val,
+        best_epoch=result.best_epoch,
+        epochs=result.epochs,
+        seconds=result.seconds,
+    )

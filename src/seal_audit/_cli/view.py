@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from seal_audit._cli._common import console
+from seal_audit._cli._output import summary
 from seal_audit.data.errors import SealError
 from seal_audit.report import HTML_NAME, build_report
 from seal_audit.store import RunStore
@@ -159,6 +160,7 @@ def command(run_dir: Path, serve_: bool, port: int, host: str, open_: bool | Non
     if not serve_:
         url = html.resolve().as_uri()
         click.echo(url)
+        summary(url=url, html=str(html))
         if open_ is not False and not webbrowser.open(url):
             console.print("[yellow]no browser found: open the URL above yourself[/yellow]")
         return
@@ -170,6 +172,7 @@ def command(run_dir: Path, serve_: bool, port: int, host: str, open_: bool | Non
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_address[1]}/{HTML_NAME}"
     click.echo(f"serving {store.root / HTML_NAME} at {url} (Ctrl-C to stop)")
+    summary(url=url, html=str(store.root / HTML_NAME), served=True)
     if open_:
         webbrowser.open(url)
     try:

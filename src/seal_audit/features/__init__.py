@@ -19,6 +19,8 @@ from seal_audit.features.base import (
     register_featurizer,
 )
 from seal_audit.features.build import build_featurizers, expand_names
+from seal_audit.features.offline import FunctionFeaturizer
+from seal_audit.features.plugins import ENTRY_POINT_GROUP
 from seal_audit.features.run import (
     FEATURES_TABLE,
     SPECS_DOC,
@@ -53,6 +55,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "FEATURES_TABLE",
     "SEAL_FEATURES",
     "SEAL_FEATURE_NAMES",
@@ -60,6 +63,7 @@ __all__ = [
     "ColumnSource",
     "Featurizer",
     "FeaturizerOutcome",
+    "FunctionFeaturizer",
     "LabelContext",
     "LabelItem",
     "LabelOutcome",

@@ -199,6 +199,10 @@ def available_featurizers() -> dict[str, str]:
     _ensure_builtins()
     out = {n: e.description for n, e in sorted(_REGISTRY.items())}
     out["offline"] = "all offline featurizers: " + ", ".join(offline_featurizer_names())
+    from seal_audit.features.plugins import describe_entry_points
+
+    for n, d in describe_entry_points().items():  # installed plug-ins (entry points), not imported
+        out.setdefault(n, d)
     return out
 
 
@@ -208,10 +212,21 @@ def offline_featurizer_names() -> list[str]:
 
 
 def get_featurizer(name: str, **options: Any) -> Featurizer:
-    """Build a registered featurizer; options go to its factory (e.g. ``settings`` for ``lm``)."""
+    """Build a registered featurizer; options go to its factory (e.g. ``settings`` for ``lm``).
+
+    A name that is not built in may be a plug-in: ``python:module:Attr`` or an installed entry point
+    of the ``seal_audit.featurizers`` group (``features/plugins.py``)."""
     _ensure_builtins()
     entry = _REGISTRY.get(name)
     if entry is None:
-        known = ", ".join(sorted([*_REGISTRY, "offline"]))
-        raise ConfigError(f"unknown featurizer '{name}' (known: {known})")
+        from seal_audit.features.plugins import entry_points, load_plugin
+
+        plugin = load_plugin(name, set(_REGISTRY) | {"offline"})  # python:module:Attr or an entry point
+        if plugin is not None:
+            return plugin
+        known = ", ".join(sorted([*_REGISTRY, "offline", *entry_points()]))
+        raise ConfigError(
+            f"unknown featurizer '{name}' (known: {known}; or python:MODULE:ATTR, or an installed "
+            "'seal_audit.featurizers' entry point)"
+        )
     return entry.factory(**options)

@@ -14,6 +14,7 @@ from seal_audit.report import _sections as sec
 from seal_audit.report._data import ReportData, dig, load
 from seal_audit.report._explorer import DEFAULT_TEXT_LIMIT, embed_json, explorer_payload
 from seal_audit.report._html import Markup, join, not_computed, tag
+from seal_audit.report._leaderboard import section as leaderboard_section
 from seal_audit.report._markdown import markdown
 from seal_audit.report._svg import esc, visible_controls
 from seal_audit.store import RunStore, write_text_atomic
@@ -67,7 +68,7 @@ def render_html(
     ctx = sec.Ctx(data)
     warnings: list[str] = []
     sections: list[sec.Section] = []
-    builders = [*sec.BUILDERS, sec.exclusions]
+    builders = [*sec.BUILDERS[:1], leaderboard_section, *sec.BUILDERS[1:], sec.exclusions]  # issue 20
     for build in builders:
         try:
             s = build(ctx)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_audit.report._data import ReportData, dig, fnum, rm_roles, skip_reason
+from seal_audit.report._leaderboard import markdown_lines
 from seal_audit.report._svg import num, pct, visible_controls
 
 REGIME_LABEL = {
@@ -190,7 +191,7 @@ def markdown(data: ReportData) -> str:
         return "\n".join(lines)
     alpha = fnum(dig(st, "options", "alpha"))
     level = f"{100 * (1 - (alpha if math.isfinite(alpha) else 0.05)):g}%"
-    for part in (_headline, _imprint, _rest):
+    for part in (_headline, markdown_lines, _imprint, _rest):  # issue 20: the leaderboard
         try:
             lines += part(data, st, level)
         except Exception as exc:  # a malformed entry costs its own lines, never the summary

@@ -52,7 +52,7 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
     out: list[Finding] = []
     roles = [(inp.post, "post-D")] + ([(inp.pre, "pre-D")] if inp.pre else [])
     roles += [(b, "baseline") for b in inp.baselines]
-    roles += [(rm, "extra RM") for rm in inp.rms if rm not in {inp.post, inp.pre, *inp.baselines}]
+    roles += [(rm, "extra") for rm in inp.rms if rm not in {inp.post, inp.pre, *inp.baselines}]
     for rm, label in roles:
         ag = result.agreement.get(rm)
         if ag is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +15,7 @@ from seal_audit.backends.reward import RewardModel, RMSpec
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import SIDES, PreferencePair, RMRecord, Score
 from seal_audit.score.engine import ScoreItem, ScoreStats, score_fixed_batches
-from seal_audit.score.warm import score_spec
+from seal_audit.score.warm import RMLoadFailed, score_spec
 from seal_audit.store.run_store import SCORES, RunStore
 
 SCORES_TABLE = SCORES
@@ -59,6 +60,8 @@ class ScoreRunResult:
     n_rows: int
     rms: tuple[RMRunInfo, ...]
     self_checks: tuple[SelfCheckResult, ...]
+    failed_rms: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """RMs that could not be loaded (name → reason): the others were scored and written (issue 20)."""
 
     @property
     def n_truncated(self) -> int:
@@ -176,17 +179,24 @@ def score_run(
     checks: list[SelfCheckResult] = []
     all_scores: list[Score] = []
     manifest_rms: dict[str, RMRecord] = {}
+    failed: dict[str, str] = {}
     for spec in rms:
-        done = score_spec(
-            spec,
-            items,
-            cache=store.cache,
-            model=(models or {}).get(spec.name),
-            need_model=run_self_check,
-            chunk_size=chunk_size,
-            progress=progress(spec.name, len(items)) if progress else None,
-            log=log,
-        )
+        try:
+            done = score_spec(
+                spec,
+                items,
+                cache=store.cache,
+                model=(models or {}).get(spec.name),
+                need_model=run_self_check,
+                chunk_size=chunk_size,
+                progress=progress(spec.name, len(items)) if progress else None,
+                log=log,
+            )
+        except RMLoadFailed as exc:  # one RM that cannot be loaded costs only itself (issue 20)
+            failed[spec.name] = exc.reason
+            if log:
+                log(f"{spec.name}: FAILED to load {spec.spec}: {exc.reason}")
+            continue
         all_scores.extend(done.scores)
         infos.append(rm_run_info(spec, done.stats, loaded=done.loaded))
         manifest_rms[spec.name] = rm_manifest_entry(spec, done.model)
@@ -196,7 +206,17 @@ def score_run(
             )
         del done
         gc.collect()
-    return write_score_stage(store, len(pairs), all_scores, infos, checks, manifest_rms)
+    if failed and not infos:
+        raise SealError("no RM could be loaded: " + "; ".join(f"{n}: {r}" for n, r in failed.items()))
+    extra: dict[str, Any] = {}
+    if failed:
+        extra = {
+            "failed_rms": failed,
+            "status": "partial",
+            "message": "RM(s) failed to load: " + ", ".join(failed),
+        }
+    res = write_score_stage(store, len(pairs), all_scores, infos, checks, manifest_rms, extra)
+    return dataclasses.replace(res, failed_rms=failed)
 
 
 def rm_run_info(spec: RMSpec, st: ScoreStats, *, loaded: bool = True) -> RMRunInfo:

@@ -58,6 +58,15 @@ class CachedIdentity:
         raise SealError("internal: a cache-only RM was asked to run (a reward was not cached)")
 
 
+class RMLoadFailed(SealError):
+    """The RM could not be loaded (``reason`` says why); the scoring stage records it and goes on
+    with the other RMs (issue 20). Errors while scoring are not wrapped."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class SpecScores:
     """The rewards of one RM over some items, and how they were obtained."""
@@ -119,7 +128,13 @@ def score_spec(
                 return SpecScores(scores, scorer.stats, standin, loaded=False, load_seconds=0.0)
     t0 = time.perf_counter()
     ready = model is not None
-    model = model if model is not None else load_reward_model(spec.spec, spec.options)
+    if model is None:
+        try:
+            model = load_reward_model(spec.spec, spec.options)
+        except Exception as exc:
+            raise RMLoadFailed(
+                str(exc) if isinstance(exc, SealError) else f"{type(exc).__name__}: {exc}"
+            ) from exc
     seconds = time.perf_counter() - t0
     if log and not ready:
         log(f"{spec.name}: loaded {spec.spec} in {seconds:.1f}s")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from seal_audit.data.records import FeatureSpec
-from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, StrArray, make_exclusions
+from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, IntArray, StrArray, make_exclusions
 from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
 from seal_audit.stats.prepare import ORIGINAL, PreparedData, infer_feature_specs
 from seal_audit.stats.regression import RegressionResult
@@ -66,6 +66,55 @@ def frame(rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -
     if not rows and columns is not None:
         return pd.DataFrame({c: [] for c in columns})
     return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Clustering:
+    """The unit every clustered interval of one analysis run uses (``AnalysisOptions.cluster``)."""
+
+    kind: str
+    """``group`` or ``pair``: what was used (``auto`` resolved)."""
+    codes: IntArray
+    """Per pair: its cluster code (group codes under ``group``, 0..N−1 under ``pair``)."""
+    n_groups: int
+    """Distinct groups in the pairs (whichever clustering is used; N without a ``group_id`` column)."""
+    largest_group: int
+    note: str
+
+    def of(self, mask: BoolArray) -> IntArray | None:
+        """The cluster codes of the pairs in ``mask``, or None under pair clustering or when no group
+        holds two pairs (independent pairs: every statistic then takes its pair-level path, unchanged)."""
+        return self.codes[mask] if self.kind == "group" and self.largest_group > 1 else None
+
+
+def resolve_clustering(group_ids: StrArray | None, n: int, requested: str) -> Clustering:
+    """``auto`` → group when some group holds more than one pair, else pair; ``group`` / ``pair`` as
+    asked. Without a ``group_id`` column every pair is its own group (said in the note)."""
+    if group_ids is None:
+        codes: IntArray = np.arange(n, dtype=np.int64)
+        sizes = np.ones(n, dtype=np.int64)
+    else:
+        uniq, inv = np.unique(np.asarray(group_ids, dtype=str), return_inverse=True)
+        codes = np.asarray(inv, dtype=np.int64).reshape(-1)
+        sizes = np.bincount(codes, minlength=uniq.size)
+    n_groups = int(sizes.size)
+    largest = int(sizes.max()) if sizes.size else 0
+    shared = largest > 1
+    kind = ("group" if shared else "pair") if requested == "auto" else requested
+    where = (
+        "no group_id column: every pair is its own group"
+        if group_ids is None
+        else (f"{n_groups} groups of {n} pairs, largest {largest}")
+    )
+    if kind == "group":
+        note = f"intervals clustered by group ({where}); the bootstrap resamples groups"
+    elif shared:
+        note = f"intervals clustered by pair although pairs share groups ({where}; cluster = {requested})"
+    else:
+        note = f"intervals clustered by pair ({where})"
+    if requested == "auto":
+        note = f"cluster = auto: {note}"
+    return Clustering(kind=kind, codes=codes, n_groups=n_groups, largest_group=largest, note=note)
 
 
 class Design:
@@ -136,6 +185,7 @@ class Context:
         self.theta_paper = np.full(n, np.nan)
         self.theta_centered = np.full(n, np.nan)
         self.numeric = {f for f in self.regressors if f in self.spec_by and self.spec_by[f].kind == "numeric"}
+        self.clustering = resolve_clustering(self.data.group_ids, n, self.opt.cluster)
 
     def exclusions(
         self, name: str, used: BoolArray, reason: str, universe: BoolArray | None = None

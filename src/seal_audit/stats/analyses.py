@@ -77,7 +77,13 @@ def agreement_all(ctx: Context) -> dict[str, AgreementResult]:
         ok = usable(r, ctx.n)
         ctx.exclusions(f"agreement:{rm}", ok, f"missing reward of {rm!r} for a side")
         out[rm] = agreement(
-            rm, r[ok], alpha=o.alpha, n_bootstrap=o.n_bootstrap, seed=o.seed, is_baseline=rm in ctx.baselines
+            rm,
+            r[ok],
+            alpha=o.alpha,
+            n_bootstrap=o.n_bootstrap,
+            seed=o.seed,
+            is_baseline=rm in ctx.baselines,
+            clusters=ctx.clustering.of(ok),
         )
     ctx.tables["agreement"] = frame(
         [
@@ -121,7 +127,9 @@ def regime_table(ctx: Context) -> RegimeResult | Skipped:
     ctx.exclusions("regimes", both, "missing pre-D or post-D reward for a side")
     d0 = ctx.pre_r[both, 0] > ctx.pre_r[both, 1]
     d1 = ctx.post_r[both, 0] > ctx.post_r[both, 1]
-    res = regimes(d0, d1, alpha=o.alpha, n_bootstrap=o.n_bootstrap, seed=o.seed)
+    res = regimes(
+        d0, d1, alpha=o.alpha, n_bootstrap=o.n_bootstrap, seed=o.seed, clusters=ctx.clustering.of(both)
+    )
     assert ctx.regime is not None
     ctx.regime[both] = np.asarray(REGIMES, dtype=object)[regime_codes(d0, d1)]
     ctx.tables["regimes"] = frame(
@@ -148,6 +156,7 @@ def gamma_table(ctx: Context) -> GammaResult | Skipped:
         alpha=o.alpha,
         n_bootstrap=o.n_bootstrap,
         seed=o.seed,
+        clusters=ctx.clustering.of(m),
     )
     ctx.tables["lm_agreement"] = frame(
         [
@@ -210,6 +219,7 @@ def shift_table(ctx: Context) -> ShiftResult | Skipped:
         alpha=ctx.opt.alpha,
         pre_name=ctx.pre or "",
         post_name=ctx.post,
+        clusters=ctx.clustering.of(both),
     )
     ctx.theta[both] = res.theta
     ctx.theta_paper[both] = res.theta_paper_values
@@ -252,6 +262,7 @@ def theta_table(ctx: Context) -> RegressionResult | Skipped:
         correction=o.correction,
         alpha=o.alpha,
         drop_constant=o.drop_constant,
+        clusters=ctx.clustering.of(mt),
     )
     ctx.tables["theta_regression"] = frame(coef_rows(res))
     return res
@@ -260,6 +271,10 @@ def theta_table(ctx: Context) -> RegressionResult | Skipped:
 IMPRINT_DESCRIPTIONS = {
     "pooled": "pooled OLS over the stacked chosen and rejected texts, pair-clustered SEs",
     "fe": "pair fixed effects: r(t_c) - r(t_r) on feature differences, no intercept, pair-clustered (= HC1) SEs",
+}
+IMPRINT_DESCRIPTIONS_GROUP = {
+    "pooled": "pooled OLS over the stacked chosen and rejected texts, group-clustered SEs (pairs sharing a prompt)",
+    "fe": "pair fixed effects: r(t_c) - r(t_r) on feature differences, no intercept, group-clustered SEs",
 }
 
 
@@ -287,6 +302,7 @@ def imprint_one(ctx: Context, estimator: str, model: ImprintModel) -> ImprintRes
         correction=o.correction,
         alpha=o.alpha,
         drop_constant=o.drop_constant,
+        clusters=ctx.clustering.of(use),
     )
     # MDE at the stated power and an 'underpowered' verdict; numeric features per SD
     effects = per_sd_effects(o.effect_of_interest_imprint, stack_texts(xc, xr), ctx.regressors, ctx.numeric)
@@ -297,7 +313,9 @@ def imprint_one(ctx: Context, estimator: str, model: ImprintModel) -> ImprintRes
         estimator=estimator,  # type: ignore[arg-type]
         model=model,
         rm=rm_name,
-        description=IMPRINT_DESCRIPTIONS[estimator],
+        description=(IMPRINT_DESCRIPTIONS_GROUP if ctx.clustering.kind == "group" else IMPRINT_DESCRIPTIONS)[
+            estimator
+        ],
         regression=fit,
         exclusions=ex,
     )
@@ -342,6 +360,7 @@ def misalignment_table(ctx: Context) -> MisalignmentResult | Skipped:
         effect_of_interest=o.effect_of_interest_misalignment,
         power=o.power,
         numeric=ctx.numeric,
+        clusters=ctx.clustering.of(mm),
     )
     rows = coef_rows(res.lpm, model="lpm")
     if isinstance(res.logit, RegressionResult):
@@ -359,7 +378,9 @@ def calibration_all(ctx: Context) -> dict[str, CalibrationResult]:
         assert r is not None
         ok = usable(r, ctx.n)
         if ok.any():
-            out[rm] = calibration(rm, r[ok], ctx.opt.calibration_bins)
+            out[rm] = calibration(
+                rm, r[ok], ctx.opt.calibration_bins, alpha=ctx.opt.alpha, clusters=ctx.clustering.of(ok)
+            )
     ctx.tables["calibration"] = frame(
         [{k: v for k, v in dataclasses.asdict(c).items() if k != "bins"} for c in out.values()]
     )
@@ -367,6 +388,16 @@ def calibration_all(ctx: Context) -> dict[str, CalibrationResult]:
         [{"rm": c.rm, **dataclasses.asdict(b)} for c in out.values() for b in c.bins]
     )
     return out
+
+
+def calibration_one(ctx: Context, rm: str) -> CalibrationResult | Skipped:
+    """Calibration of one RM (any role: baselines too), on its usable pairs."""
+    r = ctx.data.reward(rm)
+    assert r is not None
+    ok = usable(r, ctx.n)
+    if not ok.any():
+        return Skipped(f"no pair has both rewards of {rm!r}", status="failed")
+    return calibration(rm, r[ok], ctx.opt.calibration_bins)
 
 
 def resistance_by_feature_table(ctx: Context) -> tuple[FeatureResistance, ...] | Skipped:
@@ -379,7 +410,10 @@ def resistance_by_feature_table(ctx: Context) -> tuple[FeatureResistance, ...] |
         return Skipped("no binary features")
     ok = ctx.ok_post
     res = resistance_by_feature(
-        ctx.post_r[ok, 0] > ctx.post_r[ok, 1], {f: ctx.feat_c[f][ok] for f in binaries}, alpha=ctx.opt.alpha
+        ctx.post_r[ok, 0] > ctx.post_r[ok, 1],
+        {f: ctx.feat_c[f][ok] for f in binaries},
+        alpha=ctx.opt.alpha,
+        clusters=ctx.clustering.of(ok),
     )
     ctx.tables["resistance_by_feature"] = frame(
         [
@@ -545,6 +579,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                 n_bootstrap=opt.n_bootstrap,
                 seed=opt.seed,
                 transform=t,
+                clusters=ctx.clustering.of(use),
             )
         ]
         if ctx.pre is not None:
@@ -561,6 +596,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                         n_bootstrap=opt.n_bootstrap,
                         seed=opt.seed,
                         transform=t,
+                        clusters=ctx.clustering.of(u0),
                     ),
                 )
         have = [s for s in spoilers if (t, s.name) in data.features]
@@ -592,6 +628,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
             max_iter=opt.logit_max_iter,
             effect_of_interest=opt.effect_of_interest_robustness,
             power=opt.power,
+            clusters=ctx.clustering.of(use_reg),
         )
         if not have:
             lpm = lg = Skipped("no spoiler features labeled on the rewritten texts")
@@ -641,7 +678,7 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
                 }
             )
     if not out:
-        return Skipped("rewrites present but no rewritten texts were scored by the post-D RM")
+        return Skipped(f"rewrites present but no rewritten texts were scored by {post!r}")
     tables["robustness"] = frame(coef_out, columns=["transform", "model", "term"])
     tables["robustness_summary"] = frame(summary_rows)
     return out

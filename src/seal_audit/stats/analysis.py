@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -18,6 +19,18 @@ from seal_audit.data.errors import InputError
 from seal_audit.stats import analyses as A
 from seal_audit.stats._common import Exclusions, Skipped, canonical_json, to_jsonable
 from seal_audit.stats._context import Context, frame, resolve_specs, usable
+from seal_audit.stats.compare import (
+    BASELINE_ONLY,
+    Comparison,
+    Leaderboard,
+    MultipleTesting,
+    RMMeasures,
+    comparison_key,
+    leaderboard,
+    multiple_testing,
+    pair_mcnemar,
+    view,
+)
 from seal_audit.stats.diagnostics import CalibrationResult, Caveats, FeatureResistance, SuspiciousPairs
 from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.inference import McNemarResult, RateEstimate
@@ -63,6 +76,14 @@ class InputSummary:
     unknown_pair_ids: dict[str, int]
     n_truncated: dict[str, int]
     notes: tuple[str, ...]
+    n_groups: int = 0
+    """Groups of pairs that share a prompt (the pairs table's ``group_id``; = n_pairs without it)."""
+    largest_group: int = 0
+    """Pairs in the largest group."""
+    absent_rms: dict[str, str] = dataclasses.field(default_factory=dict)
+    """RMs named for this run that have no scores (failed to load or score), with the reason."""
+    comparisons: tuple[str, ...] = ()
+    """The ``a:b`` keys of ``comparisons``, the run's own pre:post first."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +121,15 @@ class AnalysisResult:
     """In-sample RMs, truncation, the label-noise ceiling (docs/results.md)."""
     status: dict[str, AnalysisOutcome] = dataclasses.field(default_factory=dict)
     """Every analysis by its stats.json key (``imprint.fe.pre`` for nested ones): ok, skipped or failed."""
+    per_rm: dict[str, RMMeasures] = dataclasses.field(default_factory=dict)
+    """Every scored RM's measures by RM name (status keys ``per_rm.<rm>.<analysis>``). The top-level
+    keys above stay: they are the post-D / pre-D / pre:post entries and the same numbers."""
+    comparisons: dict[str, Comparison | Skipped] = dataclasses.field(default_factory=dict)
+    """By ``a:b``: a read as pre-D, b as post-D (status keys ``compare.<a:b>.<analysis>``)."""
+    leaderboard: Leaderboard | None = None
+    """One row per RM (absent ones included) with the headline numbers the report's table shows."""
+    multiple_testing: MultipleTesting | None = None
+    """The correction and its family (per regression, not across RMs), stated once for every output."""
     table_data: dict[str, pd.DataFrame] = dataclasses.field(
         default_factory=dict, metadata={"json": False}, repr=False
     )
@@ -205,6 +235,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         s.name for s in specs if s.in_regression and not s.list_valued and s.name in data.feature_names
     )
     ctx = Context(inputs, opt, data, specs, regressors, pre, baselines, notes)
+    notes.append(ctx.clustering.note)
     g = _guard
 
     agree = A.agreement_all(ctx)
@@ -237,6 +268,13 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     rbf = g(ctx, "resistance_by_feature", lambda: A.resistance_by_feature_table(ctx))
     susp = g(ctx, "suspicious_pairs", lambda: A.suspicious_table(ctx))
     cav = A.caveats_all(ctx, agree, susp)
+    top = {"resistance": res, "misalignment": mis, "robustness": robust, "resistance_by_feature": rbf}
+    per_rm = _per_rm(ctx, agree, calib, imprint, top)
+    comps = _comparisons(ctx, reg, gam, shift, imprint)
+    board = leaderboard(
+        ctx, per_rm, inputs.absent, {rm: m.role for rm, m in per_rm.items()}, opt.leaderboard_top_imprints
+    )
+    ctx.tables["leaderboard"] = _board_rows(board)
     A.pair_diagnostics(ctx)
     ctx.tables["exclusions"] = frame(
         [
@@ -270,9 +308,13 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         unknown_pair_ids=dict(data.unknown_pair_ids),
         n_truncated=dict(data.n_truncated),
         notes=tuple(notes),
+        n_groups=ctx.clustering.n_groups,
+        largest_group=ctx.clustering.largest_group,
+        absent_rms={k: v for k, v in inputs.absent.items() if k not in data.rms},
+        comparisons=tuple(comps),
     )
     return AnalysisResult(
-        options=opt,
+        options=opt.model_copy(update={"cluster": ctx.clustering.kind}),  # the clustering used
         inputs=summary,
         agreement=agree,
         resistance=res,
@@ -291,5 +333,228 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         exclusions=ctx.excl,
         caveats=cav,
         status=dict(ctx.status),
+        per_rm=per_rm,
+        comparisons=comps,
+        leaderboard=board,
+        multiple_testing=multiple_testing(opt.correction),
         table_data=ctx.tables,
     )
+
+
+def _merge(ctx: Context, v: Context, prefix: str) -> None:
+    """File a view's exclusions under ``prefix`` in the run's record (its status is filed by _guard)."""
+    for k, e in v.excl.items():
+        ctx.excl[f"{prefix}:{k}"] = e
+
+
+def _with_rm(df: pd.DataFrame, **cols: str) -> pd.DataFrame:
+    """The table with the RM's (or the comparison's) name in leading columns."""
+    out = df.copy()
+    for i, (k, val) in enumerate(cols.items()):
+        if k in out.columns:
+            out[k] = val
+        else:
+            out.insert(i, k, val)
+    return out
+
+
+def _per_rm(
+    ctx: Context,
+    agree: dict[str, AgreementResult],
+    calib: dict[str, CalibrationResult],
+    imprint: dict[str, dict[str, ImprintResult | Skipped]] | Skipped,
+    top: dict[str, Any],
+) -> dict[str, RMMeasures]:
+    """Every scored RM's measures. The post-D RM's are the top-level results (computed once); every
+    other non-baseline RM gets the same analyses on a view where it plays post-D; baselines get
+    agreement and calibration."""
+    g = _guard
+    out: dict[str, RMMeasures] = {}
+    tabs: dict[str, list[pd.DataFrame]] = {k: [] for k in ("imprint", "misalignment", "robustness_summary")}
+    for rm in ctx.data.rms:
+        key = f"per_rm.{rm}"
+        role = ctx.role(rm)
+        cal: CalibrationResult | Skipped
+        if rm in calib:
+            cal = calib[rm]
+            _record(ctx, f"{key}.calibration", cal)
+        else:
+            cal = g(ctx, f"{key}.calibration", partial(A.calibration_one, ctx, rm))
+        if role == "baseline":
+            skip = Skipped(BASELINE_ONLY)
+            for name in ("resistance", "imprint", "misalignment", "robustness", "resistance_by_feature"):
+                _record(ctx, f"{key}.{name}", skip)
+            out[rm] = RMMeasures(rm, role, agree[rm], cal, skip, skip, skip, skip, skip)
+            continue
+        if rm == ctx.post:
+            imp: dict[str, ImprintResult | Skipped] | Skipped = (
+                {est: m["post"] for est, m in imprint.items()} if isinstance(imprint, dict) else imprint
+            )
+            parts = dict(top)
+            for name, val in parts.items():
+                _record(ctx, f"{key}.{name}", val)
+            if isinstance(imp, dict):
+                for est, val in imp.items():
+                    _record(ctx, f"{key}.imprint.{est}", val)
+            else:
+                _record(ctx, f"{key}.imprint", imp)
+            src = ctx.tables
+        else:
+            v = view(ctx, post=rm, pre=None)
+            parts = {
+                "resistance": g(ctx, f"{key}.resistance", partial(A.resistance_post, v, agree)),
+                "misalignment": g(ctx, f"{key}.misalignment", partial(A.misalignment_table, v)),
+                "robustness": g(ctx, f"{key}.robustness", partial(A.robustness_all, v)),
+                "resistance_by_feature": g(
+                    ctx, f"{key}.resistance_by_feature", partial(A.resistance_by_feature_table, v)
+                ),
+            }
+            if ctx.regressors:
+                imp = {
+                    est: g(ctx, f"{key}.imprint.{est}", partial(A.imprint_one, v, est, "post"))
+                    for est in ctx.opt.estimators
+                }
+            else:
+                imp = Skipped(A.NO_FEATURES)
+                _record(ctx, f"{key}.imprint", imp)
+            _merge(ctx, v, f"per_rm:{rm}")
+            src = v.tables
+        if isinstance(imp, dict):
+            tabs["imprint"].append(_with_rm(A.imprint_rows({k: {"post": x} for k, x in imp.items()}), rm=rm))
+        if "misalignment" in src:
+            tabs["misalignment"].append(_with_rm(src["misalignment"], rm=rm))
+        if "robustness_summary" in src:
+            rs = src["robustness_summary"]
+            tabs["robustness_summary"].append(rs[rs["rm"].astype(str) == rm])
+        out[rm] = RMMeasures(
+            rm,
+            role,
+            agree[rm],
+            cal,
+            parts["resistance"],
+            imp,
+            parts["misalignment"],
+            parts["robustness"],
+            parts["resistance_by_feature"],
+        )
+    for name, dfs in tabs.items():
+        dfs = [d for d in dfs if len(d)]
+        if dfs:
+            ctx.tables[f"per_rm_{name}"] = pd.concat(dfs, ignore_index=True)
+    cals = [m.calibration for m in out.values() if isinstance(m.calibration, CalibrationResult)]
+    ctx.tables["per_rm_calibration"] = frame(
+        [{k: x for k, x in dataclasses.asdict(c).items() if k != "bins"} for c in cals],
+        columns=["rm", "n", "brier", "log_loss", "ece", "mean_probability"],
+    )
+    return out
+
+
+def _comparisons(
+    ctx: Context,
+    reg: RegimeResult | Skipped,
+    gam: GammaResult | Skipped,
+    shift: ShiftResult | Skipped,
+    imprint: dict[str, dict[str, ImprintResult | Skipped]] | Skipped,
+) -> dict[str, Comparison | Skipped]:
+    """The run's pre:post pair (its numbers are the top-level ones) and every requested a:b pair."""
+    pairs: list[tuple[str, str]] = []
+    if ctx.pre is not None:
+        pairs.append((ctx.pre, ctx.post))
+    for p in ctx.inputs.comparisons:
+        if tuple(p) not in pairs:
+            pairs.append((p[0], p[1]))
+    g = _guard
+    out: dict[str, Comparison | Skipped] = {}
+    regime_tabs: list[pd.DataFrame] = []
+    imprint_tabs: list[pd.DataFrame] = []
+    for a, b in pairs:
+        name = comparison_key(a, b)
+        key = f"compare.{name}"
+        missing = [x for x in (a, b) if x not in ctx.data.rms]
+        if missing:
+            why = f"RM(s) {missing} have no scores; RMs in the scores: {list(ctx.data.rms)}"
+            out[name] = Skipped(why, status="failed")
+            _record(ctx, key, out[name])
+            continue
+        v = view(ctx, post=b, pre=a)
+        mc = g(ctx, f"{key}.mcnemar", partial(pair_mcnemar, v, a, b))
+        r_: RegimeResult | Skipped
+        gm: GammaResult | Skipped
+        sh: ShiftResult | Skipped
+        diff: dict[str, ImprintResult | Skipped] | Skipped
+        if (a, b) == (ctx.pre, ctx.post):
+            r_, gm, sh = reg, gam, shift
+            for k_, val in (("regimes", reg), ("lm_agreement", gam), ("reward_shift", shift)):
+                _record(ctx, f"{key}.{k_}", val)
+            diff = (
+                {est: m["post_minus_pre"] for est, m in imprint.items()}
+                if isinstance(imprint, dict)
+                else imprint
+            )
+            rt = ctx.tables.get("regimes")
+        else:
+            r_ = g(ctx, f"{key}.regimes", partial(A.regime_table, v))
+            gm = g(ctx, f"{key}.lm_agreement", partial(A.gamma_table, v))
+            sh = g(ctx, f"{key}.reward_shift", partial(A.shift_table, v))
+            if ctx.regressors:
+                diff = {
+                    est: g(
+                        ctx,
+                        f"{key}.imprint_difference.{est}",
+                        partial(A.imprint_one, v, est, "post_minus_pre"),
+                    )
+                    for est in ctx.opt.estimators
+                }
+            else:
+                diff = Skipped(A.NO_FEATURES)
+            rt = v.tables.get("regimes")
+        if isinstance(diff, Skipped):
+            _record(ctx, f"{key}.imprint_difference", diff)
+        elif (a, b) == (ctx.pre, ctx.post):
+            for est, fit in diff.items():
+                _record(ctx, f"{key}.imprint_difference.{est}", fit)
+        _merge(ctx, v, f"compare:{name}")
+        if rt is not None:
+            regime_tabs.append(_with_rm(rt, comparison=name, a=a, b=b))
+        if isinstance(diff, dict):
+            imprint_tabs.append(
+                _with_rm(A.imprint_rows({k: {"post_minus_pre": x} for k, x in diff.items()}), comparison=name)
+            )
+        out[name] = Comparison(a, b, r_, gm, mc, sh, diff)
+    if regime_tabs:
+        ctx.tables["comparison_regimes"] = pd.concat(regime_tabs, ignore_index=True)
+    imprint_tabs = [d for d in imprint_tabs if len(d)]
+    if imprint_tabs:
+        ctx.tables["comparison_imprint"] = pd.concat(imprint_tabs, ignore_index=True)
+    return out
+
+
+def _board_rows(board: Leaderboard) -> pd.DataFrame:
+    """The leaderboard as a flat table (one row per RM; top imprints and flip rates as text)."""
+    rows = []
+    for r in board.rows:
+        ag = r.agreement
+        rows.append(
+            {
+                "rm": r.rm,
+                "role": r.role,
+                "status": r.status,
+                "reason": r.reason,
+                "agreement": ag.rate if ag else float("nan"),
+                "agreement_ci_low": ag.ci_low if ag else float("nan"),
+                "agreement_ci_high": ag.ci_high if ag else float("nan"),
+                "ece": r.ece if r.ece is not None else float("nan"),
+                "brier": r.brier if r.brier is not None else float("nan"),
+                "length_correlation": r.length_correlation
+                if r.length_correlation is not None
+                else float("nan"),
+                "top_imprints": "; ".join(
+                    f"{t.term} {t.estimate:+.3g} [{t.ci_low:.3g}, {t.ci_high:.3g}]" for t in r.top_imprints
+                ),
+                "imprint_estimator": r.imprint_estimator,
+                "flip_rates": "; ".join(f"{f.transform} {f.flipped.rate:.3g}" for f in r.flip_rates),
+                "correction": board.correction,
+                "correction_family": board.correction_family,
+            }
+        )
+    return frame(rows, columns=["rm", "role", "status"])

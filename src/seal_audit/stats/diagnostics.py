@@ -6,9 +6,15 @@ import dataclasses
 
 import numpy as np
 from scipy import special
+from scipy import stats as sps
 
-from seal_audit.stats._common import BoolArray, FloatArray, StrArray, no_json
-from seal_audit.stats.inference import RateEstimate, rate_estimate
+from seal_audit.stats._common import BoolArray, FloatArray, IntArray, StrArray, no_json
+from seal_audit.stats.inference import (
+    RateEstimate,
+    cluster_rate_estimate,
+    clustered_mean_variance,
+    rate_estimate,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,15 +48,45 @@ class CalibrationResult:
     mean_probability: float
     """Mean σ(margin) over pairs: the RM's average confidence in the human's choice."""
     bins: tuple[ReliabilityBin, ...]
+    brier_ci_low: float = float("nan")
+    """t-interval (level 1 − alpha, G − 1 df) of the Brier score with the CR1 variance of a mean over
+    the clusters (groups of pairs that share a prompt, or pairs: ``n_clusters``)."""
+    brier_ci_high: float = float("nan")
+    log_loss_ci_low: float = float("nan")
+    """The same interval for the log loss."""
+    log_loss_ci_high: float = float("nan")
+    n_clusters: int = 0
+    """G: clusters behind the intervals (= n when pairs are independent)."""
 
 
-def calibration(rm: str, rewards: FloatArray, n_bins: int = 10) -> CalibrationResult:
-    """Brier, log loss, ECE and the reliability table of σ(r(t_c) − r(t_r)) (rewards: (n, 2))."""
+def _mean_ci(v: FloatArray, alpha: float, clusters: IntArray | None) -> tuple[float, float, int]:
+    var, g = clustered_mean_variance(v, clusters)
+    if not (np.isfinite(var) and g >= 2):
+        return float("nan"), float("nan"), g
+    half = float(sps.t.isf(alpha / 2, g - 1)) * float(np.sqrt(var))
+    m = float(v.mean())
+    return m - half, m + half, g
+
+
+def calibration(
+    rm: str,
+    rewards: FloatArray,
+    n_bins: int = 10,
+    *,
+    alpha: float = 0.05,
+    clusters: IntArray | None = None,
+) -> CalibrationResult:
+    """Brier, log loss, ECE and the reliability table of σ(r(t_c) − r(t_r)) (rewards: (n, 2)); the
+    Brier and log-loss intervals cluster by ``clusters`` (a group code per pair) when given."""
     margin = rewards[:, 0] - rewards[:, 1]
     p = special.expit(margin)
     n = int(p.size)
-    brier = float(np.mean((1 - p) ** 2))
-    log_loss = float(-np.mean(special.log_expit(margin)))
+    brier_i = (1 - p) ** 2
+    loss_i = -special.log_expit(margin)
+    brier = float(np.mean(brier_i))
+    log_loss = float(np.mean(loss_i))
+    b_lo, b_hi, g = _mean_ci(brier_i, alpha, clusters)
+    l_lo, l_hi, _ = _mean_ci(loss_i, alpha, clusters)
     probs = np.concatenate([p, 1 - p])
     outcome = np.concatenate([np.ones(n), np.zeros(n)])
     idx = np.minimum((probs * n_bins).astype(np.int64), n_bins - 1)
@@ -83,6 +119,11 @@ def calibration(rm: str, rewards: FloatArray, n_bins: int = 10) -> CalibrationRe
         ece=float(ece),
         mean_probability=float(p.mean()) if n else float("nan"),
         bins=tuple(bins),
+        brier_ci_low=b_lo,
+        brier_ci_high=b_hi,
+        log_loss_ci_low=l_lo,
+        log_loss_ci_high=l_hi,
+        n_clusters=g,
     )
 
 
@@ -99,10 +140,11 @@ class FeatureResistance:
 
 
 def resistance_by_feature(
-    delta_post: BoolArray, features: dict[str, FloatArray], *, alpha: float
+    delta_post: BoolArray, features: dict[str, FloatArray], *, alpha: float, clusters: IntArray | None = None
 ) -> tuple[FeatureResistance, ...]:
     """Break the resistance down by each binary feature's presence on the chosen and rejected side;
-    pairs whose feature value is missing are left out of that feature's rows only."""
+    pairs whose feature value is missing are left out of that feature's rows only. ``clusters``
+    (group codes): Korn–Graubard intervals by group."""
     out = []
     for name in sorted(features):
         arr = features[name]
@@ -111,8 +153,12 @@ def resistance_by_feature(
             ok = np.isfinite(v)
             on = ok & (v == 1)
             off = ok & (v == 0)
-            pres = rate_estimate(int(np.sum(~delta_post[on])), int(on.sum()), alpha)
-            abs_ = rate_estimate(int(np.sum(~delta_post[off])), int(off.sum()), alpha)
+            pres = cluster_rate_estimate(
+                ~delta_post[on], alpha, clusters[on] if clusters is not None else None
+            )
+            abs_ = cluster_rate_estimate(
+                ~delta_post[off], alpha, clusters[off] if clusters is not None else None
+            )
             out.append(
                 FeatureResistance(
                     feature=name, side=side, present=pres, absent=abs_, difference=pres.rate - abs_.rate

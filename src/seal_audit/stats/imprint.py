@@ -8,18 +8,9 @@ from typing import Literal
 
 import numpy as np
 
-from seal_audit.data.errors import SealError
 from seal_audit.stats._common import Exclusions, FloatArray, IntArray
 from seal_audit.stats.inference import Correction
-from seal_audit.stats.regression import (
-    ClusterCov,
-    CovType,
-    RegressionResult,
-    VifRow,
-    choose_cluster_cov,
-    ols,
-    vif,
-)
+from seal_audit.stats.regression import ClusterCov, RegressionResult, VifRow, clustered_ols, vif
 
 ImprintModel = Literal["post", "pre", "post_minus_pre"]
 
@@ -55,15 +46,18 @@ def imprint_pooled(
     alpha: float,
     drop_constant: bool = True,
     cov_type: ClusterCov = "auto",
+    clusters: IntArray | None = None,
 ) -> RegressionResult:
     """Pooled OLS r(t) = α + Σ β_τ t(τ) + ε over the 2N stacked texts (§4, the released R script's
     model) with pair-clustered standard errors (what the reference intended but did not apply):
-    CR2 with Bell–McCaffrey df for few pairs or rare features, else CR1 (``choose_cluster_cov``)."""
+    CR2 with Bell–McCaffrey df for few pairs or rare features, else CR1 (``choose_cluster_cov``).
+    ``clusters`` (a group code per pair) clusters by group instead: pairs that share a prompt share
+    texts and reward noise, so their rows are one cluster."""
     n = rewards.shape[0]
     y = stack_texts(rewards[:, 0], rewards[:, 1])
     x = stack_texts(x_chosen, x_rejected)
-    groups = np.repeat(np.arange(n, dtype=np.int64), 2)
-    return _clustered_ols(
+    groups = np.repeat(_pair_or_group(n, clusters), 2)
+    return clustered_ols(
         y,
         x,
         names,
@@ -87,15 +81,17 @@ def imprint_fe(
     alpha: float,
     drop_constant: bool = True,
     cov_type: ClusterCov = "auto",
+    clusters: IntArray | None = None,
 ) -> RegressionResult:
     """Pair fixed effects (§4, the paper's α_i): with two texts per pair the within estimator is the
     regression of r(t_c) − r(t_r) on the feature differences without intercept. Clustering by pair
     leaves one row per cluster, so the pair-clustered SE is exactly the HC1 robust SE (CR1) or the
-    HC2 one with Bell–McCaffrey df (CR2, chosen as in ``imprint_pooled``)."""
+    HC2 one with Bell–McCaffrey df (CR2, chosen as in ``imprint_pooled``). With ``clusters`` the
+    difference rows of one group form a cluster (the fixed effects stay per pair)."""
     n = rewards.shape[0]
     x = x_chosen - x_rejected
-    groups = np.arange(n, dtype=np.int64)
-    return _clustered_ols(
+    groups = _pair_or_group(n, clusters)
+    return clustered_ols(
         rewards[:, 0] - rewards[:, 1],
         x,
         names,
@@ -109,47 +105,14 @@ def imprint_fe(
     )
 
 
-def _clustered_ols(
-    y: FloatArray,
-    x: FloatArray,
-    names: Sequence[str],
-    groups: IntArray,
-    *,
-    intercept: bool,
-    cov_type: ClusterCov,
-    correction: Correction,
-    alpha: float,
-    context: str,
-    drop_constant: bool = True,
-) -> RegressionResult:
-    """OLS with the chosen cluster covariance. CR2 is undefined when a cluster has leverage 1 (a
-    feature set in a single pair); the fit then falls back to CR1 with a note rather than failing,
-    and that feature's SE is not to be trusted (the note names the cause)."""
-    cov, notes = choose_cluster_cov(x, names, groups, cov_type)
-
-    def fit(cov: CovType, notes: tuple[str, ...]) -> RegressionResult:
-        return ols(
-            y,
-            x,
-            names,
-            intercept=intercept,
-            cov_type=cov,
-            groups=groups,
-            correction=correction,
-            alpha=alpha,
-            context=context,
-            notes=notes,
-            drop_constant=drop_constant,
-        )
-
-    if cov != "CR2":
-        return fit(cov, notes)
-    try:
-        return fit("CR2", notes)
-    except SealError as exc:
-        if "leverage 1" not in str(exc):
-            raise
-        return fit("cluster", (*notes, f"CR2 undefined ({exc}); CR1 cluster SEs used instead"))
+def _pair_or_group(n: int, clusters: IntArray | None) -> IntArray:
+    """Cluster codes of n pairs: their group codes, else one cluster per pair."""
+    if clusters is None:
+        return np.arange(n, dtype=np.int64)
+    codes = np.asarray(clusters, dtype=np.int64)
+    if codes.shape != (n,):
+        raise ValueError(f"clusters: {codes.shape[0]} codes for {n} pairs")
+    return codes
 
 
 def imprint_vif(x_chosen: FloatArray, x_rejected: FloatArray, names: Sequence[str]) -> tuple[VifRow, ...]:

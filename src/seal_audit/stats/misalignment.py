@@ -7,10 +7,10 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, Skipped
+from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, IntArray, Skipped
 from seal_audit.stats.inference import Correction
 from seal_audit.stats.power import LOGIT_EFFECT_OF_INTEREST, POWER, per_sd_effects, with_power
-from seal_audit.stats.regression import RegressionResult, ols, robust_logit
+from seal_audit.stats.regression import RegressionResult, clustered_ols, ols, robust_logit
 
 
 def side_design(
@@ -30,9 +30,11 @@ class MisalignmentResult:
     n: int
     misaligned: int
     lpm: RegressionResult
-    """OLS with HC1 robust SEs: coefficients are changes in the probability of misalignment."""
+    """OLS with HC1 robust SEs (group-clustered under group clustering): coefficients are changes in
+    the probability of misalignment."""
     logit: RegressionResult | Skipped
-    """Logit with HC0 sandwich SEs (statsmodels' robust logit); odds ratios per term."""
+    """Logit with HC0 sandwich SEs (statsmodels' robust logit; CR1 by group under group
+    clustering); odds ratios per term."""
     exclusions: Exclusions
 
 
@@ -51,6 +53,7 @@ def misalignment_drivers(
     effect_of_interest: float | None = None,
     power: float = POWER,
     numeric: Collection[str] = (),
+    clusters: IntArray | None = None,
 ) -> MisalignmentResult:
     """Regress 1 − δ_i(r1) on the 2×K side features (§3 'what drives misalignment').
 
@@ -59,22 +62,21 @@ def misalignment_drivers(
     skipped with the reason while the LPM stands. Every coefficient carries its MDE at ``power``;
     with ``effect_of_interest`` (probability units) a non-significant one is flagged underpowered
     when its MDE exceeds it (the logit against an odds ratio of 2); for ``numeric`` features both are
-    per SD of the feature.
+    per SD of the feature. ``clusters`` (a group code per pair): group-clustered SEs (CR2 or CR1 as
+    ``choose_cluster_cov`` picks; CR1 for the logit) instead of HC1 / HC0.
     """
     y = (~delta_post).astype(np.float64)
     x, terms = side_design(x_chosen, x_rejected, names)
-    lpm = ols(
+    lpm = _side_ols(y, x, terms, clusters, correction, alpha, drop_constant, "misalignment LPM")
+    lg = robust_logit(
         y,
         x,
         terms,
-        cov_type="HC1",
         correction=correction,
         alpha=alpha,
-        drop_constant=drop_constant,
-        context="misalignment LPM",
-    )
-    lg = robust_logit(
-        y, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="misalignment logit"
+        max_iter=max_iter,
+        context="misalignment logit",
+        groups=clusters,
     )
     num_terms = {f"{side}:{f}" for f in numeric for side in ("chosen", "rejected")}
     lpm_p = with_power(
@@ -106,16 +108,46 @@ def theta_regression(
     correction: Correction,
     alpha: float,
     drop_constant: bool = True,
+    clusters: IntArray | None = None,
 ) -> RegressionResult:
-    """OLS of the reward shift θ_i on the 2×K side features with HC1 robust SEs (§3)."""
+    """OLS of the reward shift θ_i on the 2×K side features with HC1 robust SEs (§3), or
+    group-clustered ones with ``clusters``."""
     x, terms = side_design(x_chosen, x_rejected, names)
-    return ols(
-        theta,
+    return _side_ols(theta, x, terms, clusters, correction, alpha, drop_constant, "reward-shift OLS")
+
+
+def _side_ols(
+    y: FloatArray,
+    x: FloatArray,
+    terms: Sequence[str],
+    clusters: IntArray | None,
+    correction: Correction,
+    alpha: float,
+    drop_constant: bool,
+    context: str,
+) -> RegressionResult:
+    """One row per pair: HC1 (= CR1 with one pair per cluster) for independent pairs, else the
+    group-clustered fit."""
+    if clusters is None:
+        return ols(
+            y,
+            x,
+            terms,
+            cov_type="HC1",
+            correction=correction,
+            alpha=alpha,
+            drop_constant=drop_constant,
+            context=context,
+        )
+    return clustered_ols(
+        y,
         x,
         terms,
-        cov_type="HC1",
+        np.asarray(clusters, dtype=np.int64),
+        intercept=True,
+        cov_type="auto",
         correction=correction,
         alpha=alpha,
         drop_constant=drop_constant,
-        context="reward-shift OLS",
+        context=context,
     )

@@ -28,7 +28,8 @@ class AnalysisInputs:
     """The long tables and names the analysis reads (shapes in docs/results.md)."""
 
     pairs: pd.DataFrame
-    """``pair_id`` (+ optional ``context_diverges``): the pairs of D, defining N."""
+    """``pair_id`` (+ optional ``context_diverges`` and ``group_id``, the prompt group that
+    ``AnalysisOptions.cluster`` clusters by): the pairs of D, defining N."""
     scores: pd.DataFrame
     """Long: pair_id, side, rm, reward (+ optional variant, truncated)."""
     post: str
@@ -51,6 +52,11 @@ class AnalysisInputs:
     in_sample: dict[str, bool] | None = None
     """Per RM name, whether it was trained on D (its agreement on D is then in-sample, i.e. training
     accuracy); recorded under ``caveats``. None = not stated (recorded as unknown)."""
+    comparisons: tuple[tuple[str, str], ...] = ()
+    """RM pairs (a, b) compared with a as pre-D and b as post-D, beside the (pre, post) pair itself."""
+    absent: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """RMs that were named but have no scores (e.g. failed to load), with the reason: reported in
+    ``inputs.absent_rms`` and the leaderboard, never silently left out."""
 
     def __post_init__(self) -> None:
         if not self.post:

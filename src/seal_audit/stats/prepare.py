@@ -39,6 +39,9 @@ class PreparedData:
     """Rows whose pair_id is not in the pairs table, per input table (ignored, counted)."""
     n_truncated: Mapping[str, int]
     """Per RM: texts whose scoring input was truncated (original variant)."""
+    group_ids: StrArray | None = None
+    """Per pair: the group (pairs that share a prompt, e.g. one multi-variant record) from the pairs
+    table's ``group_id``; an empty cell is the pair's own group. None without the column."""
 
     @property
     def n(self) -> int:
@@ -206,6 +209,12 @@ def prepare(inputs: AnalysisInputs) -> PreparedData:
         if "context_diverges" in pairs.columns
         else np.zeros(len(pairs), dtype=bool)
     )
+    group_ids: StrArray | None = None
+    if "group_id" in pairs.columns:
+        g = pairs["group_id"].astype("string").fillna("").to_numpy(dtype=object)
+        own = g == ""
+        g[own] = np.char.add("pair:", ids.to_numpy(dtype=str)[own]).astype(object)
+        group_ids = g
     scores = inputs.scores
     _require(scores, ["pair_id", "side", "rm", "reward"], "scores")
     src = dict(inputs.sources)
@@ -246,6 +255,7 @@ def prepare(inputs: AnalysisInputs) -> PreparedData:
         feature_names=feats,
         unknown_pair_ids=unknown,
         n_truncated=truncated,
+        group_ids=group_ids,
     )
 
 

@@ -545,6 +545,50 @@ def ols(
     )
 
 
+def clustered_ols(
+    y: FloatArray,
+    x: FloatArray,
+    names: Sequence[str],
+    groups: IntArray,
+    *,
+    intercept: bool,
+    cov_type: ClusterCov,
+    correction: Correction,
+    alpha: float,
+    context: str,
+    drop_constant: bool = True,
+) -> RegressionResult:
+    """OLS with the cluster covariance ``choose_cluster_cov`` picks (or ``cov_type``). CR2 is
+    undefined when a cluster has leverage 1 (a feature set in a single pair or group); the fit then
+    falls back to CR1 with a note rather than failing, and that feature's SE is not to be trusted
+    (the note names the cause)."""
+    cov, notes = choose_cluster_cov(x, names, groups, cov_type)
+
+    def fit(cov: CovType, notes: tuple[str, ...]) -> RegressionResult:
+        return ols(
+            y,
+            x,
+            names,
+            intercept=intercept,
+            cov_type=cov,
+            groups=groups,
+            correction=correction,
+            alpha=alpha,
+            context=context,
+            notes=notes,
+            drop_constant=drop_constant,
+        )
+
+    if cov != "CR2":
+        return fit(cov, notes)
+    try:
+        return fit("CR2", notes)
+    except SealError as exc:
+        if "leverage 1" not in str(exc):
+            raise
+        return fit("cluster", (*notes, f"CR2 undefined ({exc}); CR1 cluster SEs used instead"))
+
+
 def _separating_columns(y: FloatArray, x: FloatArray, names: Sequence[str]) -> list[str]:
     """Binary regressors whose 'on' rows all share one outcome: the usual cause of separation."""
     out = []
@@ -572,8 +616,10 @@ def logit(
     max_iter: int = 100,
     tol: float = 1e-10,
     context: str = "logit",
+    groups: IntArray | None = None,
 ) -> RegressionResult:
-    """Binary logit by Newton–Raphson (= IRLS); model-based or sandwich (HC0/HC1) covariance.
+    """Binary logit by Newton–Raphson (= IRLS); model-based, sandwich (HC0/HC1) or cluster-robust
+    (``cluster`` with ``groups``) covariance.
 
     Separation has no finite MLE: rather than report a huge coefficient with a meaningless SE, it
     raises SeparationError naming the regressors that predict the outcome perfectly.
@@ -607,6 +653,8 @@ def logit(
         if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
             converged = True
             break
+        if np.max(np.abs(beta)) > 30:  # issue 20: diverging (separation, raised below); under
+            break  # separation |β| grows ~1 per Newton step, so this saves ~70 of 100 iterations
     eta = full @ beta
     if not converged or np.max(np.abs(eta)) > 30 or np.max(np.abs(beta)) > 30:
         culprits = _separating_columns(y, x, kept)
@@ -622,7 +670,7 @@ def logit(
         cov = bread
         n_clusters = None
     else:
-        cov, n_clusters = _sandwich(bread, full * (y - p)[:, None], cov_type, n, k, None)
+        cov, n_clusters = _sandwich(bread, full * (y - p)[:, None], cov_type, n, k, groups)
     ll = float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
     return _finish(
         model="logit",
@@ -679,16 +727,18 @@ def robust_logit(
     alpha: float,
     max_iter: int,
     context: str,
+    groups: IntArray | None = None,
 ) -> RegressionResult | Skipped:
     """The logit companion of an LPM (HC0 sandwich SEs, constant regressors dropped, as statsmodels
-    fits it); separation or a singular design is reported as skipped with the reason, because the
-    LPM next to it stays valid and is the primary estimate."""
+    fits it; CR1 cluster-robust SEs with ``groups``); separation or a singular design is reported as
+    skipped with the reason, because the LPM next to it stays valid and is the primary estimate."""
     try:
         return logit(
             y,
             x,
             names,
-            cov_type="HC0",
+            cov_type="HC0" if groups is None else "cluster",
+            groups=groups,
             correction=correction,
             alpha=alpha,
             drop_constant=True,

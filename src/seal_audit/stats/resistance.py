@@ -11,8 +11,10 @@ from seal_audit.stats._common import BoolArray, FloatArray, IntArray, StrArray, 
 from seal_audit.stats.inference import (
     McNemarResult,
     RateEstimate,
-    bootstrap_cell_counts,
+    bootstrap_cells,
+    cluster_rate_estimate,
     complement,
+    design_effect,
     mcnemar_exact,
     rate_estimate,
     rng_for,
@@ -41,25 +43,46 @@ class AgreementResult:
     """Per-pair δ over the pairs used (not in JSON)."""
 
 
+def boot_shares(draws: IntArray) -> FloatArray | None:
+    """Bootstrap cell counts → shares per replicate (row totals vary when groups are resampled)."""
+    if not draws.size:
+        return None
+    tot = draws.sum(axis=1, keepdims=True).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatArray = draws / tot
+    return out
+
+
 def agreement(
-    rm: str, rewards: FloatArray, *, alpha: float, n_bootstrap: int, seed: int, is_baseline: bool = False
+    rm: str,
+    rewards: FloatArray,
+    *,
+    alpha: float,
+    n_bootstrap: int,
+    seed: int,
+    is_baseline: bool = False,
+    clusters: IntArray | None = None,
 ) -> AgreementResult:
     """δ_i(R) = 1[R(t_c) > R(t_r)] and its rate over pairs with both rewards (§3).
 
-    ``rewards`` is (n, 2) with no NaN (the caller excludes pairs with a missing side).
+    ``rewards`` is (n, 2) with no NaN (the caller excludes pairs with a missing side). ``clusters``
+    (a group code per pair) makes the exact interval Korn–Graubard's and the bootstrap resample
+    groups; None treats pairs as independent.
     """
     delta = rewards[:, 0] > rewards[:, 1]
     ties = int(np.sum(rewards[:, 0] == rewards[:, 1]))
     k, n = int(delta.sum()), int(delta.size)
-    draws = bootstrap_cell_counts(np.array([k, n - k]), n_bootstrap, rng_for(seed, f"agreement:{rm}"))
-    boot = draws[:, 0] / n if draws.size else None
+    draws = bootstrap_cells(
+        (~delta).astype(np.int64), 2, n_bootstrap, rng_for(seed, f"agreement:{rm}"), clusters
+    )
+    shares = boot_shares(draws)
     return AgreementResult(
         rm=rm,
         is_baseline=is_baseline,
         n=n,
         n_agree=k,
         n_ties=ties,
-        agreement=rate_estimate(k, n, alpha, boot),
+        agreement=cluster_rate_estimate(delta, alpha, clusters, shares[:, 0] if shares is not None else None),
         delta=delta,
     )
 
@@ -95,15 +118,23 @@ def regime_codes(delta_pre: BoolArray, delta_post: BoolArray) -> IntArray:
 
 
 def regimes_from_counts(
-    counts: Sequence[int], *, alpha: float = 0.05, boot: IntArray | None = None
+    counts: Sequence[int],
+    *,
+    alpha: float = 0.05,
+    boot: IntArray | None = None,
+    deffs: Sequence[float] | None = None,
+    n_clusters: int | None = None,
 ) -> RegimeResult:
-    """Regimes from their four counts (in ``REGIMES`` order); also reproduces published shares."""
+    """Regimes from their four counts (in ``REGIMES`` order); also reproduces published shares.
+    ``deffs`` (per regime) and ``n_clusters`` give the clustered exact intervals."""
     c = np.asarray(counts, dtype=np.int64)
     n = int(c.sum())
     shares = {}
+    bs = boot_shares(boot) if boot is not None else None
     for j, name in enumerate(REGIMES):
-        b = boot[:, j] / n if boot is not None and boot.size else None
-        shares[name] = rate_estimate(int(c[j]), n, alpha, b)
+        b = bs[:, j] if bs is not None else None
+        d = float(deffs[j]) if deffs is not None else 1.0
+        shares[name] = rate_estimate(int(c[j]), n, alpha, b, deff=d, n_clusters=n_clusters)
     return RegimeResult(
         n=n,
         counts={name: int(c[j]) for j, name in enumerate(REGIMES)},
@@ -115,13 +146,29 @@ def regimes_from_counts(
 
 
 def regimes(
-    delta_pre: BoolArray, delta_post: BoolArray, *, alpha: float, n_bootstrap: int, seed: int
+    delta_pre: BoolArray,
+    delta_post: BoolArray,
+    *,
+    alpha: float,
+    n_bootstrap: int,
+    seed: int,
+    clusters: IntArray | None = None,
 ) -> RegimeResult:
-    """Cross the pre-D and post-D agreement indicators into the four regimes of §3."""
+    """Cross the pre-D and post-D agreement indicators into the four regimes of §3 (``clusters``:
+    group-clustered intervals and a group bootstrap, as in ``agreement``)."""
     codes = regime_codes(delta_pre, delta_post)
     counts = np.bincount(codes, minlength=4)
-    boot = bootstrap_cell_counts(counts, n_bootstrap, rng_for(seed, "regimes"))
-    return regimes_from_counts([int(c) for c in counts], alpha=alpha, boot=boot)
+    boot = bootstrap_cells(codes, 4, n_bootstrap, rng_for(seed, "regimes"), clusters)
+    deffs, g = _deffs(codes, 4, clusters)
+    return regimes_from_counts([int(c) for c in counts], alpha=alpha, boot=boot, deffs=deffs, n_clusters=g)
+
+
+def _deffs(codes: IntArray, n_cells: int, clusters: IntArray | None) -> tuple[list[float] | None, int | None]:
+    """The design effect of each cell's share (None, None for independent pairs)."""
+    if clusters is None:
+        return None, None
+    out = [design_effect(codes == j, clusters) for j in range(n_cells)]
+    return [d for d, _ in out], out[0][1] if out else None
 
 
 def lm_agreement(chosen: FloatArray, rejected: FloatArray) -> StrArray:
@@ -210,28 +257,31 @@ def gamma_breakdown(
     alpha: float,
     n_bootstrap: int,
     seed: int,
+    clusters: IntArray | None = None,
 ) -> GammaResult:
     """Shares of γ, misalignment and regimes per γ, and the three-way agreement (§3).
 
-    All arrays cover the same pairs (those with known γ and the needed rewards).
+    All arrays cover the same pairs (those with known γ and the needed rewards); ``clusters`` as in
+    ``agreement``.
     """
     n = int(gamma.size)
-    counts = np.array([np.sum(gamma == g) for g in GAMMAS])
-    boot = bootstrap_cell_counts(counts, n_bootstrap, rng_for(seed, "gamma"))
+    gcodes = np.full(n, 0, dtype=np.int64)
+    for j, g in enumerate(GAMMAS):
+        gcodes[gamma == g] = j
+    boot = bootstrap_cells(gcodes, len(GAMMAS), n_bootstrap, rng_for(seed, "gamma"), clusters)
+    bs = boot_shares(boot)
     codes = regime_codes(delta_pre, delta_post) if delta_pre is not None else None
     groups = []
     for j, g in enumerate(GAMMAS):
         m = gamma == g
-        k_post = int(np.sum(~delta_post[m]))
-        mis_pre = (
-            rate_estimate(int(np.sum(~delta_pre[m])), int(m.sum()), alpha) if delta_pre is not None else None
-        )
+        sub = clusters[m] if clusters is not None else None
+        mis_pre = cluster_rate_estimate(~delta_pre[m], alpha, sub) if delta_pre is not None else None
         groups.append(
             GammaGroup(
                 gamma=g,
                 n=int(m.sum()),
-                share=rate_estimate(int(counts[j]), n, alpha, boot[:, j] / n if boot.size else None),
-                misalignment_post=rate_estimate(k_post, int(m.sum()), alpha),
+                share=cluster_rate_estimate(m, alpha, clusters, bs[:, j] if bs is not None else None),
+                misalignment_post=cluster_rate_estimate(~delta_post[m], alpha, sub),
                 misalignment_pre=mis_pre,
                 regime_counts=(
                     {name: int(np.sum(codes[m] == r)) for r, name in enumerate(REGIMES)}

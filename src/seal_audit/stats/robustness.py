@@ -10,20 +10,22 @@ from scipy import stats as sps
 
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import FeatureKind
-from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, Skipped
+from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, IntArray, Skipped
 from seal_audit.stats.inference import (
     Correction,
     McNemarResult,
     RateEstimate,
-    bootstrap_cell_counts,
-    clopper_pearson,
+    bootstrap_cells,
+    clustered_mean_variance,
+    design_effect,
+    has_clusters,
     mcnemar_exact,
     percentile_interval,
     rate_estimate,
     rng_for,
 )
 from seal_audit.stats.power import LOGIT_EFFECT_OF_INTEREST, POWER, with_power
-from seal_audit.stats.regression import RegressionResult, ols, robust_logit
+from seal_audit.stats.regression import RegressionResult, clustered_ols, ols, robust_logit
 
 SIDE_NAMES = ("chosen", "rejected")
 
@@ -142,47 +144,61 @@ def accuracy_change(
     n_bootstrap: int,
     seed: int,
     transform: str,
+    clusters: IntArray | None = None,
 ) -> AccuracyChange:
-    """Paired agreement before/after rewriting, flip rates and the exact McNemar test."""
+    """Paired agreement before/after rewriting, flip rates and the exact McNemar test. With
+    ``clusters`` (group codes of the rewritten pairs, some shared) the bootstrap resamples groups,
+    the drop's normal interval uses the CR1 variance and the exact ones Korn–Graubard's."""
     a = original[:, 0] > original[:, 1]
     b = rewritten[:, 0] > rewritten[:, 1]
     n = int(a.size)
-    cells = np.array([np.sum(a & b), np.sum(a & ~b), np.sum(~a & b), np.sum(~a & ~b)], dtype=np.int64)
-    boot = bootstrap_cell_counts(cells, n_bootstrap, rng_for(seed, f"robustness:{transform}:{rm}"))
+    code = np.where(a, np.where(b, 0, 1), np.where(b, 2, 3)).astype(np.int64)
+    cells = np.bincount(code, minlength=4).astype(np.int64)
+    grouped = has_clusters(clusters)
+    cl = clusters if grouped else None
+    boot = bootstrap_cells(code, 4, n_bootstrap, rng_for(seed, f"robustness:{transform}:{rm}"), cl)
     drop = (cells[1] - cells[2]) / n if n else float("nan")
-    if n:
+    if n and grouped:
+        var, _g = clustered_mean_variance((code == 1).astype(np.float64) - (code == 2), cl)
+        half = float(sps.norm.ppf(1 - alpha / 2)) * float(np.sqrt(max(var, 0.0)))
+    elif n:
         var = ((cells[1] + cells[2]) / n - drop**2) / n
         half = float(sps.norm.ppf(1 - alpha / 2)) * float(np.sqrt(max(var, 0.0)))
     else:
         half = float("nan")
+    tot = boot.sum(axis=1) if boot.size else np.zeros(0)
     if boot.size:
-        bd = (boot[:, 1] - boot[:, 2]) / n
+        bd = (boot[:, 1] - boot[:, 2]) / tot
         blo, bhi = percentile_interval(bd.astype(np.float64), alpha)
     else:
         blo = bhi = float("nan")
-    bb = boot if boot.size else None
-    lb, ub = clopper_pearson(int(cells[1]), n, alpha / 2)
-    lc, uc = clopper_pearson(int(cells[2]), n, alpha / 2)
+
+    def rate(cols: tuple[int, ...], level: float = alpha, with_boot: bool = True) -> RateEstimate:
+        """The share of the cells ``cols``: exact (Korn–Graubard when grouped) and bootstrap."""
+        ind = np.isin(code, cols)
+        k = int(cells[list(cols)].sum())
+        draws = boot[:, list(cols)].sum(axis=1) / tot if (boot.size and with_boot) else None
+        if not grouped:
+            return rate_estimate(k, n, level, draws)
+        d, g = design_effect(ind, cl)
+        return rate_estimate(k, n, level, draws, deff=d, n_clusters=g)
+
+    b_mis, c_al = rate((1,), alpha / 2, False), rate((2,), alpha / 2, False)
+    lb, ub, lc, uc = b_mis.ci_low, b_mis.ci_high, c_al.ci_low, c_al.ci_high
     return AccuracyChange(
         rm=rm,
         n=n,
-        agreement_original=rate_estimate(
-            int(a.sum()), n, alpha, (bb[:, 0] + bb[:, 1]) / n if bb is not None else None
-        ),
-        agreement_rewritten=rate_estimate(
-            int(b.sum()), n, alpha, (bb[:, 0] + bb[:, 2]) / n if bb is not None else None
-        ),
+        agreement_original=rate((0, 1)),
+        agreement_rewritten=rate((0, 2)),
         drop=float(drop),
         drop_ci_low=float(drop - half),
         drop_ci_high=float(drop + half),
         drop_boot_ci_low=blo,
         drop_boot_ci_high=bhi,
         mcnemar=mcnemar_exact("original", "rewritten", a, b),
-        became_misaligned=rate_estimate(int(cells[1]), n, alpha, bb[:, 1] / n if bb is not None else None),
-        became_aligned=rate_estimate(int(cells[2]), n, alpha, bb[:, 2] / n if bb is not None else None),
-        flipped=rate_estimate(
-            int(cells[1] + cells[2]), n, alpha, (bb[:, 1] + bb[:, 2]) / n if bb is not None else None
-        ),
+        became_misaligned=rate((1,)),
+        became_aligned=rate((2,)),
+        flipped=rate((1, 2)),
         drop_exact_ci_low=float(lb - uc),
         drop_exact_ci_high=float(ub - lc),
     )
@@ -198,9 +214,12 @@ def robustness_scores(
     max_iter: int = 100,
     effect_of_interest: float | None = None,
     power: float = POWER,
+    clusters: IntArray | None = None,
 ) -> tuple[RegressionResult | Skipped, RegressionResult | Skipped, tuple[IndicatorCount, ...]]:
     """Regress M_i = 1[δ(original) = 1 and δ(rewritten) = 0] on every D+/D− indicator of every
-    spoiler feature on both sides (§5). Indicators that never fire are dropped and named."""
+    spoiler feature on both sides (§5). Indicators that never fire are dropped and named. With
+    ``clusters`` in which rewritten pairs share a group, the LPM's SEs are group-clustered (CR2, CR1
+    where CR2 is undefined) instead of HC3, and the logit's CR1."""
     m = ((post_original[:, 0] > post_original[:, 1]) & ~(post_rewritten[:, 0] > post_rewritten[:, 1])).astype(
         np.float64
     )
@@ -224,9 +243,18 @@ def robustness_scores(
         skip = Skipped(reason="no spoiler features labeled on both original and rewritten texts")
         return skip, skip, ()
     x = np.column_stack(cols)
-    lpm = _robust_lpm(m, x, terms, correction=correction, alpha=alpha)
+    grouped = has_clusters(clusters)
+    groups = np.asarray(clusters, dtype=np.int64) if grouped else None
+    lpm = _robust_lpm(m, x, terms, correction=correction, alpha=alpha, groups=groups)
     lg = robust_logit(
-        m, x, terms, correction=correction, alpha=alpha, max_iter=max_iter, context="robustness logit"
+        m,
+        x,
+        terms,
+        correction=correction,
+        alpha=alpha,
+        max_iter=max_iter,
+        context="robustness logit",
+        groups=groups,
     )
     lpm = with_power(lpm, effect_of_interest, power)
     lg = with_power(lg, LOGIT_EFFECT_OF_INTEREST if effect_of_interest is not None else None, power)
@@ -234,7 +262,13 @@ def robustness_scores(
 
 
 def _robust_lpm(
-    m: FloatArray, x: FloatArray, terms: list[str], *, correction: Correction, alpha: float
+    m: FloatArray,
+    x: FloatArray,
+    terms: list[str],
+    *,
+    correction: Correction,
+    alpha: float,
+    groups: IntArray | None = None,
 ) -> RegressionResult | Skipped:
     """The robustness LPM with HC3 SEs. An indicator set for a single pair gives that pair leverage
     1, where HC3 (and HC2) are undefined and HC0/HC1 give the term a zero SE: such indicators are
@@ -247,6 +281,26 @@ def _robust_lpm(
         x = x[:, keep]
         terms = [terms[j] for j in keep]
         notes.append(f"indicator(s) set for a single pair dropped (score not estimable): {single}")
+    if groups is not None:
+        try:
+            fit = clustered_ols(
+                m,
+                x,
+                terms,
+                groups,
+                intercept=True,
+                cov_type="auto",
+                correction=correction,
+                alpha=alpha,
+                drop_constant=True,
+                context="robustness LPM",
+            )
+        except SealError as exc:
+            return Skipped(reason=str(exc), status="failed", features=getattr(exc, "features", ()))
+        fit = dataclasses.replace(fit, notes=(*notes, *fit.notes))
+        if single:
+            fit = dataclasses.replace(fit, dropped_terms=(*fit.dropped_terms, *single))
+        return fit
     try:
         fit = ols(
             m,

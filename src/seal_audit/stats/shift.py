@@ -25,8 +25,8 @@ from typing import Literal
 
 import numpy as np
 
-from seal_audit.stats._common import FloatArray, StrArray, no_json
-from seal_audit.stats.inference import MeanEstimate, RateEstimate, mean_estimate, rate_estimate
+from seal_audit.stats._common import BoolArray, FloatArray, IntArray, StrArray, no_json
+from seal_audit.stats.inference import MeanEstimate, RateEstimate, cluster_rate_estimate, mean_estimate
 
 ThetaDefinition = Literal["margin", "centered", "paper"]
 THETA_DEFAULT: ThetaDefinition = "margin"
@@ -151,15 +151,27 @@ class ShiftResult:
     )
 
 
-def _summaries(theta: FloatArray, regime: StrArray, gamma: StrArray | None, alpha: float) -> ThetaSummary:
-    by_regime = {str(r): mean_estimate(theta[regime == r], alpha) for r in sorted(set(regime.tolist()))}
+def _summaries(
+    theta: FloatArray,
+    regime: StrArray,
+    gamma: StrArray | None,
+    alpha: float,
+    clusters: IntArray | None = None,
+) -> ThetaSummary:
+    def sub(m: BoolArray) -> IntArray | None:
+        return clusters[m] if clusters is not None else None
+
+    by_regime = {
+        str(r): mean_estimate(theta[regime == r], alpha, sub(regime == r))
+        for r in sorted(set(regime.tolist()))
+    }
     by_gamma: dict[str, MeanEstimate] = {}
     if gamma is not None:
         for g in ("c", "i", "r"):
             m = gamma == g
             if m.any():
-                by_gamma[g] = mean_estimate(theta[m], alpha)
-    return ThetaSummary(overall=mean_estimate(theta, alpha), by_regime=by_regime, by_gamma=by_gamma)
+                by_gamma[g] = mean_estimate(theta[m], alpha, sub(m))
+    return ThetaSummary(overall=mean_estimate(theta, alpha, clusters), by_regime=by_regime, by_gamma=by_gamma)
 
 
 def shift_summary(
@@ -172,17 +184,19 @@ def shift_summary(
     )
 
 
-def quadrant_shares(rm: str, rewards: FloatArray, alpha: float) -> QuadrantShares:
+def quadrant_shares(
+    rm: str, rewards: FloatArray, alpha: float, clusters: IntArray | None = None
+) -> QuadrantShares:
     """Counts of pairs per quadrant of (r(t_c), r(t_r)); zero counts as not positive."""
     c, r = rewards[:, 0] > 0, rewards[:, 1] > 0
     n = int(c.size)
     return QuadrantShares(
         rm=rm,
         n=n,
-        both_positive=rate_estimate(int(np.sum(c & r)), n, alpha),
-        both_negative=rate_estimate(int(np.sum(~c & ~r)), n, alpha),
-        chosen_positive_only=rate_estimate(int(np.sum(c & ~r)), n, alpha),
-        rejected_positive_only=rate_estimate(int(np.sum(~c & r)), n, alpha),
+        both_positive=cluster_rate_estimate(c & r, alpha, clusters),
+        both_negative=cluster_rate_estimate(~c & ~r, alpha, clusters),
+        chosen_positive_only=cluster_rate_estimate(c & ~r, alpha, clusters),
+        rejected_positive_only=cluster_rate_estimate(~c & r, alpha, clusters),
     )
 
 
@@ -195,26 +209,28 @@ def reward_shift_analysis(
     alpha: float,
     pre_name: str = "pre",
     post_name: str = "post",
+    clusters: IntArray | None = None,
 ) -> ShiftResult:
     """Every θ variant with its summaries, the quadrant mix of both RMs and how often the paper's θ
-    and the default θ disagree in sign (pre, post: (n, 2) rewards of the same pairs)."""
+    and the default θ disagree in sign (pre, post: (n, 2) rewards of the same pairs). ``clusters``
+    (group codes): the mean and rate intervals cluster by group."""
     default = margin_shift(pre, post)
     paper = reward_shift(pre, post)
     centered = centered_shift(pre, post)
-    d = _summaries(default, regime, gamma, alpha)
+    d = _summaries(default, regime, gamma, alpha, clusters)
     opposite = (np.sign(paper) * np.sign(default)) < 0
     return ShiftResult(
         n=int(default.size),
         overall=d.overall,
         by_regime=d.by_regime,
         by_gamma=d.by_gamma,
-        theta_paper=_summaries(paper, regime, gamma, alpha),
-        theta_centered=_summaries(centered, regime, gamma, alpha),
+        theta_paper=_summaries(paper, regime, gamma, alpha, clusters),
+        theta_centered=_summaries(centered, regime, gamma, alpha, clusters),
         quadrants={
-            "pre": quadrant_shares(pre_name, pre, alpha),
-            "post": quadrant_shares(post_name, post, alpha),
+            "pre": quadrant_shares(pre_name, pre, alpha, clusters),
+            "post": quadrant_shares(post_name, post, alpha, clusters),
         },
-        sign_disagreement=rate_estimate(int(opposite.sum()), int(default.size), alpha),
+        sign_disagreement=cluster_rate_estimate(opposite, alpha, clusters),
         margin_scales={"pre": _margin_scale(pre), "post": _margin_scale(post)},
         theta=default,
         theta_paper_values=paper,

@@ -9,6 +9,16 @@ What is planted, and why it is recoverable:
   Φ(β·(f_c − f_r) / (σ√2)). Label noise swaps the chosen and rejected texts of a share of pairs (the
   human picked the worse one). The population values are computed by Monte Carlo over a large,
   separately seeded sample (``truth_mc_pairs``), not by the data being analysed.
+- **Prompt groups.** With ``chosen_per_prompt`` × ``rejected_per_prompt`` > 1 the data are laid
+  out like a multi-variant benchmark (RM-Bench): each prompt has several chosen and several rejected
+  texts, every chosen × rejected combination is a pair, and the pairs of one prompt share a
+  ``group_id``. A text (its features and its reward noise) is shared by all pairs it is in, the pair
+  shift u becomes the prompt's, label noise swaps the roles of a whole prompt, and a prompt-level
+  random effect w_g ~ N(0, ``prompt_effect_sd``²) moves the margin of every pair of the prompt
+  (+w/2 on its chosen texts, −w/2 on its rejected ones, drawn separately per RM). Per pair the
+  features and margins have the same distribution as before (w adds τ² to the margin variance),
+  so the planted values stay the same, but pairs of one prompt are correlated: only intervals that
+  cluster by group cover them.
 - **Robustness.** A rewrite changes only *rewrite-sensitive* spoilers (D+ / D− drawn given the
   original value); an aligned pair becomes misaligned with probability q(D) = π0 + Σ π_j D_j (its
   rewritten rewards are the original ones swapped), a misaligned pair becomes aligned with a fixed
@@ -119,10 +129,26 @@ class SimulationSpec:
     truth_mc_pairs: int = 400_000
     """Monte Carlo sample for the population values of agreement, regimes and γ."""
     transform: str = "paraphrase"
+    chosen_per_prompt: int = 1
+    """Chosen texts per prompt; with ``rejected_per_prompt`` the pairs per prompt are their product
+    (RM-Bench: 3 × 3 = 9), and ``n_pairs`` must be a multiple of it."""
+    rejected_per_prompt: int = 1
+    prompt_effect_sd: float = 0.0
+    """SD of w_g, the prompt-level random effect on the margin of every pair of a prompt."""
+
+    @property
+    def pairs_per_prompt(self) -> int:
+        return self.chosen_per_prompt * self.rejected_per_prompt
 
     def __post_init__(self) -> None:
         if self.n_pairs < 10:
             raise ConfigError("n_pairs: at least 10 pairs")
+        if self.chosen_per_prompt < 1 or self.rejected_per_prompt < 1 or self.prompt_effect_sd < 0:
+            raise ConfigError("chosen_per_prompt, rejected_per_prompt >= 1 and prompt_effect_sd >= 0")
+        if self.n_pairs % self.pairs_per_prompt:
+            raise ConfigError(
+                f"n_pairs: {self.n_pairs} is not a multiple of the {self.pairs_per_prompt} pairs per prompt"
+            )
         if self.n_features < 1:
             raise ConfigError("n_features: at least 1")
         if not 0 <= self.label_noise < 0.5 or not 0 <= self.rewrite_fraction <= 1:
@@ -166,7 +192,7 @@ class SimulatedData:
         )
 
 
-def _draw(rng: np.random.Generator, f: PlantedFeature, p1: float, size: int) -> FloatArray:
+def _draw(rng: np.random.Generator, f: PlantedFeature, p1: float | FloatArray, size: int) -> FloatArray:
     u = rng.random(size)
     if f.kind == "binary":
         return (u < p1).astype(np.float64)
@@ -192,7 +218,7 @@ def _truth_rates(spec: SimulationSpec, feats: tuple[PlantedFeature, ...]) -> dic
     m = spec.truth_mc_pairs
     xc, xr, _ = _features(rng, feats, m, spec.label_noise)
     d = xc - xr
-    s = spec.noise_sd * np.sqrt(2)
+    s = np.sqrt(2 * spec.noise_sd**2 + spec.prompt_effect_sd**2)
     p1 = special.ndtr(d @ np.array([f.beta_post for f in feats]) / s)
     p0 = special.ndtr(d @ np.array([f.beta_pre for f in feats]) / s)
     names = [f.name for f in feats]
@@ -221,27 +247,69 @@ def _truth_rates(spec: SimulationSpec, feats: tuple[PlantedFeature, ...]) -> dic
     }
 
 
+def _grouped(
+    spec: SimulationSpec, feats: tuple[PlantedFeature, ...], rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, np.ndarray]:
+    """Features and rewards of the pairs of a multi-variant layout (module docstring, prompt groups):
+    per text, then every chosen × rejected combination of a prompt. Returns xc, xr, r1, r0 (per pair)
+    and the prompt index of each pair."""
+    mc, mr = spec.chosen_per_prompt, spec.rejected_per_prompt
+    g = spec.n_pairs // (mc * mr)
+    swap = rng.random(g) < spec.label_noise
+    pc = np.array([[f.p_chosen, f.p_rejected] for f in feats])  # (K, 2)
+
+    def texts(m: int, role: int) -> FloatArray:
+        # a swapped prompt draws its chosen-role texts with the rejected prevalences and vice versa
+        col = np.where(np.repeat(swap, m), 1 - role, role)
+        return np.column_stack([_draw(rng, f, pc[j][col], g * m) for j, f in enumerate(feats)])
+
+    xct, xrt = texts(mc, 0), texts(mr, 1)
+    prompt_c, prompt_r = np.repeat(np.arange(g), mc), np.repeat(np.arange(g), mr)
+
+    def rewards(alpha: float, beta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        shift = rng.normal(0, spec.pair_effect_sd, g)
+        w = rng.normal(0, spec.prompt_effect_sd, g) if spec.prompt_effect_sd > 0 else np.zeros(g)
+        rc = alpha + xct @ beta + shift[prompt_c] + w[prompt_c] / 2 + rng.normal(0, spec.noise_sd, g * mc)
+        rr = alpha + xrt @ beta + shift[prompt_r] - w[prompt_r] / 2 + rng.normal(0, spec.noise_sd, g * mr)
+        return rc, rr
+
+    r1c, r1r = rewards(spec.alpha_post, np.array([f.beta_post for f in feats]))
+    r0c, r0r = rewards(spec.alpha_pre, np.array([f.beta_pre for f in feats]))
+    prompt = np.repeat(np.arange(g), mc * mr)
+    a = np.tile(np.repeat(np.arange(mc), mr), g)
+    b = np.tile(np.tile(np.arange(mr), mc), g)
+    ci = prompt * mc + a
+    ri = prompt * mr + b
+    r1 = np.column_stack([r1c[ci], r1r[ri]])
+    r0 = np.column_stack([r0c[ci], r0r[ri]])
+    return xct[ci], xrt[ri], r1, r0, prompt
+
+
 def simulate(spec: SimulationSpec) -> SimulatedData:
     """Generate one seeded dataset (pure: same spec → identical tables)."""
     feats = spec.planted()
     rng = np.random.default_rng(spec.seed)
     n, k = spec.n_pairs, len(feats)
     ids = np.array([f"sim{i:07d}" for i in range(n)], dtype=object)
-    xc, xr, _swap = _features(rng, feats, n, spec.label_noise)
-    b1 = np.array([f.beta_post for f in feats])
-    b0 = np.array([f.beta_pre for f in feats])
-    u1 = rng.normal(0, spec.pair_effect_sd, n)
-    u0 = rng.normal(0, spec.pair_effect_sd, n)
-    r1 = (
-        np.column_stack([spec.alpha_post + xc @ b1, spec.alpha_post + xr @ b1])
-        + u1[:, None]
-        + rng.normal(0, spec.noise_sd, (n, 2))
-    )
-    r0 = (
-        np.column_stack([spec.alpha_pre + xc @ b0, spec.alpha_pre + xr @ b0])
-        + u0[:, None]
-        + rng.normal(0, spec.noise_sd, (n, 2))
-    )
+    prompt: np.ndarray | None = None
+    if spec.pairs_per_prompt > 1 or spec.prompt_effect_sd > 0:
+        xc, xr, r1, r0, prompt = _grouped(spec, feats, rng)
+    else:
+        xc, xr, _swap = _features(rng, feats, n, spec.label_noise)
+        b1 = np.array([f.beta_post for f in feats])
+        b0 = np.array([f.beta_pre for f in feats])
+        u1 = rng.normal(0, spec.pair_effect_sd, n)
+        u0 = rng.normal(0, spec.pair_effect_sd, n)
+        r1 = (
+            np.column_stack([spec.alpha_post + xc @ b1, spec.alpha_post + xr @ b1])
+            + u1[:, None]
+            + rng.normal(0, spec.noise_sd, (n, 2))
+        )
+        r0 = (
+            np.column_stack([spec.alpha_pre + xc @ b0, spec.alpha_pre + xr @ b0])
+            + u0[:, None]
+            + rng.normal(0, spec.noise_sd, (n, 2))
+        )
     length = np.round(rng.lognormal(5.5, 0.6, (n, 2))) if spec.length_baseline else None
 
     # --- rewrites -------------------------------------------------------------------------------
@@ -343,6 +411,8 @@ def simulate(spec: SimulationSpec) -> SimulatedData:
         }
     )
     pairs = pd.DataFrame({"pair_id": ids, "context_diverges": rng.random(n) < 0.002})
+    if prompt is not None:
+        pairs["group_id"] = np.char.add("prompt", prompt.astype(str)).astype(object)
     specs = tuple(
         FeatureSpec(
             name=f.name,

@@ -7,6 +7,9 @@ Spec strings (what ``--rm NAME=SPEC`` takes):
 - ``local:DIR`` or a directory whose ``config.json`` has ``seal_rm_type`` — an RM written by
   ``seal train-rm``;
 - ``python:module:function`` — a Python callable ``fn(list[(context, response)]) -> list[float]``;
+- ``vllm:MODEL`` / ``vllm-classify:MODEL`` — a decoder RM run by vLLM (the ``[vllm]`` extra, a GPU);
+- ``memory:NAME`` — a model held in memory, given from Python (``seal_audit.score``,
+  ``seal_audit.run(config, models=...)``; ``backends/reward/python.py``);
 - ``length_chars`` / ``length_tokens`` — the null baselines.
 
 Options may follow a ``?`` as ``key=value`` pairs joined by ``&``, e.g.
@@ -79,10 +82,31 @@ def _length(unit: str) -> Factory:
     return factory
 
 
+def _memory(target: str, options: RMOptions) -> RewardModel:
+    # a model held in a Python process cannot be loaded from its name (backends/reward/python.py)
+    raise ConfigError(
+        f"RM spec 'memory:{target}' names a model held in memory: pass it from Python, "
+        f"seal_audit.run(config, models={{'{target}': model}}) or seal_audit.score(pairs, rm=...)"
+    )
+
+
+def _vllm(task: str) -> Factory:
+    def factory(target: str, options: RMOptions) -> RewardModel:
+        from seal_audit.backends.reward.vllm import make_vllm
+
+        model: RewardModel = make_vllm(task)(target, options)
+        return model
+
+    return factory
+
+
 _REGISTRY: dict[str, Factory] = {
     "hf": _hf,
     "local": _local,
     "python": _python,
+    "memory": _memory,
+    "vllm": _vllm("reward"),
+    "vllm-classify": _vllm("classify"),
     "length_chars": _length("chars"),
     "length_tokens": _length("tokens"),
 }

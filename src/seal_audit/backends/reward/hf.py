@@ -66,20 +66,36 @@ class HFRewardModel:
 
     name = "hf"
 
-    def __init__(self, source: str, options: RMOptions | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        options: RMOptions | None = None,
+        *,
+        loaded: tuple[Any, Any, str | None] | None = None,
+    ) -> None:
+        """``loaded`` = (model, tokenizer, fingerprint): a model already in memory (the Python API,
+        ``backends/reward/python.py``); it stays on its device and dtype unless options name them."""
         opts = options or RMOptions()
         torch = import_torch()
         transformers = import_transformers()
         self.source = source
-        target, revision, fingerprint = resolve_model_source(source, opts.revision)
-        self.device = choose_device(opts.device)
-        self.dtype = choose_dtype(opts.dtype, self.device)
+        if loaded is not None:
+            model, self.tokenizer, given = loaded
+            target, revision, fingerprint = source, None, given
+            self.device = choose_device(opts.device) if opts.device else next(model.parameters()).device
+            self.dtype = choose_dtype(opts.dtype, self.device) if opts.dtype else model.dtype
+            model = model.to(dtype=self.dtype)
+        else:
+            target, revision, fingerprint = resolve_model_source(source, opts.revision)
+            self.device = choose_device(opts.device)
+            self.dtype = choose_dtype(opts.dtype, self.device)
         kw: dict[str, Any] = {"revision": revision, "trust_remote_code": opts.trust_remote_code}
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(target, **kw)
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                target, dtype=self.dtype, **kw
-            )
+            if loaded is None:
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(target, **kw)
+                model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                    target, dtype=self.dtype, **kw
+                )
         except OSError as exc:
             text = str(exc)
             if "connect" in text.lower() or "offline" in text.lower() or "resolve" in text.lower():
