@@ -346,8 +346,8 @@ def score_rewrites(
 ) -> dict[str, Any]:
     """Score the rewritten items with every RM of the run (default: those in the manifest); write
     them into ``scores`` under their variant."""
-    from seal_audit.backends.reward import load_reward_model
-    from seal_audit.score import ScoreItem, merge_scores, score_texts
+    from seal_audit.score import ScoreItem, merge_scores
+    from seal_audit.score.warm import score_spec
 
     specs = list(specs) if specs is not None else rm_specs_from_manifest(store)
     _drop_variants(store, "scores", variants)
@@ -360,12 +360,10 @@ def score_rewrites(
     info: dict[str, Any] = {}
     all_scores = []
     for spec in specs:
-        model = load_reward_model(spec.spec, spec.options)
-        scores = score_texts(model, score_items, rm=spec.name, cache=store.cache)
+        scores = score_spec(spec, score_items, cache=store.cache).scores  # loads the RM only on a miss
         all_scores.extend(scores)
         info[spec.name] = len(scores)
         say(f"scored {len(scores)} texts with {spec.name}")
-        del model
     merge_scores(store, all_scores)
     return info
 
@@ -786,6 +784,7 @@ def run(
         _stop_unless_partial_allowed("rewrite", rw.failures() if rw is not None else [], allow_partial, say)
         analyze_stage(store, options, compare=cfg.compare, say=say)
         report = report_stage(store, say) if cfg.run.report else None
+        store.cache.compact()  # issue 18: repack the pages a cold run filled in hash order
         return result_of(store, report)
     finally:
         store.close()

@@ -24,13 +24,14 @@ import asyncio
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from seal_audit.backends.llm import ChatManyOutcome, ChatRequest, ChatResult, LLMClient, LLMSettings
 from seal_audit.backends.llm.client import ParseFn
-from seal_audit.backends.ray_session import ray_session
+from seal_audit.backends.ray_session import RAY_NAMESPACE, ray_session
 from seal_audit.data.errors import ConfigError
 from seal_audit.features.base import Featurizer, Progress
 from seal_audit.features.lm import LMLabeler
@@ -99,6 +100,16 @@ class EndpointLimiter:
                     self._tokens -= 1.0
                     return
                 await asyncio.sleep((1.0 - self._tokens) / self.rate)
+
+    async def configure(self, limit: int, rate_per_s: float | None = None) -> None:
+        """Set the limit and rate (a run joining a shared limiter brings the endpoint's settings)."""
+        if limit < 1:
+            raise ConfigError(f"endpoint concurrency must be at least 1 (got {limit})")
+        cond = self._condition()
+        async with cond:
+            self.limit = limit
+            self.rate = rate_per_s
+            cond.notify_all()
 
     async def release(self, holder: str, n: int = 1) -> None:
         cond = self._condition()
@@ -178,10 +189,28 @@ class FanOut:
     limiters: dict[str, Any] = field(default_factory=dict)
 
     def limiter(self, settings: LLMSettings) -> Any:
+        """The endpoint's limiter: one named actor per endpoint URL on the cluster, shared by every
+        run connected to it (issue 18), so two concurrent runs against one endpoint together stay
+        within its limit. It is detached (a run that ends does not take it away from one still
+        running); the limit and rate are the endpoint's, set by the run that asked last."""
         if settings.base_url not in self.limiters:
-            actor = self.ray.remote(EndpointLimiter).options(num_cpus=0, max_concurrency=1000)
-            self.limiters[settings.base_url] = actor.remote(settings.concurrency, self.rate_per_s)
+            actor = self.ray.remote(EndpointLimiter).options(
+                name=limiter_name(settings.base_url),
+                namespace=RAY_NAMESPACE,
+                get_if_exists=True,
+                lifetime="detached",
+                num_cpus=0,
+                max_concurrency=1000,
+            )
+            handle = actor.remote(settings.concurrency, self.rate_per_s)
+            self.ray.get(handle.configure.remote(settings.concurrency, self.rate_per_s))
+            self.limiters[settings.base_url] = handle
         return self.limiters[settings.base_url]
+
+
+def limiter_name(base_url: str) -> str:
+    """The Ray actor name of an endpoint's limiter (in the ``seal-audit`` namespace)."""
+    return f"seal-endpoint-limiter|{base_url}"
 
 
 class RayChatClient(LLMClient):
@@ -223,6 +252,7 @@ class RayChatClient(LLMClient):
         if self.settings.response_format == "auto" and probe_error is None:
             shard_settings = self.settings.model_copy(update={"response_format": self.dialect})
         shards = [reqs[s : s + fo.shard_size] for s in range(0, len(reqs), fo.shard_size)]
+        run_id = uuid.uuid4().hex[:12]
         results: list[ChatResult] = []
         pending: dict[Any, tuple[str, list[ChatRequest], float]] = {}
         spent = 0.0
@@ -246,7 +276,7 @@ class RayChatClient(LLMClient):
                     if max_cost is not None and spent + in_flight + est > max_cost:
                         stop_reason = f"max cost ${max_cost:.4f} reached"
                         break
-                    holder = f"shard-{id(self)}-{next_shard}"
+                    holder = f"shard-{run_id}-{next_shard}"  # unique across concurrent runs
                     ref = task.remote(shard_settings, shard, parse, limiter, holder)
                     pending[ref] = (holder, shard, est)
                     next_shard += 1

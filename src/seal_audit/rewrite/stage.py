@@ -459,15 +459,21 @@ def rewritten_items(
         return []
     pairs = {p.pair_id: p for p in store.read_pairs()}
     out: list[RewriteItem] = []
-    for (transform, pair_id), group in df.groupby(["transform", "pair_id"], sort=True):
-        pair = pairs.get(str(pair_id))
+    # one pass over plain records (a pandas groupby + to_dict per pair cost seconds per run)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in df.to_dict(orient="records"):
+        groups.setdefault((str(r["transform"]), str(r["pair_id"])), []).append(
+            {str(k): v for k, v in r.items()}
+        )
+    for (transform, pair_id), group in sorted(groups.items()):
+        pair = pairs.get(pair_id)
         if pair is None:
             continue
-        if (group["status"] != "ok").any():
+        if any(r["status"] != "ok" for r in group):
             continue
-        if not include_drifted and group["drifted"].fillna(False).astype(bool).any():
+        if not include_drifted and any(_true(r.get("drifted")) for r in group):
             continue
-        by_side = {str(r["side"]): r for r in group.to_dict(orient="records")}
+        by_side = {str(r["side"]): r for r in group}
         for side in SIDES:
             row = by_side.get(side)
             if row is None:
@@ -485,3 +491,8 @@ def rewritten_items(
                 context, response = text[: int(offset)], text[int(offset) :]
             out.append(RewriteItem(str(pair_id), side, str(transform), context, response, True))
     return out
+
+
+def _true(value: Any) -> bool:
+    """A nullable boolean cell as ``fillna(False).astype(bool)`` reads it."""
+    return value is not None and not bool(pd.isna(value)) and bool(value)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import dataclasses
 import gc
 import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 
-from seal_audit.backends.reward import RewardModel, RMSpec, load_reward_model
+from seal_audit.backends.reward import RewardModel, RMSpec
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import SIDES, PreferencePair, RMRecord, Score
-from seal_audit.score.engine import ScoreItem, Scorer, ScoreStats, score_fixed_batches
+from seal_audit.score.engine import ScoreItem, ScoreStats, score_fixed_batches
+from seal_audit.score.warm import RMLoadFailed, score_spec
 from seal_audit.store.run_store import SCORES, RunStore
 
 SCORES_TABLE = SCORES
@@ -38,6 +38,8 @@ class RMRunInfo:
     seconds: float
     texts_per_s: float
     computed_per_s: float
+    loaded: bool = True
+    """Whether the model was loaded; False when every reward came from the cache (a warm run)."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,8 @@ def score_run(
     """Score every text of the run's pairs under each RM and write the ``scores`` table.
 
     RMs are loaded one at a time (``models`` may supply ready ones by name) and released after
-    use, so two large RMs never share memory. With ``run_self_check`` each RM is also checked for
+    use, so two large RMs never share memory; an RM whose every reward is cached is not loaded at
+    all (``score.warm``). With ``run_self_check`` each RM is also checked for
     batch invariance on a seeded sample; a failure raises after everything is recorded.
     """
     if not rms:
@@ -178,29 +181,30 @@ def score_run(
     manifest_rms: dict[str, RMRecord] = {}
     failed: dict[str, str] = {}
     for spec in rms:
-        t0 = time.perf_counter()
         try:
-            model = (models or {}).get(spec.name) or load_reward_model(spec.spec, spec.options)
-        except Exception as exc:  # one RM that cannot be loaded costs only itself (issue 20)
-            failed[spec.name] = str(exc) if isinstance(exc, SealError) else f"{type(exc).__name__}: {exc}"
+            done = score_spec(
+                spec,
+                items,
+                cache=store.cache,
+                model=(models or {}).get(spec.name),
+                need_model=run_self_check,
+                chunk_size=chunk_size,
+                progress=progress(spec.name, len(items)) if progress else None,
+                log=log,
+            )
+        except RMLoadFailed as exc:  # one RM that cannot be loaded costs only itself (issue 20)
+            failed[spec.name] = exc.reason
             if log:
-                log(f"{spec.name}: FAILED to load {spec.spec}: {failed[spec.name]}")
+                log(f"{spec.name}: FAILED to load {spec.spec}: {exc.reason}")
             continue
-        if log:
-            log(f"{spec.name}: loaded {spec.spec} in {time.perf_counter() - t0:.1f}s")
-        scorer = Scorer(
-            model=model,
-            rm=spec.name,
-            cache=store.cache,
-            chunk_size=chunk_size,
-            progress=progress(spec.name, len(items)) if progress else None,
-        )
-        all_scores.extend(scorer.score(items))
-        infos.append(rm_run_info(spec, scorer.stats))
-        manifest_rms[spec.name] = rm_manifest_entry(spec, model)
+        all_scores.extend(done.scores)
+        infos.append(rm_run_info(spec, done.stats, loaded=done.loaded))
+        manifest_rms[spec.name] = rm_manifest_entry(spec, done.model)
         if run_self_check:
-            checks.append(self_check(model, items, rm=spec.name, seed=seed, tolerance=self_check_tolerance))
-        del model, scorer
+            checks.append(
+                self_check(done.model, items, rm=spec.name, seed=seed, tolerance=self_check_tolerance)
+            )
+        del done
         gc.collect()
     if failed and not infos:
         raise SealError("no RM could be loaded: " + "; ".join(f"{n}: {r}" for n, r in failed.items()))
@@ -215,7 +219,7 @@ def score_run(
     return dataclasses.replace(res, failed_rms=failed)
 
 
-def rm_run_info(spec: RMSpec, st: ScoreStats) -> RMRunInfo:
+def rm_run_info(spec: RMSpec, st: ScoreStats, *, loaded: bool = True) -> RMRunInfo:
     """The summary of one RM's scoring, whichever engine produced the stats."""
     return RMRunInfo(
         name=spec.name,
@@ -229,6 +233,7 @@ def rm_run_info(spec: RMSpec, st: ScoreStats) -> RMRunInfo:
         seconds=st.seconds,
         texts_per_s=st.texts_per_s,
         computed_per_s=st.computed_per_s,
+        loaded=loaded,
     )
 
 

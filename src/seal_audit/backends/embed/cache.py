@@ -9,9 +9,11 @@ Here each vector is stored once in the run's SQLite cache (namespace ``embed``) 
 
 where the settings are the encoder's identity (reference, weights fingerprint, max length,
 pooling, dtype), the device type and the input rule (one joined sequence, context cut from the
-left). The value is the float32 vector as base64 of its little-endian bytes, so a cached vector
-is bit-for-bit the one that was computed and a score read through the cache equals the score of
-the forward pass that filled it.
+left). The value is the float32 vector's little-endian bytes, stored as a SQLite BLOB (1,536
+bytes for MiniLM; issue 18), so a cached vector is bit-for-bit the one that was computed and a
+score read through the cache equals the score of the forward pass that filled it. Caches written
+before issue 18 hold base64 text of the same bytes; those entries are still read as they are
+(not rewritten), and new entries are blobs.
 """
 
 from __future__ import annotations
@@ -37,18 +39,24 @@ JOINED = "context+response, context cut from the left"
 """The input rule of ``TextEncoder.encode_pairs`` (what the local RM and its training encode)."""
 
 
-def pack_vector(vec: np.ndarray) -> str:
-    """A float32 vector as base64 of its little-endian bytes (exact, ~1.33 bytes per byte)."""
-    return base64.b64encode(np.ascontiguousarray(vec, dtype="<f4").tobytes()).decode("ascii")
+def pack_vector(vec: np.ndarray) -> bytes:
+    """A float32 vector as its little-endian bytes (exact; stored as a BLOB)."""
+    return np.ascontiguousarray(vec, dtype="<f4").tobytes()
 
 
 def unpack_vector(value: Any, dim: int) -> np.ndarray | None:
-    """The stored vector, or None when the value is not a float32 vector of ``dim`` entries."""
-    if not isinstance(value, str):
-        return None
-    try:
-        raw = base64.b64decode(value.encode("ascii"), validate=True)
-    except (ValueError, UnicodeEncodeError):
+    """The stored vector, or None when the value is not a float32 vector of ``dim`` entries.
+
+    Accepts the blob form and the base64 text written by caches before issue 18.
+    """
+    if isinstance(value, str):
+        try:
+            raw = base64.b64decode(value.encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError):
+            return None
+    elif isinstance(value, bytes):
+        raw = value
+    else:
         return None
     if len(raw) != 4 * dim:
         return None
