@@ -72,8 +72,10 @@ def _run(cfg: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _kill_when(cfg: Path, marker: str, sig: int) -> None:
-    """Start a run, wait until its log shows ``marker`` (a stage starting), then send ``sig``."""
+def _kill_when(cfg: Path, marker: str, sig: int) -> bool:
+    """Start a run, wait until its log shows ``marker`` (a stage starting), then send ``sig``. False
+    when the run had already finished by then: on a loaded machine this reader can be descheduled
+    while a fast stage (offline labels) and everything after it completes into the pipe buffer."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "seal_audit", "run", str(cfg)],
         stdout=subprocess.PIPE,
@@ -88,7 +90,7 @@ def _kill_when(cfg: Path, marker: str, sig: int) -> None:
             break
         assert time.monotonic() < deadline
     proc.wait(timeout=120)
-    assert proc.returncode != 0, f"the run finished before it could be interrupted at {marker}"
+    return proc.returncode != 0
 
 
 @pytest.fixture(scope="module")
@@ -137,11 +139,16 @@ def test_uninterrupted_run_produces_everything(reference: tuple[Path, bytes]) ->
 def test_killed_run_resumes_to_the_same_stats(
     tmp_path: Path, hh_path: Path, reference: tuple[Path, bytes], marker: str, sig: int
 ) -> None:
-    cfg = _config(tmp_path, "run", hh_path)
-    _kill_when(cfg, marker, sig)
+    for attempt in range(3):  # a fresh run each time, until one is really interrupted at the marker
+        (tmp_path / str(attempt)).mkdir()
+        cfg = _config(tmp_path / str(attempt), "run", hh_path)
+        if _kill_when(cfg, marker, sig):
+            break
+    else:
+        pytest.fail(f"three runs finished before they could be interrupted at {marker}")
     out = _run(cfg)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert (tmp_path / "run" / "stats.json").read_bytes() == reference[1]
+    assert (tmp_path / str(attempt) / "run" / "stats.json").read_bytes() == reference[1]
 
 
 def test_changing_one_setting_recomputes_only_what_depends_on_it(tmp_path: Path, hh_path: Path) -> None:

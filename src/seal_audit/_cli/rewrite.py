@@ -107,7 +107,7 @@ def print_summary(summary: RewriteSummary, console: Console) -> None:
         if c.get("requests"):
             console.print(
                 f"{t.name}: {c['requests']:,} LM requests, {c.get('resends', 0):,} resends, "
-                f"server slots {c.get('server_slots') or 'not reported'}, concurrency {c.get('concurrency')}",
+                f"slots {c.get('server_slots') or 'not reported'}, concurrency {c.get('concurrency')}",
                 markup=False,
                 highlight=False,
             )
