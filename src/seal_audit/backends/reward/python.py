@@ -12,12 +12,11 @@ checkpoint name): change it whenever the rewards would change.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from seal_audit.backends.reward.base import Encoded, RewardModel, RMOptions
+from seal_audit.backends.reward.base import RewardModel, RMOptions
 from seal_audit.data.errors import ConfigError
 
 PairScorer = Callable[[list[tuple[str, str]]], Sequence[float]]
@@ -29,58 +28,6 @@ def _is(obj: Any, class_name: str) -> bool:
     return any(
         c.__name__ == class_name and c.__module__.startswith("transformers") for c in type(obj).__mro__
     )
-
-
-class CallableInMemory:
-    """A Python callable as a RewardModel: batched by the scorer (``max_batch`` texts per call)."""
-
-    name = "python"
-
-    def __init__(self, fn: PairScorer, rm_name: str, options: RMOptions, identity: str | None = None) -> None:
-        self.fn = fn
-        self.rm_name = rm_name
-        if identity is None:
-            try:
-                identity = "source:" + hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16]
-            except (OSError, TypeError):
-                # no source (a REPL, a C function): never share a cache entry with another object
-                identity = f"object:{id(fn)}"
-        self._identity = {
-            "backend": "python",
-            "target": f"memory:{getattr(fn, '__qualname__', type(fn).__name__)}",
-            "source": identity,
-            "version": str(getattr(fn, "seal_version", "")),
-        }
-        self._batch = options.max_batch
-
-    @property
-    def identity(self) -> Mapping[str, Any]:
-        return self._identity
-
-    @property
-    def batch_tokens(self) -> int:
-        return 1 << 62
-
-    @property
-    def max_batch(self) -> int:
-        return self._batch
-
-    def encode(self, items: Sequence[tuple[str, str]]) -> list[Encoded]:
-        return [Encoded(length=1, n_tokens=None, truncated=False, data=(c, r)) for c, r in items]
-
-    def score_batch(self, batch: Sequence[Encoded]) -> list[float]:
-        values = list(self.fn([e.data for e in batch]))
-        if len(values) != len(batch):
-            raise ConfigError(f"RM '{self.rm_name}' returned {len(values)} rewards for {len(batch)} texts")
-        out = []
-        for i, v in enumerate(values):
-            try:
-                out.append(float(v))
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"RM '{self.rm_name}' returned a non-number for text {i + 1}: {v!r}"
-                ) from None
-        return out
 
 
 def model_fingerprint(model: Any) -> str:
@@ -125,7 +72,12 @@ def in_memory_reward_model(
             f"RM '{rm_name}': a transformers model needs its tokenizer: pass (model, tokenizer)"
         )
     if callable(obj):
-        return CallableInMemory(obj, rm_name, opts, identity)
+        from seal_audit.backends.reward.simple import CallableRewardModel, source_hash
+
+        target = f"memory:{getattr(obj, '__qualname__', type(obj).__name__)}"
+        # no source (a REPL, a C function): never share a cache entry with another object
+        source = identity or (f"source:{h}" if (h := source_hash(obj)) else f"object:{id(obj)}")
+        return CallableRewardModel.from_callable(obj, target, source, opts)
     raise ConfigError(
         f"RM '{rm_name}': {type(obj).__name__} is not a reward model (give a transformers (model, tokenizer), "
         "a pipeline, a callable list[(context, response)] -> list[float], or a spec string)"

@@ -53,8 +53,17 @@ class LengthRewardModel:
         return [float(e.data) for e in batch]
 
 
+def source_hash(fn: Any) -> str | None:
+    """Hash of a function's source (None for a REPL lambda or a C function: no source to read)."""
+    try:
+        return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return None
+
+
 class CallableRewardModel:
-    """A user function ``fn(list[(context, response)]) -> list[float]``, named ``python:module:function``.
+    """A user function ``fn(list[(context, response)]) -> list[float]``, named ``python:module:function``
+    (or held in memory: :meth:`from_callable`, the Python API's way in).
 
     The function's source code is hashed into the identity, so editing the function invalidates
     its cached rewards; a function may also set ``fn.seal_version`` to do that explicitly.
@@ -77,19 +86,36 @@ class CallableRewardModel:
                 raise ConfigError(f"python RM '{target}': module '{module_name}' has no '{fn_name}'")
         if not callable(obj):
             raise ConfigError(f"python RM '{target}': '{fn_name}' is not callable")
-        self.fn: Callable[[list[tuple[str, str]]], Sequence[float]] = obj
-        try:
-            src_hash = hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16]
-        except (OSError, TypeError):
-            src_hash = None
-        opts = options or RMOptions()
+        self._setup(obj, target, source_hash(obj), options)
+
+    @classmethod
+    def from_callable(
+        cls,
+        fn: Callable[[list[tuple[str, str]]], Sequence[float]],
+        target: str,
+        source: str | None,
+        options: RMOptions | None = None,
+    ) -> CallableRewardModel:
+        """A callable the caller already holds; ``source`` is its cache identity (None: its source hash)."""
+        self = cls.__new__(cls)
+        self._setup(fn, target, source or source_hash(fn), options)
+        return self
+
+    def _setup(
+        self,
+        fn: Callable[[list[tuple[str, str]]], Sequence[float]],
+        target: str,
+        source: str | None,
+        options: RMOptions | None,
+    ) -> None:
+        self.fn = fn
         self._identity = {
             "backend": "python",
             "target": target,
-            "source": src_hash,
-            "version": str(getattr(obj, "seal_version", "")),
+            "source": source,
+            "version": str(getattr(fn, "seal_version", "")),
         }
-        self._batch = opts.max_batch
+        self._batch = (options or RMOptions()).max_batch
 
     @property
     def identity(self) -> Mapping[str, Any]:
