@@ -65,8 +65,23 @@ def test_every_door_opens_exactly_the_pairs_it_counts(browser_page: dict[str, An
     )
     sections = {d["section"] for d in doors}
     # regime and γ cells, robustness rows and the gate, the watchlist, imprint rows, findings, cards
-    assert {"findings", "headline", "imprint", "resistance", "robustness", "watchlist"} <= sections
+    assert {
+        "findings",
+        "headline",
+        "imprint",
+        "resistance",
+        "robustness",
+        "watchlist",
+        "calibration",
+    } <= sections
     assert page.locator("#resistance svg a.door").count() >= 12  # the mosaic's segments
+    # every calibration bin is a door, in the figure (each RM's points) and in the bins table
+    n_points = page.locator("#calibration svg circle.pt").count()
+    assert page.locator("#calibration svg a.door").count() >= 5
+    assert (
+        page.locator("#calibration table a.door").count() == page.locator("#calibration svg a.door").count()
+    )
+    assert n_points > page.locator("#calibration svg a.door").count()  # the legend's dots are not doors
     assert len(doors) >= 30
     for d in doors:
         assert d["n"] is not None, d

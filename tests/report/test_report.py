@@ -127,6 +127,37 @@ def test_explorer_payload_matches_the_diagnostics(run_dir: Path) -> None:
     assert doc["feats"][0]["role"] == "target"
 
 
+def test_calibration_bins_hold_each_pair_once_and_match_the_symmetric_ece(run_dir: Path) -> None:
+    """The pair-once (folded) reliability table: every pair in one bin, bin counts sum to the pairs
+    stats.json calibrated, its ECE is the symmetric one, and the page's bin codes say the same."""
+    import numpy as np
+
+    from seal_audit.report._data import load
+    from seal_audit.report._explorer import BIN_CODES, explorer_payload
+    from seal_audit.stats.reliability import winner_bin, winner_reliability
+
+    data = load(RunStore(run_dir, create=False))
+    assert data.result is not None
+    doc = explorer_payload(data)
+    diag = data.tables["pair_diagnostics"]
+    for rm, cal in data.result.calibration.items():
+        r = diag[[f"{rm}_chosen", f"{rm}_rejected"]].to_numpy(dtype=float)
+        folded = winner_reliability(rm, r, data.result.options.calibration_bins)
+        assert folded.n == cal.n == sum(b.n for b in folded.bins)
+        assert len(folded.bins) == data.result.options.calibration_bins // 2
+        assert folded.ece == pytest.approx(cal.ece, abs=1e-9)
+        codes = doc["cal"]["rms"][rm]
+        assert [codes.count(BIN_CODES[b.bin]) for b in folded.bins] == [b.n for b in folded.bins]
+        # observed = share of the bin where the RM agrees with the human (strict, ties miss)
+        b = max(folded.bins, key=lambda x: x.n)
+        m = r[:, 0] - r[:, 1]
+        sel = winner_bin(m, data.result.options.calibration_bins) == b.bin
+        assert b.observed == pytest.approx(float(np.mean(m[sel] > 0)))
+    # a tie sits in the first bin and counts as a miss; a missing reward is in no bin
+    t = winner_reliability("x", np.array([[1.0, 1.0], [2.0, np.nan], [5.0, 0.0]]), 10)
+    assert t.n == 2 and t.bins[0].n == 1 and t.bins[0].observed == 0 and t.bins[-1].n == 1
+
+
 def test_run_without_stats_still_renders(tmp_path: Path, run_dir: Path) -> None:
     store = RunStore(tmp_path / "bare")
     store.write_table("pairs", RunStore(run_dir, create=False).read_table("pairs").head(20))

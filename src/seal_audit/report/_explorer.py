@@ -21,8 +21,11 @@ from seal_audit.report._svg import visible_controls
 from seal_audit.stats._common import Skipped
 from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.prepare import ORIGINAL
+from seal_audit.stats.reliability import folded_bins, winner_bin
 
 REGIMES = ("stayed_aligned", "got_aligned", "resisted_alignment", "reversed_alignment")
+BIN_CODES = "0123456789abcdefghijklmnopqrstuvwxyz"
+"""One character per pair and RM names its calibration bin in the page ("-": no bin)."""
 TEXT_BUDGET = 10_000_000
 """Characters of text (contexts, responses, rewrites) the page embeds at most. Every pair's numbers
 are always in the page (so every count and filter is exact); beyond this budget only a sample of
@@ -244,6 +247,8 @@ def explorer_payload(
                 a = _take(diag[f"{rm}_agree"].astype(float), dpos)
                 doc["agree"][rm] = "".join("-" if not np.isfinite(v) else ("1" if v else "0") for v in a)
 
+    doc["cal"] = _calibration_bins(data, rewards, rm_names)
+
     # features (original texts), chosen and rejected
     feats = data.features
     finfo = {f.name: f for f in (inp.features if inp else ())}
@@ -274,6 +279,28 @@ def explorer_payload(
     doc["beta"] = _betas(data)
     doc["tr"] = _rewrites(data, index, rm_names, text_limit, sample)
     return doc
+
+
+def _calibration_bins(
+    data: ReportData, rewards: dict[str, tuple[np.ndarray, np.ndarray]], rm_names: list[str]
+) -> dict[str, Any]:
+    """Per calibrated RM, the pair-once reliability bin of every pair (``stats.reliability``, from
+    the unrounded rewards), so that a bin of the calibration figure opens exactly its pairs."""
+    res = data.result
+    if res is None or isinstance(res.calibration, Skipped) or not res.calibration:
+        return {}
+    n_bins = res.options.calibration_bins
+    k = folded_bins(n_bins)
+    if k > len(BIN_CODES):
+        return {}
+    out: dict[str, Any] = {"k": k, "rms": {}}
+    for rm in rm_names:
+        if rm not in res.calibration or rm not in rewards:
+            continue
+        c, r = rewards[rm]
+        idx = winner_bin(c - r, n_bins)
+        out["rms"][rm] = "".join(BIN_CODES[j] if j >= 0 else "-" for j in idx.tolist())
+    return out
 
 
 def _betas(data: ReportData) -> dict[str, Any] | None:

@@ -504,39 +504,48 @@ def polar_histogram(
     return root(size, size + 8, body, label, "fig polar")
 
 
-def reliability(series: Sequence[tuple[str, str, Sequence[tuple[float, float, int]]]], *, label: str) -> str:
-    """Reliability diagram: mean predicted probability vs observed frequency per bin, per RM, with
-    the diagonal of perfect calibration; point area ∝ bin count."""
+def reliability(
+    series: Sequence[tuple[str, str, Sequence[tuple[float, float, int, str | None]]]], *, label: str
+) -> str:
+    """Pair-once reliability diagram: the RM's confidence in the response it ranks higher (x, from
+    0.5) against how often that response is the chosen one (y), per bin and RM, with the diagonal of
+    perfect calibration; point area ∝ pairs in the bin. A point with an href is a door to its pairs."""
     size, left, top, bottom = 280.0, 48.0, 12.0, 40.0
-    sx = Scale(0, 1, left, left + size)
+    sx = Scale(0.5, 1, left, left + size)
     sy = Scale(0, 1, top + size, top)
-    ticks = [0.0, 0.25, 0.5, 0.75, 1.0]
     body: list[str] = []
-    body.extend(x_axis(sx, top + size, ticks, grid_to=top, title="predicted P(first preferred)"))
-    body.extend(y_axis(sy, left, ticks, grid_to=left + size, title="observed frequency"))
-    body.append(line(sx(0), sy(0), sx(1), sy(1), "diag"))
+    body.extend(
+        x_axis(sx, top + size, [0.5, 0.6, 0.7, 0.8, 0.9, 1.0], grid_to=top, title="RM's P(its pick wins)")
+    )
+    body.extend(
+        y_axis(sy, left, [0.0, 0.25, 0.5, 0.75, 1.0], grid_to=left + size, title="share its pick is chosen")
+    )
+    body.append(line(sx(0.5), sy(0.5), sx(1), sy(1), "diag"))
     legend_y = top + 8
+    linked = False
     for name, cls, pts in series:
-        good = [(p, o, n) for p, o, n in pts if math.isfinite(p) and math.isfinite(o) and n > 0]
+        good = [(p, o, n, h) for p, o, n, h in pts if math.isfinite(p) and math.isfinite(o) and n > 0]
         if not good:
             continue
-        nmax = max(n for _, _, n in good)
+        nmax = max(n for _, _, n, _ in good)
         path = " ".join(
-            f"{'M' if i == 0 else 'L'}{_c(sx(p))},{_c(sy(o))}" for i, (p, o, _) in enumerate(good)
+            f"{'M' if i == 0 else 'L'}{_c(sx(p))},{_c(sy(o))}" for i, (p, o, _, _) in enumerate(good)
         )
         body.append(f'<g class="{esc(cls)}"><path d="{path}" class="series"/>')
-        for p, o, n in good:
+        for p, o, n, href in good:
             r = 2 + 4 * math.sqrt(n / nmax)
-            body.append(
-                f'<circle cx="{_c(sx(p))}" cy="{_c(sy(o))}" r="{_c(r)}" class="pt"><title>{esc(f"{name}: predicted {p:.2f}, observed {o:.2f}, n={n}")}</title></circle>'
-            )
+            pt = f'<circle cx="{_c(sx(p))}" cy="{_c(sy(o))}" r="{_c(r)}" class="pt"><title>{esc(f"{name}: P(its pick wins) {p:.2f}, its pick chosen {o:.2f}, {n:,} pairs")}</title></circle>'
+            if href is not None:
+                linked = True
+                pt = f'<a href="{esc(href)}" class="door" data-n="{n}">{pt}</a>'
+            body.append(pt)
         body.append("</g>")
         body.append(
             f'<g class="{esc(cls)}"><circle cx="{_c(left + 14)}" cy="{_c(legend_y - 4)}" r="4" class="pt"/></g>'
         )
         body.append(text(left + 24, legend_y, name, "legend"))
         legend_y += 16
-    return root(left + size + 12, top + size + bottom, body, label)
+    return root(left + size + 12, top + size + bottom, body, label, role="group" if linked else "img")
 
 
 def hbars(

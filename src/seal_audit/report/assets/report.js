@@ -122,7 +122,7 @@
     return {
       regime: "all", gamma: "all", susp: false, q: "", ids: "",
       feature: "", side: "either", op: ">=", fval: "1",
-      mrm: post, mmin: "", mmax: "", agree: "",
+      mrm: post, mmin: "", mmax: "", agree: "", cal: "",
       t: "all", kind: "all", rw: "", rwrm: post,
       sortKey: "index", sortDir: 1, page: 0, pageSize: 25, pair: ""
     };
@@ -130,7 +130,7 @@
   var URL_KEYS = {
     regime: "regime", gamma: "gamma", susp: "susp", q: "q", ids: "ids",
     feature: "f", side: "fside", op: "fop", fval: "fval",
-    mrm: "mrm", mmin: "mmin", mmax: "mmax", agree: "agree",
+    mrm: "mrm", mmin: "mmin", mmax: "mmax", agree: "agree", cal: "cal",
     t: "t", kind: "kind", rw: "rw", rwrm: "rwrm",
     sortKey: "sort", sortDir: "dir", page: "page", pageSize: "size", pair: "pair"
   };
@@ -222,6 +222,19 @@
   });
   if (Object.keys(agree).length) controls.appendChild(labelled("RM verdict", aSel));
 
+  // calibration bins (pair-once reliability): one code character per pair and RM
+  var CAL = D.cal && D.cal.rms ? D.cal : null;
+  var BIN_CODES = "0123456789abcdefghijklmnopqrstuvwxyz";
+  var cSel = el("select"); cSel.id = "ex-cal";
+  option(cSel, "", "any");
+  if (CAL) Object.keys(CAL.rms).forEach(function (rm) {
+    for (var b = 0; b < CAL.k; b++) {
+      var lo = 0.5 + b / (2 * CAL.k), hi = 0.5 + (b + 1) / (2 * CAL.k);
+      option(cSel, rm + ":" + b, rm + " · P(its pick wins) " + lo.toFixed(2) + "–" + hi.toFixed(2));
+    }
+  });
+  if (CAL && Object.keys(CAL.rms).length) controls.appendChild(labelled("Calibration bin", cSel));
+
   var fSel = aria(el("select"), "feature"); fSel.id = "ex-feature";
   option(fSel, "", "(any)");
   feats.forEach(function (f) { option(fSel, f.name, f.name + (f.role ? " · " + f.role : "")); });
@@ -305,6 +318,7 @@
   function syncControls() {
     qInput.value = state.q; regSel.value = state.regime; gSel.value = state.gamma; sCheck.checked = state.susp;
     mSel.value = state.mrm; mMin.value = state.mmin; mMax.value = state.mmax; aSel.value = state.agree;
+    cSel.value = state.cal;
     fSel.value = state.feature; sideSel.value = state.side; opSel.value = state.op; fVal.value = state.fval;
     tSel.value = state.t; kSel.value = state.kind; rwSel.value = state.rw; rwRm.value = state.rwrm;
     sizeSel.value = String(state.pageSize);
@@ -359,6 +373,11 @@
     var useF = state.feature && isFinite(fx);
     var ag = null;
     if (state.agree) { var p = state.agree.lastIndexOf(":"); ag = { s: agree[state.agree.slice(0, p)] || "", v: state.agree.slice(p + 1) }; }
+    var cb = null;
+    if (state.cal && CAL) {
+      var cp = state.cal.lastIndexOf(":");
+      cb = { s: CAL.rms[state.cal.slice(0, cp)] || "", v: BIN_CODES.charAt(parseInt(state.cal.slice(cp + 1), 10)) || "?" };
+    }
     var useT = state.t !== "all" || state.kind !== "all" || state.rw;
     var ts = transforms.filter(function (t) { return (state.t === "all" || t.name === state.t) && (state.kind === "all" || t.kind === state.kind); });
     var only = null;
@@ -369,6 +388,7 @@
       if (g !== null && (!gamma || gamma.charAt(i) !== g)) continue;
       if (state.susp && !susp[i]) continue;
       if (ag && ag.s.charAt(i) !== ag.v) continue;
+      if (cb && cb.s.charAt(i) !== cb.v) continue;
       if (useM) { var mv = m[i]; if (!(mv >= lo && mv <= hi)) continue; }
       if (useF) {
         var c = featVal(state.feature, 0, i), r = featVal(state.feature, 1, i), ok;
@@ -742,6 +762,7 @@
   gSel.addEventListener("change", function () { state.gamma = gSel.value; refresh(); });
   sCheck.addEventListener("change", function () { state.susp = sCheck.checked; refresh(); });
   aSel.addEventListener("change", function () { state.agree = aSel.value; refresh(); });
+  cSel.addEventListener("change", function () { state.cal = cSel.value; refresh(); });
   mSel.addEventListener("change", function () { state.mrm = mSel.value; refresh(); });
   [mMin, mMax].forEach(function (inp) {
     inp.addEventListener("input", function () { state.mmin = mMin.value; state.mmax = mMax.value; refresh(); });
