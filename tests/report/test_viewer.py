@@ -1,10 +1,12 @@
 """`seal view --serve` serves the report and nothing else, over real HTTP: not the cache, the logs,
 the manifest or the tables; no symlink out of the run; no Host but a loopback name; GET/HEAD only.
+Served, the page may connect to its own origin only, for one JSON endpoint of pair texts.
 Also: NUL and other control characters in texts are shown visibly in the report, never raw."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -44,24 +46,48 @@ def served(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         server.server_close()
 
 
-def _request(port: int, method: str, path: str, host: str | None = None) -> tuple[int, bytes]:
+def _request(
+    port: int, method: str, path: str, host: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    status, body, _ = _request_h(port, method, path, host, headers)
+    return status, body
+
+
+def _request_h(
+    port: int, method: str, path: str, host: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, http.client.HTTPMessage]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.putrequest(method, path, skip_host=True)
         if host is not None:
             conn.putheader("Host", host)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
         conn.endheaders()
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, resp.read(), resp.headers
     finally:
         conn.close()
 
 
 def test_serves_the_report(served: tuple[Path, int]) -> None:
+    from seal_audit.report._serve import served_page
+
     run, port = served
+    file_bytes = (run / "report.html").read_bytes()
+    page = served_page(file_bytes)
+    assert page is not None and page != file_bytes
+    # the file refuses every connection; the served page may reach its own origin, and says it is served
+    none, self_ = b"connect-src &#39;none&#39;", b"connect-src &#39;self&#39;"  # as in the meta tag
+    assert none in file_bytes and b'data-texts="file"' in file_bytes
+    assert self_ in page and b'data-texts="served"' in page
+    assert none not in page.split(b"</head>")[0]
+    # nothing else differs (the script and its CSP hash are the file's)
+    assert page.replace(self_, none, 1).replace(b'data-texts="served"', b'data-texts="file"', 1) == file_bytes
     for path in ("/report.html", "/", "/report.html?x=1"):
-        status, body = _request(port, "GET", path, f"127.0.0.1:{port}")
-        assert status == 200 and body == (run / "report.html").read_bytes(), path
+        status, body, headers = _request_h(port, "GET", path, f"127.0.0.1:{port}")
+        assert status == 200 and body == page, path
+        assert "connect-src 'self'" in headers["Content-Security-Policy"]
     for host in ("localhost", f"localhost:{port}", f"[::1]:{port}"):
         assert _request(port, "HEAD", "/report.html", host) == (200, b"")
 
@@ -104,6 +130,46 @@ def test_is_read_only(served: tuple[Path, int], method: str) -> None:
     before = sorted(os.listdir(run))
     status, _ = _request(port, method, "/report.html", f"127.0.0.1:{port}")
     assert status == 405 and sorted(os.listdir(run)) == before
+
+
+def test_texts_endpoint_serves_the_parquet_texts_of_named_pairs(served: tuple[Path, int]) -> None:
+    run, port = served
+    pairs = pd.read_parquet(run / "pairs.parquet")
+    rw = pd.read_parquet(run / "rewrites.parquet")
+    pid = str(rw.loc[rw["status"] == "ok", "pair_id"].iloc[0])
+    other = str(pairs["pair_id"].iloc[5])
+    status, body, headers = _request_h(port, "GET", f"/api/texts?ids={pid},{other},nope", f"127.0.0.1:{port}")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert body.isascii() and b"<" not in body  # markup in the texts is \u-escaped, never raw
+    doc = json.loads(body)
+    row = pairs.set_index("pair_id").loc[pid]
+    got = doc["pairs"][pid]
+    assert (got["ctx"], got["ch"], got["rj"]) == (row["context"], row["chosen"], row["rejected"])
+    mine = rw[(rw["pair_id"] == pid) & (rw["status"] == "ok")]
+    assert {(t, s, o, n) for t, s, o, n in got["rw"]} >= {
+        (r.transform, 1 if r.side == "rejected" else 0, r.original, r.rewritten) for r in mine.itertuples()
+    }
+    assert other in doc["pairs"] and doc["missing"] == ["nope"]
+
+
+@pytest.mark.parametrize(
+    ("path", "host", "headers", "status"),
+    [
+        ("/api/texts", "127.0.0.1", {}, 400),
+        ("/api/texts?ids=" + ",".join(f"x{i}" for i in range(501)), "127.0.0.1", {}, 400),
+        ("/api/texts?ids=a", "evil.example", {}, 403),
+        ("/api/texts?ids=a", "127.0.0.1", {"Sec-Fetch-Site": "cross-site"}, 403),
+        ("/api/texts?ids=a", "127.0.0.1", {"Sec-Fetch-Site": "same-site"}, 403),
+        ("/api/other", "127.0.0.1", {}, 404),
+    ],
+)
+def test_texts_endpoint_refuses(
+    served: tuple[Path, int], path: str, host: str, headers: dict[str, str], status: int
+) -> None:
+    _, port = served
+    got, body = _request(port, "GET", path, host, headers)
+    assert got == status and b'"pairs"' not in body
 
 
 def test_report_itself_a_symlink_out_of_the_run_is_not_served(fresh_run: Path, tmp_path: Path) -> None:

@@ -5,6 +5,11 @@ manifest can hold texts and settings a user never meant to publish, and a symlin
 run directory must not turn the viewer into a file server for the machine. It answers only GET
 and HEAD, and only requests whose ``Host`` is a loopback name (a web page elsewhere cannot reach
 it through DNS rebinding).
+
+Served, the report fetches the texts its file lacks (it holds a sample at scale) from one JSON
+endpoint, ``/api/texts?ids=…``, read from the run's Parquet (``report._serve``): the page it sends
+is the file with ``data-texts="served"`` and ``connect-src 'self'`` (the file itself keeps
+``'none'``); a request another site's page makes (``Sec-Fetch-Site`` cross-site) is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import urllib.parse
 import webbrowser
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from seal_audit._cli._common import console
 from seal_audit._cli._output import summary
 from seal_audit.data.errors import SealError
 from seal_audit.report import HTML_NAME, build_report
+from seal_audit.report._serve import MAX_IDS, TEXTS_PATH, PairTexts, served_csp, served_page
 from seal_audit.store import RunStore
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
@@ -60,6 +67,7 @@ class ReportHandler(http.server.BaseHTTPRequestHandler):
 
     root: Path = Path(".")
     allowed_hosts: frozenset[str] = LOOPBACK_NAMES
+    texts: PairTexts | None = None
     server_version = "seal-view"
     sys_version = ""
 
@@ -81,9 +89,17 @@ class ReportHandler(http.server.BaseHTTPRequestHandler):
         if _host_name(self.headers.get("Host")) not in self.allowed_hosts:
             self._refuse(403, "Host is not a loopback name")
             return
+        if self.path.split("?", 1)[0] == TEXTS_PATH:
+            self._serve_texts(with_body)
+            return
         target = report_file(self.root, self.path)
         if target is None:
             self._refuse(404, "Not Found (this server serves the run's report only)")
+            return
+        with open(target, "rb") as fh:
+            page = served_page(fh.read())
+        if page is not None:
+            self._send(page, "text/html; charset=utf-8", with_body, csp=served_csp(page))
             return
         with open(target, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -96,6 +112,41 @@ class ReportHandler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if with_body:
                 shutil.copyfileobj(fh, self.wfile)
+
+    def _send(self, body: bytes, ctype: str, with_body: bool, csp: str | None = None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        if csp:
+            self.send_header("Content-Security-Policy", csp)
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def _serve_texts(self, with_body: bool) -> None:
+        """The texts of the named pairs, as JSON; only for the page itself (same origin)."""
+        site = self.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
+            self._refuse(403, "Forbidden (texts are served to the report's own page only)")
+            return
+        if self.texts is None:
+            self._refuse(404, "Not Found (no pairs table in this run)")
+            return
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        ids = [i for part in query.get("ids", []) for i in part.split(",") if i]
+        if not ids or len(ids) > MAX_IDS:
+            self._refuse(400, f"Bad Request (name 1 to {MAX_IDS} pair ids: ?ids=<id>,<id>)")
+            return
+        try:
+            body = self.texts.answer(ids)
+        except Exception as exc:  # an unreadable table: the page shows this line
+            reason = " ".join(f"cannot read the run's texts: {type(exc).__name__}: {exc}".split())
+            self._refuse(500, reason.encode("ascii", "replace").decode("ascii")[:300])
+            return
+        self._send(body, "application/json", with_body)
 
     def do_GET(self) -> None:
         self._serve(with_body=True)
@@ -113,7 +164,13 @@ def serve(root: Path, port: int, host: str = DEFAULT_HOST) -> http.server.Thread
     """An HTTP server for ``root``'s report on ``host`` (default 127.0.0.1: not reachable from
     other machines). Requests must name a loopback host, or ``host`` itself when it is not a wildcard."""
     allowed = LOOPBACK_NAMES | ({host.lower()} if host not in ("", "0.0.0.0", "::") else frozenset())
-    handler = type("BoundReportHandler", (ReportHandler,), {"root": Path(root), "allowed_hosts": allowed})
+    store = RunStore(root, create=False)
+    texts = PairTexts(store) if store.has_table("pairs") else None
+    handler = type(
+        "BoundReportHandler",
+        (ReportHandler,),
+        {"root": Path(root), "allowed_hosts": allowed, "texts": texts},
+    )
     try:
         return http.server.ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
@@ -128,7 +185,8 @@ def serve(root: Path, port: int, host: str = DEFAULT_HOST) -> http.server.Thread
     "--serve",
     "serve_",
     is_flag=True,
-    help="Serve RUN_DIR's report on http://127.0.0.1 until Ctrl-C instead of opening the file.",
+    help="Serve RUN_DIR's report on http://127.0.0.1 until Ctrl-C instead of opening the file; "
+    "served, the explorer shows every pair's texts (read from the run's Parquet), not the file's sample.",
 )
 @click.option(
     "--port",

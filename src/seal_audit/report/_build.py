@@ -12,7 +12,7 @@ from pathlib import Path
 from seal_audit.report import sections as sec
 from seal_audit.report._blocks import NotComputed, Section
 from seal_audit.report._data import ReportData, load
-from seal_audit.report._explorer import DEFAULT_TEXT_LIMIT, embed_json, explorer_payload
+from seal_audit.report._explorer import DEFAULT_TEXT_LIMIT, TEXT_BUDGET, embed_json, explorer_payload
 from seal_audit.report._html import Markup, render
 from seal_audit.report._markdown import markdown
 from seal_audit.report._svg import visible_controls
@@ -82,12 +82,12 @@ def _failed(name: str, exc: Exception, warnings: list[str]) -> Section:
 
 
 def render_html(
-    data: ReportData, *, text_limit: int | None = DEFAULT_TEXT_LIMIT
+    data: ReportData, *, text_limit: int | None = DEFAULT_TEXT_LIMIT, text_budget: int | None = TEXT_BUDGET
 ) -> tuple[str, tuple[str, ...]]:
     """The report page as one string, and the warnings of sections that failed to render."""
     warnings: list[str] = []
     try:
-        payload = explorer_payload(data, text_limit=text_limit)
+        payload = explorer_payload(data, text_limit=text_limit, text_budget=text_budget)
     except Exception as exc:
         warnings.append(f"pair explorer: {type(exc).__name__}: {exc}")
         payload = {"n": 0, "missing": f"could not build the explorer data ({type(exc).__name__}: {exc})"}
@@ -148,16 +148,22 @@ def render_html(
 
 
 def build_report(
-    store: RunStore, out: Path | None = None, *, text_limit: int | None = DEFAULT_TEXT_LIMIT
+    store: RunStore,
+    out: Path | None = None,
+    *,
+    text_limit: int | None = DEFAULT_TEXT_LIMIT,
+    text_budget: int | None = TEXT_BUDGET,
 ) -> ReportPaths:
     """Write ``report.html`` (self-contained page + pair explorer) and ``report.md`` for a run.
 
     ``out`` is the HTML path (default: ``report.html`` in the run directory); the Markdown summary
     goes beside it with the ``.md`` suffix. Missing analyses never fail the build: their sections
-    say why they are absent. ``text_limit`` caps the characters kept per text in the explorer.
+    say why they are absent. ``text_limit`` caps the characters kept per text in the explorer,
+    ``text_budget`` the characters of text the file holds in all (beyond it, a sample of pairs keeps
+    its texts; ``seal view --serve`` serves the others).
     """
     data = load(store)
-    html, warnings = render_html(data, text_limit=text_limit)
+    html, warnings = render_html(data, text_limit=text_limit, text_budget=text_budget)
     html_path = Path(out) if out is not None else store.path(HTML_NAME)
     md_path = html_path.with_suffix(".md") if out is not None else store.path(MD_NAME)
     write_text_atomic(html_path, visible_controls(html))  # last guard: no raw control character

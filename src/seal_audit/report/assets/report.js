@@ -72,7 +72,62 @@
     D.txt_i.forEach(function (i, k) { hasText[i] = 1; fullCtx[i] = D.ctx[k]; fullCh[i] = D.ch[k]; fullRj[i] = D.rj[k]; });
     D.ctx = fullCtx; D.ch = fullCh; D.rj = fullRj;
   }
-  var NO_TEXT = "(text not in this file: see pairs.parquet)";
+  var inFile = hasText ? hasText.slice() : null; // the pairs whose texts the file itself holds
+  var NO_TEXT = "(text not in this file: see pairs.parquet, or `seal view RUN --serve`)";
+  // served by `seal view --serve`: the texts the file lacks come from the run's Parquet, same origin
+  var SERVED = document.documentElement.getAttribute("data-texts") === "served";
+  var TEXTS_PATH = "/api/texts";
+  var fetched = {}, fetchError = "";
+  function needText(i) { return !!hasText && !hasText[i]; }
+  function textOf(i, text) {
+    if (!needText(i)) return text;
+    if (!SERVED) return NO_TEXT;
+    var st = fetched[D.ids[i]];
+    return st === "failed" ? "(could not fetch the text from the server: " + fetchError + ")" : "(loading the text from the server…)";
+  }
+  // fetch the texts of pairs ``indices`` (at most a page at a time); when they arrive (or fail) the
+  // table and an open detail panel are drawn again
+  function textsArrived() {
+    render();
+    if (!detail.hidden) { var k = parseInt(detail.getAttribute("data-index"), 10); if (k >= 0) showPair(k, true); }
+  }
+  function fetchTexts(indices) {
+    if (!SERVED || !hasText) return;
+    var ids = [];
+    indices.forEach(function (i) { if (needText(i) && !fetched[D.ids[i]]) { fetched[D.ids[i]] = "pending"; ids.push(D.ids[i]); } });
+    if (!ids.length) return;
+    fetch(TEXTS_PATH + "?ids=" + ids.map(encodeURIComponent).join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) return r.text().then(function (t) { throw new Error(t.trim() || ("HTTP " + r.status)); });
+        return r.json();
+      })
+      .then(function (doc) {
+        ids.forEach(function (id) {
+          var e = doc.pairs ? doc.pairs[id] : undefined, i = idIndex.get(id);
+          if (!e || i === undefined) { fetched[id] = "failed"; fetchError = "pair not in the run's pairs table"; return; }
+          D.ctx[i] = e.ctx; D.ch[i] = e.ch; D.rj[i] = e.rj;
+          if (e.rctx !== undefined) { if (!D.rctx) D.rctx = {}; D.rctx[String(i)] = e.rctx; }
+          (e.rw || []).forEach(function (x) {
+            var t = trByName[x[0]];
+            if (!t || t.pos[i] < 0) return;
+            var j = t.pos[i], side = x[1];
+            if (!t.txt[side]) t.txt[side] = {};
+            if (x[2] !== null && t.txt[side]["o" + j] === undefined) t.txt[side]["o" + j] = x[2];
+            if (x[3] !== null && t.txt[side]["r" + j] === undefined) t.txt[side]["r" + j] = x[3];
+          });
+          if (lower) { lower.ctx[i] = e.ctx.toLowerCase(); lower.ch[i] = e.ch.toLowerCase(); lower.rj[i] = e.rj.toLowerCase(); }
+          hasText[i] = 1; nFetched++;
+          fetched[id] = "done";
+        });
+        textsArrived();
+      })
+      .catch(function (err) {
+        ids.forEach(function (id) { fetched[id] = "failed"; });
+        fetchError = String(err && err.message ? err.message : err);
+        textsArrived();
+      });
+  }
+  var nFetched = 0;
   var REGIME_LABEL = {
     stayed_aligned: "stayed aligned", got_aligned: "got aligned",
     resisted_alignment: "resisted", reversed_alignment: "reversed"
@@ -271,6 +326,15 @@
   controls.appendChild(resetBtn);
   root.appendChild(controls);
 
+  // which mode the report is in: the file alone, or served with every pair's texts
+  var modeNote = el("p", "note ex-mode"); modeNote.id = "ex-mode";
+  modeNote.setAttribute("data-mode", SERVED ? "served" : "file");
+  if (SERVED) modeNote.textContent = "Served by seal view --serve: every pair's texts (and rewrites) are read from the run's Parquet on demand" +
+    (hasText ? "; the file alone holds the texts of " + nText.toLocaleString("en") + " of " + N.toLocaleString("en") + " pairs." : ".");
+  else if (hasText) modeNote.textContent = "This file holds every pair's numbers but the texts of a sample of " + nText.toLocaleString("en") + " of " +
+    N.toLocaleString("en") + " pairs (the watchlist, rewritten pairs, then a fixed sample); `seal view RUN --serve` shows every pair's texts.";
+  else modeNote.textContent = "This file holds every pair's texts.";
+  root.appendChild(modeNote);
   var status = el("p", "ex-status"); status.id = "ex-status"; status.setAttribute("aria-live", "polite");
   root.appendChild(status);
 
@@ -478,7 +542,7 @@
         } else if (c.key === "theta") td = el("td", "num", fmt(theta[i], 1));
         else if (c.key === "feat") {
           td = el("td", "num", state.feature ? fmt(featVal(state.feature, 0, i), 2) + " / " + fmt(featVal(state.feature, 1, i), 2) : "");
-        } else td = el("td", "snip", hasText && !hasText[i] ? NO_TEXT : snippet(c.key === "ch" ? D.ch[i] : D.rj[i], 90));
+        } else td = el("td", "snip", needText(i) ? textOf(i, "") : snippet(c.key === "ch" ? D.ch[i] : D.rj[i], 90));
         tr.appendChild(td);
       });
       if (susp[i]) tr.classList.add("susp");
@@ -496,8 +560,10 @@
     });
     status.textContent = total.toLocaleString("en") + " of " + N.toLocaleString("en") + " pairs match" +
       (total ? " · showing " + (start + 1).toLocaleString("en") + "–" + end.toLocaleString("en") : "") +
-      (hasText ? " · texts (and the text search) cover " + nText.toLocaleString("en") + " of " + N.toLocaleString("en") +
-       " pairs: the watchlist, rewritten pairs, then a fixed sample" : "");
+      (hasText && !SERVED ? " · texts (and the text search) cover " + nText.toLocaleString("en") + " of " + N.toLocaleString("en") +
+       " pairs: the watchlist, rewritten pairs, then a fixed sample" : "") +
+      (hasText && SERVED ? " · the text search covers the " + (nText + nFetched).toLocaleString("en") + " pairs whose texts are loaded" : "");
+    if (SERVED) fetchTexts(Array.prototype.slice.call(view, start, end));
     status.setAttribute("data-count", String(total));
     pageInfo.textContent = "page " + (state.page + 1) + " of " + pages;
     prevBtn.disabled = state.page <= 0;
@@ -693,7 +759,14 @@
     if (trunc[i]) add("truncated", "an RM saw a truncated input", "warn");
     if (D.rctx && D.rctx[String(i)] !== undefined) add("contexts", "chosen and rejected contexts differ", "warn");
     if (D.src_paths) add("source", D.src_paths[D.src_path[i]] + " #" + D.src_rec[i]);
-    if (hasText && !hasText[i]) add("texts", "not embedded in this file (a sample is); read them in pairs.parquet", "warn");
+    if (needText(i)) {
+      if (!SERVED) add("texts", "not embedded in this file (a sample is); read them in pairs.parquet or with seal view --serve", "warn");
+      else if (fetched[D.ids[i]] === "failed") add("texts", "could not be fetched from the server: " + fetchError, "warn");
+      else {
+        add("texts", "loading from the server…");
+        fetchTexts([i]);
+      }
+    } else if (SERVED && inFile && !inFile[i]) add("texts", "served from the run's Parquet (not in the file's sample)");
     detail.appendChild(meta);
     var contrib = contributions(i);
     if (contrib) detail.appendChild(contrib);
@@ -714,7 +787,7 @@
       }
       return col;
     }
-    var ctxCol = column("Context", D.ctx[i], null);
+    var ctxCol = column("Context", textOf(i, D.ctx[i]), null);
     if (D.rctx && D.rctx[String(i)] !== undefined) {
       ctxCol.appendChild(el("h5", null, "Rejected transcript's own context"));
       ctxCol.appendChild(el("div", "text", D.rctx[String(i)]));
@@ -725,8 +798,8 @@
       ctxCol.appendChild(kvTable(mr));
     }
     grid.appendChild(ctxCol);
-    grid.appendChild(column("Chosen", D.ch[i], 0));
-    grid.appendChild(column("Rejected", D.rj[i], 1));
+    grid.appendChild(column("Chosen", textOf(i, D.ch[i]), 0));
+    grid.appendChild(column("Rejected", textOf(i, D.rj[i]), 1));
     detail.appendChild(grid);
     var rv = rewriteViewer(i);
     if (rv) detail.appendChild(rv);
