@@ -301,8 +301,17 @@ class RunSection(_Section):
     entries, not audited. The rest is D."""
 
 
+class ReportOptions(_Section):
+    """``[report]``: how the report shows the run (``seal report`` flags are the same fields)."""
+
+    forest_rms: tuple[str, ...] = ()
+    """RMs the overlaid imprint forest of the leaderboard shows when the page opens
+    (``seal report --forest-rm NAME``, repeatable); empty: the first six RMs. The page's checkboxes
+    show any others, and the URL keeps that choice."""
+
+
 class AuditConfig(_Section):
-    """The whole run. Sections: run, data, train_rm, rms, labels, rewrite, analysis, compare."""
+    """The whole run. Sections: run, data, train_rm, rms, labels, rewrite, analysis, compare, report."""
 
     run: RunSection = Field(default_factory=RunSection)
     data: list[DataConfig]
@@ -313,6 +322,7 @@ class AuditConfig(_Section):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     compare: list[CompareSpec] = Field(default_factory=list)
     """``[[compare]]``: RM pairs compared as pre/post beside the run's own pre:post pair."""
+    report: ReportOptions = Field(default_factory=ReportOptions)
 
     @field_validator("data")
     @classmethod
@@ -354,6 +364,9 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> AuditConfig:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"{source}: key 'rms': duplicate RM names {dupes}")
+    unknown = [n for n in cfg.report.forest_rms if n not in names]
+    if unknown:
+        raise ConfigError(f"{source}: key 'report.forest_rms': no RM named {unknown} (RMs: {names})")
     for role in ("pre", "post"):
         if sum(r == role for _, r in cfg.rm_roles()) > 1:
             raise ConfigError(f"{source}: key 'rms': more than one RM with role '{role}'")

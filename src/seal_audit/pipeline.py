@@ -714,10 +714,10 @@ def result_of(store: RunStore, report_path: Path | None = None) -> Run:
 
 
 # --- REPORT and the whole run -----------------------------------------------------------------------
-def report_stage(store: RunStore, say: Reporter = _quiet) -> Path:
+def report_stage(store: RunStore, say: Reporter = _quiet, options: Any = None) -> Path:
     from seal_audit.report import build_report
 
-    paths = build_report(store)
+    paths = build_report(store, options=options)
     for w in paths.warnings:
         say(f"[report] warning: {w}")
     return Path(paths.html)
@@ -783,7 +783,7 @@ def run(
         rw = rewrite_stage(store, cfg, specs, featurizers, say)
         _stop_unless_partial_allowed("rewrite", rw.failures() if rw is not None else [], allow_partial, say)
         analyze_stage(store, options, compare=cfg.compare, say=say)
-        report = report_stage(store, say) if cfg.run.report else None
+        report = report_stage(store, say, cfg.report) if cfg.run.report else None
         store.cache.compact()  # issue 18: repack the pages a cold run filled in hash order
         return result_of(store, report)
     finally:

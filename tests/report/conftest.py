@@ -7,6 +7,7 @@ transcripts), with two hostile texts injected to check that dataset text never e
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -102,14 +103,27 @@ def build_run(
     n_bootstrap: int = 200,
     inject: bool = True,
     unique_texts: bool = False,
+    extra_rms: int = 0,
 ) -> RunStore:
-    """Simulate, analyse and store one run under ``root`` (pairs, scores, features, stats, tables)."""
+    """Simulate, analyse and store one run under ``root`` (pairs, scores, features, stats, tables);
+    ``extra_rms`` adds that many RMs of role extra ("rm-1" …: the post-D rewards plus noise)."""
     from seal_audit.stats.analysis import analyze
     from seal_audit.stats.options import AnalysisOptions
     from seal_audit.stats.simulate import SimulationSpec, simulate
 
     sim = simulate(SimulationSpec(n_pairs=n_pairs, seed=seed, truth_mc_pairs=20_000))
-    result = analyze(sim.inputs(), AnalysisOptions(seed=seed, n_bootstrap=n_bootstrap))
+    if extra_rms:
+        rng = np.random.default_rng(seed)
+        base = sim.scores[sim.scores["rm"] == "post"]
+        extra = [
+            base.assign(rm=f"rm-{k}", reward=base["reward"] + rng.normal(0, 0.3 * k, len(base)))
+            for k in range(1, extra_rms + 1)
+        ]
+        sim = dataclasses.replace(sim, scores=pd.concat([sim.scores, *extra], ignore_index=True))
+    inputs = sim.inputs()
+    if extra_rms:  # the simulation's inputs call every RM but pre and post a baseline
+        inputs = dataclasses.replace(inputs, baselines=("length_chars",))
+    result = analyze(inputs, AnalysisOptions(seed=seed, n_bootstrap=n_bootstrap))
     store = RunStore(root)
     texts = _texts(n_pairs)
     texts["pair_id"] = sim.pairs["pair_id"].astype(str).to_numpy()
@@ -146,6 +160,7 @@ def build_run(
                 options={"format": "text-pair", "revision": "2a3d7f1"},
             ),
             "length_chars": RMRecord(spec="length:chars", role="baseline"),
+            **{f"rm-{k}": RMRecord(spec=f"simulated:{k}", role="extra") for k in range(1, extra_rms + 1)},
         }
     )
     store.update_manifest(seed=seed)

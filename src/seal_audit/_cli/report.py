@@ -8,6 +8,7 @@ import click
 
 from seal_audit._cli._common import console
 from seal_audit._cli._writer import writer_store
+from seal_audit.config import ReportOptions
 from seal_audit.report import DEFAULT_TEXT_LIMIT, build_report
 
 
@@ -26,14 +27,24 @@ from seal_audit.report import DEFAULT_TEXT_LIMIT, build_report
     show_default=True,
     help="Characters kept per text in the pair explorer (0 = no limit).",
 )
-def command(run_dir: Path, out: Path | None, text_limit: int) -> None:
+@click.option(
+    "--forest-rm",
+    "forest_rms",
+    multiple=True,
+    metavar="NAME",
+    help="An RM the overlaid imprint forest shows on opening (repeatable; [report] forest_rms; "
+    "default: the first six). The page's checkboxes show any others.",
+)
+def command(run_dir: Path, out: Path | None, text_limit: int, forest_rms: tuple[str, ...]) -> None:
     """Build the self-contained HTML report and the Markdown summary of RUN_DIR.
 
     Sections the run has not computed say so ("not computed: <reason>") instead of failing.
     """
     store = writer_store(run_dir, "report")
     with console.status("rendering the report ..."):
-        paths = build_report(store, out, text_limit=text_limit or None)
+        paths = build_report(
+            store, out, text_limit=text_limit or None, options=ReportOptions(forest_rms=forest_rms)
+        )
     for w in paths.warnings:
         console.print(f"[yellow]warning: {w}[/yellow]")
     size = paths.html.stat().st_size / 1e6

@@ -243,8 +243,21 @@ class Findings:
     items: tuple[FindingItem, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class Picker:
+    """Checkboxes choosing which series of a figure show (the page's script acts on them; the URL
+    hash keeps the choice). ``options`` are (value, label, swatch class, checked)."""
+
+    kind: ClassVar[str] = "picker"
+    name: str
+    """The figure's ``data-picker`` and the hash key (``forest``)."""
+    legend: str
+    options: tuple[tuple[str, str, str, bool], ...]
+
+
 Block = (
-    Heading
+    Picker
+    | Heading
     | Note
     | Para
     | NotComputed

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
+from seal_audit.config import ReportOptions
 from seal_audit.report import sections as sec
 from seal_audit.report._blocks import NotComputed, Section
 from seal_audit.report._data import ReportData, load
@@ -82,7 +83,11 @@ def _failed(name: str, exc: Exception, warnings: list[str]) -> Section:
 
 
 def render_html(
-    data: ReportData, *, text_limit: int | None = DEFAULT_TEXT_LIMIT, text_budget: int | None = TEXT_BUDGET
+    data: ReportData,
+    *,
+    text_limit: int | None = DEFAULT_TEXT_LIMIT,
+    text_budget: int | None = TEXT_BUDGET,
+    options: ReportOptions | None = None,
 ) -> tuple[str, tuple[str, ...]]:
     """The report page as one string, and the warnings of sections that failed to render."""
     warnings: list[str] = []
@@ -91,7 +96,7 @@ def render_html(
     except Exception as exc:
         warnings.append(f"pair explorer: {type(exc).__name__}: {exc}")
         payload = {"n": 0, "missing": f"could not build the explorer data ({type(exc).__name__}: {exc})"}
-    ctx = sec.Ctx(data, payload)
+    ctx = sec.Ctx(data, payload, options or ReportOptions())
     sections: list[Section] = []
     if data.headline is not None:
         try:
@@ -105,6 +110,7 @@ def render_html(
             s = _failed(name, exc, warnings)
         if s is not None:
             sections.append(s)
+    warnings += ctx.warnings
     try:
         man = sec.manifest.build(ctx)
     except Exception as exc:
@@ -153,6 +159,7 @@ def build_report(
     *,
     text_limit: int | None = DEFAULT_TEXT_LIMIT,
     text_budget: int | None = TEXT_BUDGET,
+    options: ReportOptions | None = None,
 ) -> ReportPaths:
     """Write ``report.html`` (self-contained page + pair explorer) and ``report.md`` for a run.
 
@@ -160,14 +167,18 @@ def build_report(
     goes beside it with the ``.md`` suffix. Missing analyses never fail the build: their sections
     say why they are absent. ``text_limit`` caps the characters kept per text in the explorer,
     ``text_budget`` the characters of text the file holds in all (beyond it, a sample of pairs keeps
-    its texts; ``seal view --serve`` serves the others).
+    its texts; ``seal view --serve`` serves the others). ``options`` is the ``[report]`` section.
     """
     data = load(store)
-    html, warnings = render_html(data, text_limit=text_limit, text_budget=text_budget)
+    options = options or ReportOptions()
+    html, warnings = render_html(data, text_limit=text_limit, text_budget=text_budget, options=options)
     html_path = Path(out) if out is not None else store.path(HTML_NAME)
     md_path = html_path.with_suffix(".md") if out is not None else store.path(MD_NAME)
     write_text_atomic(html_path, visible_controls(html))  # last guard: no raw control character
     write_text_atomic(md_path, visible_controls(markdown(data)))
     if out is None:
-        store.record_stage("report", {"html": HTML_NAME, "md": MD_NAME, "warnings": len(warnings)})
+        store.record_stage(
+            "report",
+            {"html": HTML_NAME, "md": MD_NAME, "warnings": len(warnings), "options": options.model_dump()},
+        )
     return ReportPaths(html=html_path, md=md_path, warnings=warnings)

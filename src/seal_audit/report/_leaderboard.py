@@ -18,7 +18,8 @@ from seal_audit.stats import AnalysisResult
 from seal_audit.stats._common import Skipped
 
 MAX_FOREST_PANELS = 6
-"""RMs shown side by side in the imprint comparison figure (more would not fit the page width)."""
+"""RMs the overlaid imprint forest shows on opening when ``[report] forest_rms`` names none (more
+overlaid estimates per row stop being readable; the page's checkboxes add any others)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -289,6 +289,103 @@ def forest(
     return root(width, height, body, label)
 
 
+OVERLAY_COLOURS = 7
+"""Series colours of the overlaid forest (``.ov-0`` … in the CSS); beyond them the marker shape changes."""
+OVERLAY_STEP = 7.0
+"""Vertical distance between two RMs' estimates within one row of the overlaid forest."""
+
+
+def overlay_offsets(shown: Sequence[int]) -> dict[int, float]:
+    """Vertical offset of each shown series within a row, centred (the page's script uses the same rule)."""
+    n = len(shown)
+    return {k: (j - (n - 1) / 2) * OVERLAY_STEP for j, k in enumerate(shown)}
+
+
+def forest_overlay(
+    rows: Sequence[ForestRow],
+    series: Sequence[tuple[str, dict[str, Estimate]]],
+    shown: Sequence[int],
+    *,
+    x_title: str,
+    label: str,
+) -> str:
+    """One forest panel with several RMs overlaid: per row, each RM's estimate and interval, offset a
+    little so they do not hide each other; colour (then marker shape) tells the RMs apart.
+
+    Every series is drawn (``<g class="ov" data-ov=k>``); those not in ``shown`` carry
+    ``display="none"``. The page's script shows any chosen set and re-centres them with the same
+    offsets as :func:`overlay_offsets` (``transform`` of each group), so the file and the script agree.
+    """
+    label_w, panel_w, row_h, head_h, top = 190.0, 560.0, max(19.0, OVERLAY_STEP * len(series) + 6), 22.0, 12.0
+    groups: list[tuple[str, list[ForestRow]]] = []
+    for r in rows:
+        if groups and groups[-1][0] == r.group:
+            groups[-1][1].append(r)
+        else:
+            groups.append((r.group, [r]))
+    width = label_w + panel_w + 12
+    ys: dict[str, float] = {}
+    y = top
+    body: list[str] = []
+    for g, rs in groups:
+        y0 = y
+        y += head_h
+        for r in rs:
+            ys[r.label] = y + row_h / 2
+            y += row_h
+        body.append(rect(0, y0, width, y - y0, f"band band-{esc(g)}"))
+        body.append(rect(0, y0, 4, y - y0, f"swatch g-{esc(g)}"))
+        body.append(
+            text(10, y0 + 15, f"{g} features" if g in ("target", "spoiler") else g, f"group-title g-{esc(g)}")
+        )
+    y_end = y
+    vals = [
+        v for _, vs in series for e in vs.values() for v in (e.low, e.high, e.estimate) if math.isfinite(v)
+    ]
+    lo, hi = padded(min([*vals, 0.0]), max([*vals, 0.0])) if vals else (-1.0, 1.0)
+    sc = Scale(lo, hi, label_w + 6, label_w + panel_w - 6)
+    body.extend(x_axis(sc, y_end + 4, nice_ticks(lo, hi, 5), grid_to=top, title=x_title))
+    if lo < 0 < hi:
+        body.append(line(sc(0), top, sc(0), y_end + 4, "zero"))
+    for r in rows:
+        body.append(text(label_w - 8, ys[r.label] + 4, r.label, "row-label", "end"))
+    offsets = overlay_offsets(shown)
+    for k, (name, vs) in enumerate(series):
+        shape = k // OVERLAY_COLOURS % 3
+        parts = []
+        for r in rows:
+            e = vs.get(r.label)
+            if e is None or not math.isfinite(e.estimate):
+                continue
+            yy = ys[r.label]
+            l_, h_ = (
+                (e.low, e.high)
+                if math.isfinite(e.low) and math.isfinite(e.high)
+                else (e.estimate, e.estimate)
+            )
+            x = sc(e.estimate)
+            if shape == 0:
+                mark = f'<circle cx="{_c(x)}" cy="{_c(yy)}" r="3.6" class="pt"/>'
+            elif shape == 1:
+                mark = f'<rect x="{_c(x - 3.4)}" y="{_c(yy - 3.4)}" width="6.8" height="6.8" class="pt"/>'
+            else:
+                mark = f'<path d="M{_c(x)},{_c(yy - 4.4)}L{_c(x + 4.4)},{_c(yy)}L{_c(x)},{_c(yy + 4.4)}L{_c(x - 4.4)},{_c(yy)}Z" class="pt"/>'
+            tip = f"{name} · " + (e.tip or f"{r.label}: {num(e.estimate)} [{num(l_)}, {num(h_)}]")
+            parts.append(
+                f'<g class="{"" if e.significant else "ns"}"><title>{esc(tip)}</title>'
+                + line(sc(max(l_, lo)), yy, sc(min(h_, hi)), yy, "ci")
+                + mark
+                + "</g>"
+            )
+        hidden = "" if k in offsets else ' display="none"'
+        dy = offsets.get(k, 0.0)
+        body.append(
+            f'<g class="ov ov-{k % OVERLAY_COLOURS}" data-ov="{k}" data-rm="{esc(name)}" data-step="{OVERLAY_STEP:g}" '
+            f'transform="translate(0,{_c(dy)})"{hidden}>{"".join(parts)}</g>'
+        )
+    return root(width, y_end + 48, body, label)
+
+
 # --------------------------------------------------------------------------------------------
 # Small figures
 

@@ -179,7 +179,7 @@
       feature: "", side: "either", op: ">=", fval: "1",
       mrm: post, mmin: "", mmax: "", agree: "", cal: "",
       t: "all", kind: "all", rw: "", rwrm: post,
-      sortKey: "index", sortDir: 1, page: 0, pageSize: 25, pair: ""
+      sortKey: "index", sortDir: 1, page: 0, pageSize: 25, pair: "", forest: ""
     };
   }
   var URL_KEYS = {
@@ -187,7 +187,7 @@
     feature: "f", side: "fside", op: "fop", fval: "fval",
     mrm: "mrm", mmin: "mmin", mmax: "mmax", agree: "agree", cal: "cal",
     t: "t", kind: "kind", rw: "rw", rwrm: "rwrm",
-    sortKey: "sort", sortDir: "dir", page: "page", pageSize: "size", pair: "pair"
+    sortKey: "sort", sortDir: "dir", page: "page", pageSize: "size", pair: "pair", forest: "forest"
   };
   var state = defaults();
   var view = null;
@@ -809,16 +809,54 @@
     if (!noUrl) writeUrl(false);
   }
 
+  // ---- the overlaid imprint forest: which RMs show ("forest" in the hash; "" = the file's choice) --
+  var picker = document.querySelector('fieldset[data-picker="forest"]');
+  var pickBoxes = picker ? Array.prototype.slice.call(picker.querySelectorAll("input[type=checkbox]")) : [];
+  pickBoxes.forEach(function (b) { b.setAttribute("data-default", b.checked ? "1" : "0"); });
+  function forestNames() { return state.forest ? state.forest.split(",").map(decodeURIComponent) : null; }
+  function applyForest() {
+    var names = forestNames();
+    pickBoxes.forEach(function (b) { b.checked = names ? names.indexOf(b.value) >= 0 : b.getAttribute("data-default") === "1"; });
+    var on = {};
+    pickBoxes.forEach(function (b) { if (b.checked) on[b.value] = 1; });
+    var groups = Array.prototype.slice.call(document.querySelectorAll("figure.forest-overlay g.ov"));
+    var shown = groups.filter(function (g) { return on[g.getAttribute("data-rm")]; });
+    groups.forEach(function (g) { if (!on[g.getAttribute("data-rm")]) g.setAttribute("display", "none"); });
+    shown.forEach(function (g, j) {  // centred offsets, as _svg.overlay_offsets draws them
+      var step = parseFloat(g.getAttribute("data-step")) || 7;
+      g.setAttribute("transform", "translate(0," + ((j - (shown.length - 1) / 2) * step) + ")");
+      g.removeAttribute("display");
+    });
+    if (picker) picker.setAttribute("data-shown", String(shown.length));
+  }
+  pickBoxes.forEach(function (b) {
+    b.addEventListener("change", function () {
+      var names = pickBoxes.filter(function (x) { return x.checked; }).map(function (x) { return encodeURIComponent(x.value); });
+      var dflt = pickBoxes.every(function (x) { return x.checked === (x.getAttribute("data-default") === "1"); });
+      state.forest = dflt ? "" : (names.length ? names.join(",") : "-");
+      applyForest();
+      writeUrl(false);
+    });
+  });
+  function onlyForest(s) {
+    var d = defaults();
+    return Object.keys(URL_KEYS).every(function (k) { return k === "forest" || s[k] === d[k]; });
+  }
+
   // ---- applying a state (a door, a reload, back/forward) ---------------------------------------
   function apply(s, scroll) {
     state = s;
+    applyForest();
     syncControls();
     compute();
     render();
     var i = state.pair ? idIndex.get(state.pair) : undefined;
     if (i !== undefined) showPair(i, true); else { detail.hidden = true; state.pair = ""; }
     writeUrl(false);
-    if (scroll) (i !== undefined ? detail : document.getElementById("explorer")).scrollIntoView({ block: "start" });
+    if (scroll) {
+      var target = i !== undefined ? detail : (onlyForest(state) && picker ? picker : document.getElementById("explorer"));
+      target.scrollIntoView({ block: "start" });
+    }
   }
   function fromHash(scroll) {
     var s = parseHash(location.hash);
@@ -852,7 +890,7 @@
       state.t = tSel.value; state.kind = kSel.value; state.rw = rwSel.value; state.rwrm = rwRm.value; refresh();
     });
   });
-  resetBtn.addEventListener("click", function () { apply(defaults(), false); });
+  resetBtn.addEventListener("click", function () { var d = defaults(); d.forest = state.forest; apply(d, false); });
   prevBtn.addEventListener("click", function () { state.page--; render(); writeUrl(false); });
   nextBtn.addEventListener("click", function () { state.page++; render(); writeUrl(false); });
   sizeSel.addEventListener("change", function () { state.pageSize = parseInt(sizeSel.value, 10); state.page = 0; render(); writeUrl(false); });
@@ -884,6 +922,7 @@
     }
     if (!s) return;
     ev.preventDefault();
+    if (!s.forest) s.forest = state.forest; // a door filters the explorer; the forest keeps its RMs
     state = s;
     try { history.pushState(null, "", encodeState()); } catch (e) { /* see writeUrl */ }
     apply(s, true);

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from seal_audit.config import ReportOptions
 from seal_audit.report import _svg as svg
 from seal_audit.report._blocks import Door, Legend, LegendItem
 from seal_audit.report._data import ReportData, fnum, rm_roles, skip_reason
@@ -41,8 +42,14 @@ class StatsUnreadable(Exception):
 class Ctx:
     """What every section builder needs: the typed results and a few lookups computed once."""
 
-    def __init__(self, data: ReportData, payload: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, data: ReportData, payload: Mapping[str, Any] | None = None, options: ReportOptions | None = None
+    ) -> None:
         self.data = data
+        self.options = options or ReportOptions()
+        """The ``[report]`` section (``seal report`` flags)."""
+        self.warnings: list[str] = []
+        """Problems a section found with the options (the command prints them)."""
         self.payload: Mapping[str, Any] = payload or {}
         """The explorer's data: door counts are computed on it, so a link's promised count is what
         the explorer's filter finds."""

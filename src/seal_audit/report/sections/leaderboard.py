@@ -16,6 +16,7 @@ from seal_audit.report._blocks import (
     Inline,
     NotComputed,
     Note,
+    Picker,
     Section,
     Table,
     figure,
@@ -27,7 +28,7 @@ from seal_audit.report._leaderboard import (
     leaderboard_view,
     sorted_rows,
 )
-from seal_audit.report.sections._common import Ctx, differs
+from seal_audit.report.sections._common import Ctx, differs, feature_rows
 
 GUIDE = (
     "Every RM side by side. Each table below is the same rows in another order; open one to sort by that "
@@ -68,6 +69,59 @@ def _cells(ctx: Ctx, view: LeaderboardView, row: Row) -> tuple[Cell, ...]:
     )
 
 
+def forest_choice(ctx: Ctx, rms: list[str]) -> tuple[list[str], list[str]]:
+    """The RMs the overlaid forest shows on opening (``[report] forest_rms`` / ``--forest-rm``, in
+    the run's RM order; default: the first six) and the requested names this run has no imprint for."""
+    asked = list(ctx.options.forest_rms)
+    unknown = [r for r in asked if r not in rms]
+    chosen = [r for r in rms if r in asked] if asked else rms[:MAX_FOREST_PANELS]
+    return chosen, unknown
+
+
+def _forest(ctx: Ctx, view: LeaderboardView) -> list[Block]:
+    """Every RM's imprints on one scale, overlaid; checkboxes choose which (the URL keeps them)."""
+    rms = list(view.imprints)
+    chosen, unknown = forest_choice(ctx, rms)
+    shown = [k for k, rm in enumerate(rms) if rm in chosen]
+    terms = sorted({t for rm in rms for t in view.imprints[rm]})
+    fig = svg.forest_overlay(
+        feature_rows(ctx, terms),
+        [(rm, view.imprints[rm]) for rm in rms],
+        shown,
+        x_title="Δ reward (raw logit units)",
+        label="Imprints of every RM, overlaid: the checkboxes above choose which show",
+    )
+    cap = (
+        f"Imprints ({view.estimator or 'first'} estimator) of the chosen RMs overlaid on one scale, adjusted "
+        f"intervals; solid = significant, faded = not. Showing {len(shown)} of {len(rms)} RMs on opening"
+        + (
+            f" ([report] forest_rms / --forest-rm: {', '.join(chosen)})"
+            if ctx.options.forest_rms
+            else f" (the first {min(MAX_FOREST_PANELS, len(rms))}; [report] forest_rms or --forest-rm choose others)"
+        )
+        + "; tick any RMs above the figure to overlay them."
+    )
+    out: list[Block] = []
+    if unknown:
+        ctx.warnings.append(
+            f"forest_rms: no imprint for {', '.join(unknown)} in this run (RMs: {', '.join(rms)})"
+        )
+        out.append(
+            Note(
+                f"forest_rms names RMs this run has no imprint for: {', '.join(unknown)} (RMs: {', '.join(rms)})."
+            )
+        )
+    out.append(
+        Picker(
+            "forest",
+            "RMs in the imprint forest",
+            tuple((rm, rm, f"ov-{k % svg.OVERLAY_COLOURS}", rm in chosen) for k, rm in enumerate(rms)),
+        )
+    )
+    out.append(figure(fig, cap, "wide forest-overlay"))
+    return out
+
+
 def build(ctx: Ctx) -> Section:
     why = ctx.missing("leaderboard")
     if why is not None:
@@ -82,19 +136,5 @@ def build(ctx: Ctx) -> Section:
         body.append(Details(f"sorted by {label}", (tbl,), open=i == 0))
     body.append(Note(view.caption))
     if len(view.imprints) > 1:
-        rms = list(view.imprints)[:MAX_FOREST_PANELS]
-        terms = sorted({t for rm in rms for t in view.imprints[rm]})
-        fig = svg.forest(
-            [svg.ForestRow(t, ctx.role_of.get(t, "spoiler")) for t in terms],
-            [svg.Panel(rm, view.imprints[rm]) for rm in rms],
-            x_title="Δ reward (raw logit units)",
-            label="Imprints of every RM",
-        )
-        cap = (
-            f"Imprints ({view.estimator or 'first'} estimator) of {len(rms)} RMs on one scale, adjusted "
-            "intervals; solid = significant."
-        )
-        if len(view.imprints) > MAX_FOREST_PANELS:
-            cap += f" First {MAX_FOREST_PANELS} of {len(view.imprints)} RMs; all are in stats.json per_rm."
-        body.append(figure(fig, cap, "wide"))
+        body += _forest(ctx, view)
     return Section("leaderboard", "Leaderboard", GUIDE, tuple(body))
