@@ -83,3 +83,34 @@ def test_table_sink_redacts_string_cells(tmp_path: object, monkeypatch: pytest.M
     for p in store.root.rglob("*"):
         if p.is_file():
             assert b"k3y-VALUE-7f9c2e41" not in p.read_bytes(), p
+
+
+def test_header_redaction_at_name_positions_equals_the_full_scan() -> None:
+    """``redact`` tries the header pattern only where a header name occurs (a 30 MB report would
+    otherwise cost seconds per pattern); on random mixes of hostile pieces it must give exactly
+    what one full ``_HEADER.sub`` then the token patterns give."""
+    import random
+
+    from seal_audit.data import redact as r
+
+    rng = random.Random(0)
+    pieces = [
+        "Authorization: Bearer abcdefghijklmnop1234",
+        "proxy-authorization=tok123456789",
+        'x-api-key: "k3y"',
+        "api_key='sk-abcdefghijklmnopqrstu1'",
+        "AUTHORIZATION : null",
+        "xauthorization: z",
+        "Proxy-Authorization: Basic Zm9vOmJhcg==",
+        '"Authorization": "[REDACTED]"',
+        "APi_KeY = v1",
+        "the api-key is",
+        " x-",
+        "proxy-",
+        "\n",
+        "\u0130",  # lower-cases to two characters: the full scan is used
+    ]
+    for _ in range(5000):
+        t = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        full = r._SK_TOKEN.sub(r.REDACTED, r._BEARER.sub(r.REDACTED, r._HEADER.sub(r._header_repl, t)))
+        assert r.redact(t) == full, t

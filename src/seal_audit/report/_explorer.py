@@ -245,7 +245,7 @@ def explorer_payload(
         for rm in rm_names:
             if f"{rm}_agree" in diag.columns:
                 a = _take(diag[f"{rm}_agree"].astype(float), dpos)
-                doc["agree"][rm] = "".join("-" if not np.isfinite(v) else ("1" if v else "0") for v in a)
+                doc["agree"][rm] = _bits(a != 0, np.isfinite(a))
 
     doc["cal"] = _calibration_bins(data, rewards, rm_names)
 
@@ -299,7 +299,8 @@ def _calibration_bins(
             continue
         c, r = rewards[rm]
         idx = winner_bin(c - r, n_bins)
-        out["rms"][rm] = "".join(BIN_CODES[j] if j >= 0 else "-" for j in idx.tolist())
+        table = np.frombuffer((BIN_CODES + "-").encode("ascii"), dtype=np.uint8)
+        out["rms"][rm] = table[np.where(idx >= 0, idx, len(BIN_CODES))].tobytes().decode("ascii")
     return out
 
 
@@ -332,9 +333,9 @@ def _rewrites(
     post = res.inputs.post if res is not None else ""
     transforms: set[str] = set()
     if rew is not None and "transform" in rew.columns:
-        transforms |= set(rew["transform"].astype(str))
+        transforms |= {str(t) for t in rew["transform"].unique()}
     if scores is not None and "variant" in scores.columns:
-        transforms |= set(scores["variant"].fillna(ORIGINAL).astype(str))
+        transforms |= {str(t) for t in scores["variant"].fillna(ORIGINAL).unique()}
     transforms.discard(ORIGINAL)
     out: list[dict[str, Any]] = []
     n = len(index)
@@ -425,7 +426,10 @@ def _rewrites(
                 c_0, r_0 = w_0.get(name, (np.full(n, np.nan), np.full(n, np.nan)))
                 for sd, (new, old) in enumerate(((c_t, c_0), (r_t, r_0))):
                     changed = np.flatnonzero(has & np.isfinite(new) & ~np.isclose(new, old, equal_nan=True))
-                    feats_t += [[int(i), sd, name, _round_list(np.array([new[i]]))[0]] for i in changed]
+                    feats_t += [
+                        [i, sd, name, v]
+                        for i, v in zip(changed.tolist(), _round_each(new[changed]), strict=True)
+                    ]
         entry_pos = {int(i): j for j, i in enumerate(entries)}
         flips: dict[str, str] = {}
         became: dict[str, str] = {}
@@ -435,15 +439,15 @@ def _rewrites(
             (oc, orj), (tc, trj) = orig_rw[rm], t_rw[rm]
             u = use & np.isfinite(oc) & np.isfinite(orj) & np.isfinite(tc) & np.isfinite(trj)
             a_, b_ = oc > orj, tc > trj  # as stats.robustness.accuracy_change, on unrounded rewards
-            flips[rm] = "".join("-" if not u[i] else ("1" if a_[i] != b_[i] else "0") for i in entries)
-            became[rm] = "".join("-" if not u[i] else ("1" if a_[i] and not b_[i] else "0") for i in entries)
+            flips[rm] = _bits((a_ != b_)[entries], u[entries])
+            became[rm] = _bits((a_ & ~b_)[entries], u[entries])
         out.append(
             {
                 "name": t,
                 "kind": kind or "unknown",
                 "i": entries.tolist(),
                 "st": "".join(code[entries]),
-                "use": "".join("1" if u else "0" for u in use[entries]),
+                "use": _bits(use[entries], np.ones(entries.size, dtype=bool)),
                 "sim": [_round_list(sim[0, entries], 3), _round_list(sim[1, entries], 3)],
                 "rw": {
                     rm: [_round_list(t_rw[rm][0][entries]), _round_list(t_rw[rm][1][entries])]
@@ -464,22 +468,50 @@ def _rewrites(
     return out
 
 
+def _bits(bit: np.ndarray, known: np.ndarray) -> str:
+    """One character per element: "1"/"0" for ``bit`` where ``known``, "-" elsewhere (vectorised:
+    160,800 pairs per RM and per string)."""
+    chars = np.where(known, np.where(bit, ord("1"), ord("0")), ord("-")).astype(np.uint8)
+    return chars.tobytes().decode("ascii")
+
+
+def _round_each(values: np.ndarray, decimals: int = 4) -> list[float | int]:
+    """``_round_list`` of each value on its own (a whole number is an int even among fractions)."""
+    r = np.round(np.asarray(values, dtype=float), decimals)
+    return [int(x) if x == int(x) else x for x in r.tolist()]
+
+
+def _positions(ids: pd.Series, index: pd.Index) -> np.ndarray:
+    """Position in ``index`` of each id (−1: not there), by the distinct ids: a long table repeats
+    each pair_id many times, and one lookup per distinct id is far cheaper than one per row."""
+    codes, uniq = pd.factorize(ids, use_na_sentinel=True)
+    found = index.get_indexer(pd.Index(np.asarray(uniq, dtype=object).astype(str)))
+    return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
+
+
+def _wide_array(
+    long: pd.DataFrame, value: str, index: pd.Index, codes: np.ndarray, n_keys: int
+) -> np.ndarray:
+    """(key, side, pair) array of ``value`` scattered from a long table whose key column is already
+    factorised (``codes``: −1 = no key); the first row wins on duplicates."""
+    pos = _positions(long["pair_id"], index)
+    side = long["side"].astype(str).to_numpy()
+    side_code = np.where(side == "chosen", 0, np.where(side == "rejected", 1, -1))
+    vals = pd.to_numeric(long[value], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out = np.full((n_keys, 2, len(index)), np.nan)
+    sel = np.flatnonzero((pos >= 0) & (side_code >= 0) & (codes >= 0))[::-1]  # first row written last
+    out[codes[sel], side_code[sel], pos[sel]] = vals[sel]
+    return out
+
+
 def _wide(
     long: pd.DataFrame, key: str, value: str, index: pd.Index
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """A long table (pair_id, side, <key>, <value>) as (chosen, rejected) arrays aligned with
     ``index``, per distinct key; the first row wins on duplicates. Vectorised scatter instead of a
     pivot, which takes seconds on the millions of feature rows of a 160,800-pair run."""
-    pos = index.get_indexer(pd.Index(long["pair_id"].astype(str)))
-    side = long["side"].astype(str).to_numpy()
-    side_code = np.where(side == "chosen", 0, np.where(side == "rejected", 1, -1))
     codes, names = pd.factorize(long[key].astype(str))
-    vals = pd.to_numeric(long[value], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    out = np.full((len(names), 2, len(index)), np.nan)
-    sel = np.flatnonzero((pos >= 0) & (side_code >= 0) & (codes >= 0))[
-        ::-1
-    ]  # reversed: first row written last
-    out[codes[sel], side_code[sel], pos[sel]] = vals[sel]
+    out = _wide_array(long, value, index, codes, len(names))
     return {str(name): (out[j, 0], out[j, 1]) for j, name in enumerate(names)}
 
 
@@ -488,16 +520,22 @@ def _wide_by_variant(
 ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """``_wide`` per variant (original and every transform) in one pass over the long table."""
     variant = (
-        long["variant"].fillna(ORIGINAL).astype(str)
+        long["variant"].fillna(ORIGINAL)
         if "variant" in long.columns
         else pd.Series(ORIGINAL, index=long.index)
     )
-    combined = long.assign(_vk=variant + "\x00" + long[key].astype(str))
-    out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for k, sides in _wide(combined, "_vk", value, index).items():
-        v, _, name = k.partition("\x00")
-        out.setdefault(v, {})[name] = sides
-    return out
+    v_codes, v_names = pd.factorize(variant)
+    k_codes, k_names = pd.factorize(long[key])
+    # one code per (variant, name) that occurs, without joining millions of strings
+    combo = np.where((v_codes >= 0) & (k_codes >= 0), v_codes.astype(np.int64) * len(k_names) + k_codes, -1)
+    c_codes, c_uniq = pd.factorize(combo)
+    out = _wide_array(long, value, index, np.where(c_uniq[c_codes] >= 0, c_codes, -1), len(c_uniq))
+    result: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for j, c in enumerate(c_uniq.tolist()):
+        if c >= 0:
+            name = str(k_names[c % len(k_names)])
+            result.setdefault(str(v_names[c // len(k_names)]), {})[name] = (out[j, 0], out[j, 1])
+    return result
 
 
 def _take(col: pd.Series, pos: np.ndarray) -> np.ndarray:

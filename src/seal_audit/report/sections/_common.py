@@ -48,6 +48,8 @@ class Ctx:
         self.data = data
         self.options = options or ReportOptions()
         """The ``[report]`` section (``seal report`` flags)."""
+        self.differs_cache: dict[str, int] = {}
+        """Pairs per feature whose sides differ (several sections link to them; 160,800 pairs each)."""
         self.warnings: list[str] = []
         """Problems a section found with the options (the command prints them)."""
         self.payload: Mapping[str, Any] = payload or {}
@@ -126,10 +128,15 @@ class Ctx:
 def differs(ctx: Ctx, feature: str) -> int | None:
     """Pairs whose chosen and rejected values of ``feature`` differ, as the explorer's
     "chosen − rejected != 0" filter counts them (None when the explorer has no such feature)."""
+    if feature in ctx.differs_cache:
+        return ctx.differs_cache[feature]
     fv = ctx.payload.get("fv", {}).get(feature)
     if fv is None:
         return None
-    return sum(1 for c, r in zip(fv[0], fv[1], strict=True) if c is not None and r is not None and c != r)
+    c, r = (np.array(side, dtype=float) for side in fv)  # None → NaN: never counted
+    n = int(np.count_nonzero(np.isfinite(c) & np.isfinite(r) & (c != r)))
+    ctx.differs_cache[feature] = n
+    return n
 
 
 def differs_door(ctx: Ctx, feature: str) -> Door | None:

@@ -43,7 +43,8 @@ def _sd(ctx: Ctx, feature: str) -> float:
     fv = ctx.payload.get("fv", {}).get(feature)
     if fv is None:
         return math.nan
-    vals = np.array([v for side in fv for v in side if v is not None], dtype=float)
+    vals = np.array(fv, dtype=float).ravel()  # None → NaN, left out below
+    vals = vals[np.isfinite(vals)]
     return float(vals.std(ddof=1)) if vals.size > 1 else math.nan
 
 
