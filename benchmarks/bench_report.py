@@ -22,6 +22,9 @@ from pathlib import Path
 
 HH = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 CHROMIUM = "/usr/bin/chromium"
+REPEATS = 5
+"""Each interaction is timed this many times; the median and the range are printed (a shared machine
+makes single timings noisy)."""
 
 
 def build(root: Path, n_pairs: int) -> dict[str, float]:
@@ -73,10 +76,10 @@ def report(root: Path) -> dict[str, float]:
     }
 
 
-def browse(html: Path) -> dict[str, float]:
+def browse(html: Path) -> dict[str, float | str]:
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, float] = {}
+    out: dict[str, float | str] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
@@ -97,20 +100,47 @@ def browse(html: Path) -> dict[str, float]:
                 "(code) => { const t = performance.now(); (new Function(code))(); return performance.now() - t; }",
                 js,
             )
-            return round(ms, 1)
+            return ms
 
-        out["filter_regime_ms"] = timed(
-            "const s = document.querySelector('#ex-regime'); s.value = '2'; s.dispatchEvent(new Event('change'));"
-        )
-        out["filter_transform_flipped_ms"] = timed(
-            "const t = document.querySelector('#ex-transform'); t.value = 'paraphrase';"
-            "t.dispatchEvent(new Event('change'));"
-            "const r = document.querySelector('#ex-rewrite'); r.value = 'flipped'; r.dispatchEvent(new Event('change'));"
-        )
-        out["door_regime_x_gamma_ms"] = timed(
-            'document.querySelector(\'a.door[href*="gamma=r"][href*="regime="]\').click();'
-        )
-        out["sort_margin_ms"] = timed("document.querySelector('#ex-table th[data-key=\"m:post\"]').click();")
+        reset = "document.querySelector('#ex-reset').click();"
+        actions = {
+            "filter_regime_ms": (
+                reset,
+                "const s = document.querySelector('#ex-regime'); s.value = '2'; s.dispatchEvent(new Event('change'));",
+            ),
+            "filter_transform_flipped_ms": (
+                reset,
+                "const t = document.querySelector('#ex-transform'); t.value = 'paraphrase';"
+                "t.dispatchEvent(new Event('change'));"
+                "const r = document.querySelector('#ex-rewrite'); r.value = 'flipped'; r.dispatchEvent(new Event('change'));",
+            ),
+            "door_regime_x_gamma_ms": (
+                reset,
+                'document.querySelector(\'a.door[href*="gamma=r"][href*="regime="]\').click();',
+            ),
+            # the sort of all 160,800 pairs (no filter), and once more the other way
+            "sort_margin_ms": (reset, "document.querySelector('#ex-table th[data-key=\"m:post\"]').click();"),
+            "sort_margin_desc_ms": (
+                "",
+                "document.querySelector('#ex-table th[data-key=\"m:post\"]').click();",
+            ),
+            "door_calibration_bin_ms": (
+                reset,
+                "document.querySelector('#calibration a.door').dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}));",
+            ),
+            "open_pair_ms": (reset, "document.querySelector('#ex-table tbody tr').click();"),
+        }
+        runs: dict[str, list[float]] = {k: [] for k in actions}
+        for _ in range(REPEATS):
+            for key, (before_js, js) in actions.items():
+                if before_js:
+                    timed(before_js)
+                runs[key].append(timed(js))
+        for key, vals in runs.items():
+            vals.sort()
+            out[key] = round(vals[len(vals) // 2], 1)  # the median of REPEATS runs
+            out[key.replace("_ms", "_range_ms")] = f"{vals[0]:.0f}-{vals[-1]:.0f}"
+        page.click("#ex-reset")
         before = page.get_attribute("#ex-status", "data-count")
         t1 = time.perf_counter()
         page.fill("#ex-search", "knife")  # debounced by 200 ms, then one pass over every text
@@ -118,8 +148,6 @@ def browse(html: Path) -> dict[str, float]:
             f"() => document.querySelector('#ex-status').getAttribute('data-count') !== '{before}'"
         )
         out["search_ms_after_debounce"] = round((time.perf_counter() - t1) * 1000 - 200, 1)
-        page.click("#ex-reset")
-        out["open_pair_ms"] = timed("document.querySelector('#ex-table tbody tr').click();")
         browser.close()
     return out
 
@@ -127,12 +155,16 @@ def browse(html: Path) -> dict[str, float]:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 160_800
     root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp()) / "run"
+    import os
+
     res: dict[str, float | int | str] = {"n_pairs": n, "run": str(root)}
+    res["load_average_at_start"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     if not (root / "stats.json").exists():
         res.update(build(root, n))
     res.update(report(root))
     print(json.dumps(res), file=sys.stderr)
     res.update(browse(root / "report.html"))
+    res["load_average_at_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(json.dumps(res, indent=1))
 
 

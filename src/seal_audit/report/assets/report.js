@@ -474,17 +474,14 @@
     var idx = Array.prototype.slice.call(out.subarray(0, k));
     var key = state.sortKey, dir = state.sortDir;
     if (key !== "index" && key !== "id" && key !== "gamma") {
-      // numeric keys: sort positions over a typed array of the keys (missing last, ties by pair order)
-      var get = sortGetter(key), len = idx.length, vals = new Float64Array(len), ord = new Uint32Array(len);
+      // numeric keys (missing last, ties by pair order): a stable radix sort of the keys' bits,
+      // exact and without a comparator call per comparison (160,800 pairs in tens of ms)
+      var get = sortGetter(key), len = idx.length, vals = new Float64Array(len);
       for (var p2 = 0; p2 < len; p2++) {
         var v = get(idx[p2]);
         vals[p2] = (typeof v === "number" && isFinite(v)) ? v * dir : Infinity;
-        ord[p2] = p2;
       }
-      ord.sort(function (a, b) { return (vals[a] - vals[b]) || (idx[a] - idx[b]); });
-      var sorted = new Array(len);
-      for (p2 = 0; p2 < len; p2++) sorted[p2] = idx[ord[p2]];
-      idx = sorted;
+      idx = radixOrder(idx, vals);
     } else if (key !== "index") {
       var getter = sortGetter(key);
       idx.sort(function (a, b) {
@@ -497,6 +494,33 @@
       });
     }
     view = idx;
+  }
+  // positions ``idx`` ordered by ``vals`` (ascending, ties in input order): LSD radix sort, 16 bits
+  // a pass, over each float64 mapped to an unsigned integer of the same order (−0 as +0)
+  function radixOrder(idx, vals) {
+    var len = vals.length, f = new Float64Array(1), u = new Uint32Array(f.buffer), p;
+    var H = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0, L = 1 - H; // word order
+    var hi = new Uint32Array(len), lo = new Uint32Array(len);
+    for (p = 0; p < len; p++) {
+      f[0] = vals[p] + 0;
+      var h = u[H], l = u[L];
+      if (h & 0x80000000) { h = ~h >>> 0; l = ~l >>> 0; } else h = (h | 0x80000000) >>> 0;
+      hi[p] = h; lo[p] = l;
+    }
+    var perm = new Int32Array(len), tmp = new Int32Array(len), count = new Uint32Array(65536);
+    for (p = 0; p < len; p++) perm[p] = p;
+    var words = [lo, lo, hi, hi];
+    for (var pass = 0; pass < 4; pass++) {
+      var w = words[pass], shift = pass % 2 ? 16 : 0, k, sum = 0;
+      count.fill(0);
+      for (p = 0; p < len; p++) count[(w[perm[p]] >>> shift) & 0xffff]++;
+      for (k = 0; k < 65536; k++) { var c = count[k]; count[k] = sum; sum += c; }
+      for (p = 0; p < len; p++) { var q = perm[p]; tmp[count[(w[q] >>> shift) & 0xffff]++] = q; }
+      var t = perm; perm = tmp; tmp = t;
+    }
+    var out = new Int32Array(len);
+    for (p = 0; p < len; p++) out[p] = idx[perm[p]];
+    return out;
   }
   function sortGetter(key) {
     if (key === "id") return function (i) { return D.ids[i]; };
@@ -934,6 +958,9 @@
   });
   window.addEventListener("popstate", function () { fromHash(true); });
   window.addEventListener("hashchange", function () { fromHash(true); });
+
+  // the text search's lower-cased copies, built once the page is idle (not on the first keystroke)
+  setTimeout(function () { if (!lower) ensureLower(); }, 0);
 
   var initial = parseHash(location.hash); // read before anything rewrites the URL
   if (initial) apply(initial, true);
