@@ -357,6 +357,7 @@ def test_paper_scale_report_loads_small_and_answers_fast(tmp_path: Path) -> None
     rep = bench.report(root)
     assert rep["html_mb"] <= 30, rep
     got = bench.browse(root / "report.html")
+    print(json.dumps({**rep, **got}))  # the figures, with -s (the README quotes the benchmark's)
     assert got["js_heap_mb"] <= 300, got
     for key in (
         "filter_regime_ms",
