@@ -19,6 +19,7 @@ import pandas as pd
 from seal_audit.report._data import ReportData, rm_roles
 from seal_audit.report._svg import visible_controls
 from seal_audit.stats._common import Skipped
+from seal_audit.stats.gate import drift_gate
 from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.prepare import ORIGINAL
 from seal_audit.stats.reliability import folded_bins, winner_bin
@@ -361,36 +362,21 @@ def _rewrites(
         reasons: dict[int, str] = {}
         kind = rob[t].kind if t in rob else ""
         if rew is not None and "transform" in rew.columns:
-            rw = rew[rew["transform"].astype(str) == t]
+            g = drift_gate(rew, t, index, exclude_drifted)  # the analysis' own gate
+            rw, pos = g.rows, g.pos
             if not kind and "kind" in rw.columns and len(rw):
                 kind = str(rw["kind"].iloc[0])
-            pos = index.get_indexer(pd.Index(rw["pair_id"].astype(str)))
-            keep = pos >= 0
-            rw, pos = rw[keep], pos[keep]
             side = np.where(rw["side"].astype(str).to_numpy() == "rejected", 1, 0)
-            status = rw["status"].astype(str).to_numpy() if "status" in rw.columns else np.full(len(rw), "ok")
-            drifted = (
-                rw["drifted"].fillna(False).astype(bool).to_numpy()
-                if "drifted" in rw.columns
-                else np.zeros(len(rw), bool)
-            )
             simv = (
                 pd.to_numeric(rw["similarity"], errors="coerce").to_numpy(dtype=float)
                 if "similarity" in rw.columns
                 else np.full(len(rw), np.nan)
             )
-            has[pos] = True
-            bad_row = (status != "ok") | (drifted & exclude_drifted)
-            bad[pos[bad_row]] = True
+            has |= g.has
+            bad = g.has & ~g.passes
             sim[side, pos] = simv
-            # the worst verdict of a pair's rows wins: failed > rejected > drifted > ok
-            rank = {"f": 3, "r": 2, "d": 1, "o": 0, "": -1}
-            for j, (p_, st, dr) in enumerate(zip(pos, status, drifted, strict=True)):
-                c = "f" if st == "failed" else "r" if st == "rejected" else "d" if dr else "o"
-                if rank[c] > rank[code[p_]]:
-                    code[p_] = c
-                if st != "ok" and "reason" in rw.columns and pd.notna(rw["reason"].iloc[j]):
-                    reasons[int(p_)] = str(rw["reason"].iloc[j])
+            code = g.verdict.copy()  # the worst verdict of a pair's rows: failed > rejected > drifted > ok
+            reasons = g.reasons
             with_text = np.ones(len(rw), dtype=bool)
             if sample is not None:
                 keep = np.zeros(n, dtype=bool)

@@ -28,6 +28,7 @@ from seal_audit.stats.diagnostics import (
     resistance_by_feature,
     suspicious_pairs,
 )
+from seal_audit.stats.gate import drift_gate
 from seal_audit.stats.imprint import (
     ImprintModel,
     ImprintResult,
@@ -486,41 +487,10 @@ def pair_diagnostics(ctx: Context) -> None:
 def _drift_gate(
     rewrites: pd.DataFrame, transform: str, index: pd.Index, exclude_drifted: bool
 ) -> tuple[DriftGate, BoolArray, BoolArray]:
-    """Per transform: which pairs have rewrite rows, which pass the gate, and the gate's counts."""
-    n = len(index)
-    rw = rewrites[rewrites["transform"].astype(str) == transform]
-    pos = index.get_indexer(pd.Index(rw["pair_id"].astype(str)))
-    rw = rw[pos >= 0]
-    pos = pos[pos >= 0]
-    status = rw["status"].astype(str).to_numpy() if "status" in rw.columns else np.full(len(rw), "ok")
-    drifted = (
-        rw["drifted"].fillna(False).astype(bool).to_numpy()
-        if "drifted" in rw.columns
-        else np.zeros(len(rw), bool)
-    )
-    sim = (
-        pd.to_numeric(rw["similarity"], errors="coerce").to_numpy(dtype=float)
-        if "similarity" in rw.columns
-        else np.full(len(rw), np.nan)
-    )
-    has = np.zeros(n, dtype=bool)
-    has[pos] = True
-    bad_row = (status != "ok") | (drifted if exclude_drifted else np.zeros(len(rw), bool))
-    bad = np.zeros(n, dtype=bool)
-    bad[pos[bad_row]] = True
-    ok_sim = sim[(status == "ok") & np.isfinite(sim)]
-    gate = DriftGate(
-        n_pairs_with_rewrites=int(has.sum()),
-        n_rows=len(rw),
-        n_ok=int(np.sum(status == "ok")),
-        n_rejected=int(np.sum(status == "rejected")),
-        n_failed=int(np.sum(status == "failed")),
-        n_drifted=int(drifted.sum()),
-        mean_similarity=float(ok_sim.mean()) if ok_sim.size else float("nan"),
-        exclude_drifted=exclude_drifted,
-        n_pairs_excluded=int((has & bad).sum()),
-    )
-    return gate, has, has & ~bad
+    """Per transform: which pairs have rewrite rows, which pass the gate, and the gate's counts
+    (``stats.gate``, shared with the report's rewrite viewer)."""
+    g = drift_gate(rewrites, transform, index, exclude_drifted)
+    return g.gate, g.has, g.passes
 
 
 def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
