@@ -145,6 +145,19 @@ def test_served_dataset_markup_stays_inert(served_run: dict[str, Any]) -> None:
     assert XSS_IMG in page.locator("#ex-detail .col-chosen .text").inner_text()
     assert "served from the run's Parquet" in page.inner_text("#ex-detail")
     assert errors == []
+    # the text search covers every pair when served (the server searches the Parquet)
+    pairs = pd.read_parquet(served_run["run"] / "pairs.parquet")
+    needle = "window.__pwned=1"
+    want = set()
+    for col in ("context", "chosen", "rejected"):
+        want |= set(pairs.loc[pairs[col].str.lower().str.contains(needle, regex=False), "pair_id"])
+    assert pid in want
+    page.click("#ex-reset")
+    page.fill("#ex-search", needle)
+    page.wait_for_function(
+        "() => document.querySelector('#ex-status').textContent.includes('(served)')", timeout=20_000
+    )
+    assert int(page.get_attribute("#ex-status", "data-count")) == len(want)
     # the served page may connect only to its own origin
     other = page.evaluate(
         "() => fetch('http://localhost:1/x').then(() => 'reached', e => 'blocked: ' + e.message)"

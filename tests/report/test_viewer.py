@@ -153,9 +153,27 @@ def test_texts_endpoint_serves_the_parquet_texts_of_named_pairs(served: tuple[Pa
     assert other in doc["pairs"] and doc["missing"] == ["nope"]
 
 
+def test_search_endpoint_finds_pairs_by_text(served: tuple[Path, int]) -> None:
+    run, port = served
+    pairs = pd.read_parquet(run / "pairs.parquet")
+    word = str(pairs["chosen"].iloc[7]).split()[3].upper()  # case-insensitive
+    from urllib.parse import quote
+
+    status, body = _request(port, "GET", f"/api/search?q={quote(word)}", f"127.0.0.1:{port}")
+    assert status == 200
+    ids = set(json.loads(body)["ids"])
+    hit = set()
+    for col in ("context", "chosen", "rejected"):
+        hit |= set(pairs.loc[pairs[col].str.lower().str.contains(word.lower(), regex=False), "pair_id"])
+    assert ids == hit and str(pairs["pair_id"].iloc[7]) in ids
+
+
 @pytest.mark.parametrize(
     ("path", "host", "headers", "status"),
     [
+        ("/api/search?q=", "127.0.0.1", {}, 400),
+        ("/api/search?q=" + "x" * 201, "127.0.0.1", {}, 400),
+        ("/api/search?q=a", "127.0.0.1", {"Sec-Fetch-Site": "cross-site"}, 403),
         ("/api/texts", "127.0.0.1", {}, 400),
         ("/api/texts?ids=" + ",".join(f"x{i}" for i in range(501)), "127.0.0.1", {}, 400),
         ("/api/texts?ids=a", "evil.example", {}, 403),

@@ -28,7 +28,15 @@ from seal_audit._cli._common import console
 from seal_audit._cli._output import summary
 from seal_audit.data.errors import SealError
 from seal_audit.report import HTML_NAME, build_report
-from seal_audit.report._serve import MAX_IDS, TEXTS_PATH, PairTexts, served_csp, served_page
+from seal_audit.report._serve import (
+    MAX_IDS,
+    MAX_QUERY,
+    SEARCH_PATH,
+    TEXTS_PATH,
+    PairTexts,
+    served_csp,
+    served_page,
+)
 from seal_audit.store import RunStore
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "localhost.localdomain"})
@@ -89,7 +97,7 @@ class ReportHandler(http.server.BaseHTTPRequestHandler):
         if _host_name(self.headers.get("Host")) not in self.allowed_hosts:
             self._refuse(403, "Host is not a loopback name")
             return
-        if self.path.split("?", 1)[0] == TEXTS_PATH:
+        if self.path.split("?", 1)[0] in (TEXTS_PATH, SEARCH_PATH):
             self._serve_texts(with_body)
             return
         target = report_file(self.root, self.path)
@@ -127,7 +135,8 @@ class ReportHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _serve_texts(self, with_body: bool) -> None:
-        """The texts of the named pairs, as JSON; only for the page itself (same origin)."""
+        """The texts of the named pairs, or the pairs whose texts contain a query, as JSON; only for
+        the page itself (same origin)."""
         site = self.headers.get("Sec-Fetch-Site")
         if site is not None and site not in ("same-origin", "none"):
             self._refuse(403, "Forbidden (texts are served to the report's own page only)")
@@ -135,13 +144,19 @@ class ReportHandler(http.server.BaseHTTPRequestHandler):
         if self.texts is None:
             self._refuse(404, "Not Found (no pairs table in this run)")
             return
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        q = query.get("q", [""])[0]
         ids = [i for part in query.get("ids", []) for i in part.split(",") if i]
-        if not ids or len(ids) > MAX_IDS:
+        if url.path == SEARCH_PATH and (not q.strip() or len(q) > MAX_QUERY):
+            self._refuse(400, f"Bad Request (search for 1 to {MAX_QUERY} characters: ?q=<text>)")
+            return
+        if url.path == TEXTS_PATH and (not ids or len(ids) > MAX_IDS):
             self._refuse(400, f"Bad Request (name 1 to {MAX_IDS} pair ids: ?ids=<id>,<id>)")
             return
         try:
-            body = self.texts.answer(ids)
+            doc = self.texts.search(q) if url.path == SEARCH_PATH else self.texts.texts(ids)
+            body = self.texts.encode(doc)
         except Exception as exc:  # an unreadable table: the page shows this line
             reason = " ".join(f"cannot read the run's texts: {type(exc).__name__}: {exc}".split())
             self._refuse(500, reason.encode("ascii", "replace").decode("ascii")[:300])

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from seal_audit.report._svg import visible_controls
@@ -26,6 +27,12 @@ from seal_audit.store import RunStore
 
 TEXTS_PATH = "/api/texts"
 """The endpoint: ``GET /api/texts?ids=<id>,<id>,…`` → ``{"pairs": {id: texts}, "missing": [id]}``."""
+SEARCH_PATH = "/api/search"
+"""``GET /api/search?q=<text>`` → ``{"q": text, "ids": [pair ids whose context, chosen or rejected
+text contains it, case-insensitive]}``: the explorer's text search over every pair, not the file's
+sample."""
+MAX_QUERY = 200
+"""Characters of a search query."""
 MAX_IDS = 500
 """Pair ids one request may name (a page of the explorer is at most 250 pairs)."""
 SERVED_TEXT_LIMIT = 1_000_000
@@ -130,10 +137,25 @@ class PairTexts:
             out[pid] = entry
         return {"pairs": out, "missing": missing}
 
+    def search(self, query: str) -> dict[str, Any]:
+        """Pair ids whose context, chosen or rejected text contains ``query`` (case-insensitive, a
+        plain substring, as the page's own search)."""
+        pairs, _ = self._load()
+        hit = np.zeros(len(pairs), dtype=bool)
+        for col in ("context", "chosen", "rejected"):
+            if col in pairs.columns:
+                found = pairs[col].astype(str).str.contains(query, case=False, regex=False)
+                hit |= found.fillna(False).to_numpy(dtype=bool)
+        return {"q": query, "ids": [str(i) for i in pairs.index[hit]]}
+
     def answer(self, ids: Sequence[str]) -> bytes:
-        """The endpoint's body: JSON, ASCII only, with ``<``, ``>`` and ``&`` as ``\\u`` escapes (they
+        return self.encode(self.texts(ids))
+
+    @staticmethod
+    def encode(doc: dict[str, Any]) -> bytes:
+        """An endpoint's body: JSON, ASCII only, with ``<``, ``>`` and ``&`` as ``\\u`` escapes (they
         occur only inside strings), so no markup survives even where the body is read as HTML."""
-        text = json.dumps(self.texts(ids), ensure_ascii=True, separators=(",", ":"))
+        text = json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
         for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
             text = text.replace(ch, esc)
         return text.encode("ascii")

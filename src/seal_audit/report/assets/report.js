@@ -128,6 +128,28 @@
       });
   }
   var nFetched = 0;
+  // served: the text search runs on the server over every pair (the file's own search covers the
+  // texts it holds); while the answer is on its way the loaded texts are searched
+  var SEARCH_PATH = "/api/search";
+  var remote = null; // {q, hit: Uint8Array | null, error: string}
+  function remoteHit(q) {
+    if (!SERVED || !hasText) return null;
+    if (remote && remote.q === q) return remote.hit;
+    var mine = remote = { q: q, hit: null, error: "" };
+    fetch(SEARCH_PATH + "?q=" + encodeURIComponent(q), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) return r.text().then(function (t) { throw new Error(t.trim() || ("HTTP " + r.status)); });
+        return r.json();
+      })
+      .then(function (doc) {
+        var hit = new Uint8Array(N);
+        (doc.ids || []).forEach(function (id) { var i = idIndex.get(id); if (i !== undefined) hit[i] = 1; });
+        mine.hit = hit;
+        if (remote === mine && state.q.trim().toLowerCase() === q) refresh();
+      })
+      .catch(function (err) { mine.error = String(err && err.message ? err.message : err); if (remote === mine) render(); });
+    return null;
+  }
   var REGIME_LABEL = {
     stayed_aligned: "stayed aligned", got_aligned: "got aligned",
     resisted_alignment: "resisted", reversed_alignment: "reversed"
@@ -427,6 +449,7 @@
     var out = new Int32Array(N), k = 0;
     var q = state.q.trim().toLowerCase();
     if (q) ensureLower();
+    var qHit = q ? remoteHit(q) : null;
     var reg = state.regime === "all" ? null : parseInt(state.regime, 10);
     var g = state.gamma === "all" ? null : state.gamma;
     var m = margins[state.mrm];
@@ -468,7 +491,8 @@
         for (var x = 0; x < ts.length && !hit; x++) { var j = ts[x].pos[i]; if (j >= 0 && rwTest(ts[x], j)) hit = true; }
         if (!hit) continue;
       }
-      if (q && lower.ctx[i].indexOf(q) < 0 && lower.ch[i].indexOf(q) < 0 && lower.rj[i].indexOf(q) < 0) continue;
+      if (qHit) { if (!qHit[i]) continue; }
+      else if (q && lower.ctx[i].indexOf(q) < 0 && lower.ch[i].indexOf(q) < 0 && lower.rj[i].indexOf(q) < 0) continue;
       out[k++] = i;
     }
     var idx = Array.prototype.slice.call(out.subarray(0, k));
@@ -586,12 +610,19 @@
       (total ? " · showing " + (start + 1).toLocaleString("en") + "–" + end.toLocaleString("en") : "") +
       (hasText && !SERVED ? " · texts (and the text search) cover " + nText.toLocaleString("en") + " of " + N.toLocaleString("en") +
        " pairs: the watchlist, rewritten pairs, then a fixed sample" : "") +
-      (hasText && SERVED ? " · the text search covers the " + (nText + nFetched).toLocaleString("en") + " pairs whose texts are loaded" : "");
+      (hasText && SERVED && state.q.trim() ? searchNote() : "");
     if (SERVED) fetchTexts(Array.prototype.slice.call(view, start, end));
     status.setAttribute("data-count", String(total));
     pageInfo.textContent = "page " + (state.page + 1) + " of " + pages;
     prevBtn.disabled = state.page <= 0;
     nextBtn.disabled = state.page >= pages - 1;
+  }
+  function searchNote() {
+    var q = state.q.trim().toLowerCase();
+    if (remote && remote.q === q && remote.hit) return " · text search over all " + N.toLocaleString("en") + " pairs (served)";
+    if (remote && remote.q === q && remote.error) return " · the server's text search failed (" + remote.error + "): the " +
+      (nText + nFetched).toLocaleString("en") + " pairs whose texts are loaded were searched";
+    return " · searching all pairs on the server… (meanwhile the " + (nText + nFetched).toLocaleString("en") + " loaded)";
   }
   function refresh(keepPage) {
     compute();
