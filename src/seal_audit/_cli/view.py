@@ -6,8 +6,9 @@ run directory must not turn the viewer into a file server for the machine. It an
 and HEAD, and only requests whose ``Host`` is a loopback name (a web page elsewhere cannot reach
 it through DNS rebinding).
 
-Served, the report fetches the texts its file lacks (it holds a sample at scale) from one JSON
-endpoint, ``/api/texts?ids=…``, read from the run's Parquet (``report._serve``): the page it sends
+Served, the report fetches the texts its file lacks (it holds a sample at scale) from a JSON
+endpoint, ``/api/texts?ids=…``, and searches every pair's texts with ``/api/search?q=…``, both read
+from the run's Parquet (``report._serve``): the page it sends
 is the file with ``data-texts="served"`` and ``connect-src 'self'`` (the file itself keeps
 ``'none'``); a request another site's page makes (``Sec-Fetch-Site`` cross-site) is refused.
 """
