@@ -18,7 +18,7 @@ from seal_audit.data.records import FeatureSpec
 from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, IntArray, StrArray, make_exclusions
 from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
 from seal_audit.stats.prepare import ORIGINAL, PreparedData, infer_feature_specs
-from seal_audit.stats.regression import RegressionResult
+from seal_audit.stats.regression import Coefficient, RegressionResult
 
 
 def usable(arr: FloatArray | None, n: int) -> BoolArray:
@@ -29,12 +29,15 @@ def usable(arr: FloatArray | None, n: int) -> BoolArray:
     return ok
 
 
+_COEF_FIELDS = tuple(f.name for f in dataclasses.fields(Coefficient))
+
+
 def coef_rows(reg: RegressionResult, **extra: Any) -> list[dict[str, Any]]:
     """One table row per coefficient, with the model's inference settings beside it."""
     rows = []
     for c in reg.coefficients:
         row = dict(extra)
-        row.update(dataclasses.asdict(c))
+        row.update({name: getattr(c, name) for name in _COEF_FIELDS})  # flat: no deep copy needed
         row.update(
             model_type=reg.model,
             cov_type=reg.cov_type,
@@ -158,6 +161,9 @@ class Context:
     suspicious_mask: BoolArray | None = None
     suspicious_rows: Any = None
     """Row positions of the watchlist, in rank order, once computed."""
+    shared: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    """What does not depend on which RM plays post-D (e.g. the rewrites' drift gate), computed once:
+    views (``compare.view``) share this dict with the context they come from."""
 
     def __post_init__(self) -> None:
         n = self.data.n

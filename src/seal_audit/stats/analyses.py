@@ -564,7 +564,10 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
         universe = usable(rew_post, n)
         passes = np.ones(n, dtype=bool)
         if inputs.rewrites is not None and len(inputs.rewrites):
-            gate, has, passes = _drift_gate(inputs.rewrites, t, index, opt.exclude_drifted)
+            key = ("drift_gate", t, opt.exclude_drifted)
+            if key not in ctx.shared:  # the same for every RM: computed once per transform
+                ctx.shared[key] = _drift_gate(inputs.rewrites, t, index, opt.exclude_drifted)
+            gate, has, passes = ctx.shared[key]
             universe = universe | has
         use = universe & passes & usable(rew_post, n) & usable(orig_post, n)
         ex = exclusions(

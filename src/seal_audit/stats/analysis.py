@@ -17,7 +17,14 @@ import pandas as pd
 
 from seal_audit.data.errors import InputError
 from seal_audit.stats import analyses as A
-from seal_audit.stats._common import Exclusions, Skipped, canonical_json, to_jsonable
+from seal_audit.stats._common import (
+    ANALYSIS_BLAS_THREADS,
+    Exclusions,
+    Skipped,
+    blas_threads,
+    canonical_json,
+    to_jsonable,
+)
 from seal_audit.stats._context import Context, frame, resolve_specs, usable
 from seal_audit.stats.compare import (
     BASELINE_ONLY,
@@ -37,7 +44,7 @@ from seal_audit.stats.inference import McNemarResult, RateEstimate
 from seal_audit.stats.misalignment import MisalignmentResult
 from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
 from seal_audit.stats.prepare import prepare
-from seal_audit.stats.regression import RegressionResult, VifRow
+from seal_audit.stats.regression import RegressionResult, VifRow, design_memo
 from seal_audit.stats.resistance import AgreementResult, GammaResult, RegimeResult
 from seal_audit.stats.robustness import RobustnessResult
 from seal_audit.stats.shift import ShiftResult
@@ -141,7 +148,10 @@ class AnalysisResult:
 
     def to_json(self) -> str:
         """stats.json: deterministic text (sorted keys, 12 significant digits, NaN → null)."""
-        return canonical_json(self.to_dict())
+        fields = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("json", True)
+        }
+        return canonical_json({**fields, "schema": SCHEMA})  # = canonical_json(self.to_dict()), one pass
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """One DataFrame per analysis (copies; every per-pair table carries pair_id)."""
@@ -216,6 +226,11 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     Raises only for inputs no analysis can use (tables that do not parse, a post-D RM without
     scores); everything else is recorded per analysis in ``status``.
     """
+    with blas_threads(ANALYSIS_BLAS_THREADS), design_memo():
+        return _analyze(inputs, options)
+
+
+def _analyze(inputs: AnalysisInputs, options: AnalysisOptions | None) -> AnalysisResult:
     opt = options or AnalysisOptions()
     data = prepare(inputs)
     notes: list[str] = list(inputs.notes)
