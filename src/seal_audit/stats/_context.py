@@ -177,21 +177,29 @@ class Context:
         self.pre_r: FloatArray | None = self.data.reward(self.pre) if self.pre else None
         self.ok_pre: BoolArray | None = usable(self.pre_r, n) if self.pre_r is not None else None
         self.both: BoolArray | None = self.ok_post & self.ok_pre if self.ok_pre is not None else None
-        self.feat_c: dict[str, FloatArray] = {
-            f: self.data.features[(ORIGINAL, f)] for f in self.data.feature_names
-        }
-        feat_ok: BoolArray = np.ones(n, dtype=bool)
-        for f in self.regressors:
-            feat_ok &= usable(self.feat_c[f], n)
-        self.feat_ok = feat_ok
-        self.design = Design(self.feat_c, self.regressors, n)
-        self.spec_by = {s.name: s for s in self.specs}
+        if "features" not in self.shared:  # the same for every view: built once (issue 20)
+            feat_c: dict[str, FloatArray] = {
+                f: self.data.features[(ORIGINAL, f)] for f in self.data.feature_names
+            }
+            feat_ok: BoolArray = np.ones(n, dtype=bool)
+            for f in self.regressors:
+                feat_ok &= usable(feat_c[f], n)
+            spec_by = {s.name: s for s in self.specs}
+            self.shared["features"] = (
+                feat_c,
+                feat_ok,
+                Design(feat_c, self.regressors, n),
+                spec_by,
+                {f for f in self.regressors if f in spec_by and spec_by[f].kind == "numeric"},
+                resolve_clustering(self.data.group_ids, n, self.opt.cluster),
+            )
+        self.feat_c, self.feat_ok, self.design, self.spec_by, self.numeric, self.clustering = self.shared[
+            "features"
+        ]
         self.regime = np.full(n, "", dtype=object)
         self.theta = np.full(n, np.nan)
         self.theta_paper = np.full(n, np.nan)
         self.theta_centered = np.full(n, np.nan)
-        self.numeric = {f for f in self.regressors if f in self.spec_by and self.spec_by[f].kind == "numeric"}
-        self.clustering = resolve_clustering(self.data.group_ids, n, self.opt.cluster)
 
     def exclusions(
         self, name: str, used: BoolArray, reason: str, universe: BoolArray | None = None

@@ -185,7 +185,9 @@ def clopper_pearson_clustered(
         return (float("nan"), float("nan"))
     n_eff = n / max(deff, 1.0)
     if 1 < n_clusters < n:
-        n_eff *= (float(sps.t.isf(alpha / 2, n - 1)) / float(sps.t.isf(alpha / 2, n_clusters - 1))) ** 2
+        # -stdtrit(df, q) is sps.t.isf(q, df) bit for bit, without the per-call argument checks
+        t_n, t_g = -special.stdtrit(n - 1, alpha / 2), -special.stdtrit(n_clusters - 1, alpha / 2)
+        n_eff *= (float(t_n) / float(t_g)) ** 2
     n_eff = min(float(n), n_eff)
     if n_eff >= n:
         return clopper_pearson(k, n, alpha)

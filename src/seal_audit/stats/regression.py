@@ -78,7 +78,7 @@ def _digest(*arrays: Any) -> bytes:
             continue
         arr = np.ascontiguousarray(a)
         h.update(f"{arr.dtype.str}{arr.shape};".encode())
-        h.update(arr.reshape(-1).view(np.uint8))
+        h.update(arr.reshape(-1).view(np.uint8).data)
     return h.digest()
 
 
@@ -195,6 +195,9 @@ class RegressionResult:
     """Per-term two-sided level of the MDE: the level that decides ``significant`` (α/m)."""
     effect_of_interest: float | None = None
     """The stated effect size that separates ``underpowered`` from ``not significant``."""
+    term_effects: dict[str, float] = dataclasses.field(default_factory=dict, metadata=no_json())
+    """Per-term effects of interest that override ``effect_of_interest`` (numeric regressors per SD),
+    kept so that a verdict can be redone when the correction family changes (``stats.family``)."""
     params: FloatArray = dataclasses.field(default_factory=lambda: np.zeros(0), metadata=no_json())
     cov: FloatArray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)), metadata=no_json())
 
@@ -301,7 +304,22 @@ def adjusted_levels(p: FloatArray, family: BoolArray, correction: Correction, al
     return out
 
 
-def _crit(level: FloatArray, df: FloatArray | None) -> FloatArray:
+def adjusted_label(correction: Correction, alpha: float, m: int, scope: str = "") -> str:
+    """What the adjusted intervals are, in words; ``scope`` names a family wider than one regression."""
+    terms = f"the {m} non-intercept terms{scope}"
+    if correction == "bonferroni":
+        return (
+            f"Bonferroni simultaneous {1 - alpha:.0%} intervals over {terms} "
+            f"(each at level {1 - alpha / max(m, 1):.4%}); they exclude 0 exactly when 'significant'"
+        )
+    return (
+        f"Holm step-down intervals over {terms} (term rejected at step j at "
+        f"level 1 - {alpha:g}/(m - j + 1); non-rejected terms at the level of the first failed step); "
+        "they exclude 0 exactly when 'significant'"
+    )
+
+
+def crit_values(level: FloatArray, df: FloatArray | None) -> FloatArray:
     """Two-sided critical values at per-term levels (t with per-term df where given, else normal)."""
     with np.errstate(invalid="ignore"):
         if df is None:
@@ -341,26 +359,16 @@ def _finish(
         p = 2 * sps.t.sf(np.abs(stat), df_arr)
     else:
         p = 2 * sps.norm.sf(np.abs(stat))
-    crit = _crit(np.full(k, alpha), df_arr)
+    crit = crit_values(np.full(k, alpha), df_arr)
     family = np.array([t != INTERCEPT for t in names])
     p_family = np.where(family, p, np.nan)
     p_bonf = adjust_pvalues(p_family, "bonferroni")
     p_holm = adjust_pvalues(p_family, "holm")
     chosen = p_bonf if correction == "bonferroni" else p_holm
     levels = adjusted_levels(p_family, family, correction, alpha)
-    crit_adj = _crit(np.where(np.isfinite(levels), levels, 0.5), df_arr)
+    crit_adj = crit_values(np.where(np.isfinite(levels), levels, 0.5), df_arr)
     m = int((family & np.isfinite(p)).sum())
-    if correction == "bonferroni":
-        label = (
-            f"Bonferroni simultaneous {1 - alpha:.0%} intervals over the {m} non-intercept terms "
-            f"(each at level {1 - alpha / max(m, 1):.4%}); they exclude 0 exactly when 'significant'"
-        )
-    else:
-        label = (
-            f"Holm step-down intervals over the {m} non-intercept terms (term rejected at step j at "
-            f"level 1 - {alpha:g}/(m - j + 1); non-rejected terms at the level of the first failed step); "
-            "they exclude 0 exactly when 'significant'"
-        )
+    label = adjusted_label(correction, alpha, m)
     coefs = []
     for i, term in enumerate(names):
         lo, hi = float(beta[i] - crit[i] * se[i]), float(beta[i] + crit[i] * se[i])
