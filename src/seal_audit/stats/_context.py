@@ -161,6 +161,9 @@ class Context:
     suspicious_mask: BoolArray | None = None
     suspicious_rows: Any = None
     """Row positions of the watchlist, in rank order, once computed."""
+    unused_tables: frozenset[str] = frozenset()
+    """Tables nobody reads from this context (a per-RM view's own copies, rebuilt from its results):
+    not built (issue 20: DataFrame construction was a fifth of each extra RM's cost)."""
     shared: dict[Any, Any] = dataclasses.field(default_factory=dict)
     """What does not depend on which RM plays post-D (e.g. the rewrites' drift gate), computed once:
     views (``compare.view``) share this dict with the context they come from."""
@@ -210,6 +213,10 @@ class Context:
         e = make_exclusions(ids, mask, reason, self.opt.max_listed_ids)
         self.excl[name] = e
         return e
+
+    def wants(self, table: str) -> bool:
+        """Whether table ``table`` of this context is read by anyone (see ``unused_tables``)."""
+        return table not in self.unused_tables
 
     def role(self, rm: str) -> str:
         """The RM's role as the inputs state it (never guessed from its name)."""

@@ -362,7 +362,8 @@ def misalignment_table(ctx: Context) -> MisalignmentResult | Skipped:
         numeric=ctx.numeric,
         clusters=ctx.clustering.of(mm),
     )
-    ctx.tables["misalignment"] = misalignment_rows(res)
+    if ctx.wants("misalignment"):
+        ctx.tables["misalignment"] = misalignment_rows(res)
     return res
 
 
@@ -420,6 +421,8 @@ def resistance_by_feature_table(ctx: Context) -> tuple[FeatureResistance, ...] |
         alpha=ctx.opt.alpha,
         clusters=ctx.clustering.of(ok),
     )
+    if not ctx.wants("resistance_by_feature"):
+        return res
     ctx.tables["resistance_by_feature"] = frame(
         [
             {
@@ -679,7 +682,8 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
             )
     if not out:
         return Skipped(f"rewrites present but no rewritten texts were scored by {post!r}")
-    tables["robustness"] = robustness_rows(out)
+    if ctx.wants("robustness"):
+        tables["robustness"] = robustness_rows(out)
     tables["robustness_summary"] = frame(summary_rows)
     return out
 

@@ -420,6 +420,7 @@ def _per_rm(
             src = ctx.tables
         else:
             v = view(ctx, post=rm, pre=None)
+            v.unused_tables = frozenset({"misalignment", "resistance_by_feature", "robustness"})
             parts = {
                 "resistance": g(ctx, f"{key}.resistance", partial(A.resistance_post, v, agree)),
                 "misalignment": g(ctx, f"{key}.misalignment", partial(A.misalignment_table, v)),
