@@ -461,8 +461,8 @@ class _CR2Design:
     the Bell–McCaffrey df (the outcome enters only through the meat, ``_cr2``)."""
 
     order: IntArray
-    blocks: tuple[tuple[IntArray, FloatArray, FloatArray], ...]
-    """Per block of equal-size clusters: row indices (into the sorted rows), A_g, X_g."""
+    blocks: tuple[tuple[IntArray, FloatArray], ...]
+    """Per block of equal-size clusters: row indices (into the rows sorted by ``order``) and A_g."""
     df: FloatArray
     n_groups: int
 
@@ -493,7 +493,7 @@ def _cr2_design(
     sum_d2 = np.zeros(k)
     sum_dq = np.zeros(k)
     sum_q = np.zeros(k)
-    blocks: list[tuple[IntArray, FloatArray, FloatArray]] = []
+    blocks: list[tuple[IntArray, FloatArray]] = []
     for size in np.unique(sizes).tolist():
         all_starts = starts[sizes == size]
         for c0 in range(0, all_starts.size, _CR2_CHUNK):  # O(chunk k²) temporaries per step
@@ -508,7 +508,7 @@ def _cr2_design(
                     "CR2 is undefined"
                 )
             a = (vec * lam[:, None, :] ** -0.5) @ vec.transpose(0, 2, 1)
-            blocks.append((rows, a, xg))
+            blocks.append((rows, a))
             axb = a @ xb  # column j: a_g of coefficient j
             d = np.einsum("gsj,gsj->gj", axb, axb)
             ee = xg.transpose(0, 2, 1) @ axb  # (G_s, k, k): ee[g, :, j] = X_g' a_g of coefficient j
@@ -527,12 +527,15 @@ def _cr2_design(
     return _CR2Design(order=order, blocks=tuple(blocks), df=df, n_groups=n_groups)
 
 
-def _cr2(design: _CR2Design, bread: FloatArray, resid: FloatArray) -> tuple[FloatArray, FloatArray, int]:
+def _cr2(
+    design: _CR2Design, full: FloatArray, bread: FloatArray, resid: FloatArray
+) -> tuple[FloatArray, FloatArray, int]:
     """CR2 covariance B (Σ_g X_g'A_g u_g u_g'A_g X_g) B and the Bell–McCaffrey df of every coefficient."""
     k = bread.shape[0]
-    u = resid[design.order]
+    x, u = full[design.order], resid[design.order]
     meat = np.zeros((k, k))
-    for rows, a, xg in design.blocks:
+    for rows, a in design.blocks:
+        xg = x[rows]
         au = (a @ u[rows][:, :, None])[:, :, 0]
         e = (xg.transpose(0, 2, 1) @ au[:, :, None])[:, :, 0]
         meat += e.T @ e
@@ -658,7 +661,7 @@ def ols(
         cr2 = _memo(lambda: (dkey, "CR2", _digest(g)), lambda: _cr2_design(full, bread, g, context))
         if isinstance(cr2, SealError):
             raise SealError(str(cr2))
-        cov, df_resid, n_clusters = _cr2(cr2, bread, resid)
+        cov, df_resid, n_clusters = _cr2(cr2, full, bread, resid)
     else:
         cov, n_clusters = _sandwich(bread, full * resid[:, None], cov_type, n, k, groups)
     centered = y - y.mean() if intercept else y
