@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seal_audit.stats import AnalysisInputs, AnalysisOptions, SimulationSpec, analyze, simulate
+from seal_audit.stats import (
+    AnalysisInputs,
+    AnalysisOptions,
+    AnalysisResult,
+    SimulationSpec,
+    analyze,
+    simulate,
+)
 from seal_audit.stats.family import refamily
 from seal_audit.stats.regression import design_memo, ols
 
@@ -157,7 +164,14 @@ def test_across_rms_changes_only_the_corrected_parts(both: tuple[dict[str, Any],
 
 def test_the_tables_and_the_leaderboard_follow_the_family(inputs: AnalysisInputs) -> None:
     res = analyze(inputs, AnalysisOptions(n_bootstrap=50, correction_family="across_rms"))
-    st = json.loads(res.to_json())
+    text = res.to_json()
+    assert AnalysisResult.from_json(text).to_json() == text  # the report reads it back typed
+    # the one-pass writer gives the standard library's text, byte for byte
+    assert (
+        text
+        == json.dumps(res.to_dict(), sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    )
+    st = json.loads(text)
     tab = res.tables()["per_rm_imprint"]
     for rm, fit in _fits(st, "pooled").items():
         rows = tab[(tab["rm"] == rm) & (tab["estimator"] == "pooled")].set_index("term")
