@@ -202,6 +202,13 @@ class AnalysisOptions(_Section):
     """1 − confidence level of every interval and the level of 'significant'."""
     correction: Literal["bonferroni", "holm"] = "bonferroni"
     """Family-wise correction that decides 'significant' (both corrected p-values are always given)."""
+    correction_family: Literal["per_regression", "across_rms"] = "per_regression"
+    """The family the correction runs over. ``per_regression``: the terms of each fit on its own (one
+    RM, one estimator, one transform), so adding an RM never changes another RM's verdicts.
+    ``across_rms``: every RM's terms of the same regression kind together (all RMs' pooled imprints,
+    all RMs' misalignment LPMs, all RMs' robustness logits of one transform, ...), the family a reader
+    comparing RMs tests. Comparisons (imprint B − A) and the θ regression are one fit per pair of RMs
+    and stay per regression. Stated in stats.json, the leaderboard, report.md and the terminal."""
     estimators: tuple[Literal["pooled", "fe"], ...] = ("pooled", "fe")
     """Imprint estimators: pooled OLS over stacked texts and/or pair fixed effects."""
     gamma_features: tuple[str, ...] = ("is_harmless", "is_helpful")

@@ -75,7 +75,8 @@ def _summary(result: AnalysisResult, in_sample: dict[str, bool] | None = None) -
     for rm, why in result.inputs.absent_rms.items():
         console.print(f"absent RM {rm!r}: {why}", markup=False, highlight=False, soft_wrap=True)
     mt = result.multiple_testing
-    if mt is not None and len(result.per_rm) > 2:  # many RMs: say what the verdicts are corrected over
+    many = len(result.per_rm) > 2
+    if mt is not None and (many or mt.option != "per_regression"):  # say what the verdicts are corrected over
         console.print(
             f"{len(result.per_rm)} RMs analysed (stats.json per_rm, leaderboard); multiple testing: {mt.detail}",
             markup=False,

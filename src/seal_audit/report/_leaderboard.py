@@ -21,6 +21,9 @@ MAX_FOREST_PANELS = 6
 """RMs the overlaid imprint forest shows on opening when ``[report] forest_rms`` names none (more
 overlaid estimates per row stop being readable; the page's checkboxes add any others)."""
 
+_FAMILY_DEFAULT = "each RM's regressions are corrected on their own, not across RMs"
+"""Caption words for a stats.json written before ``correction_detail`` existed (issue 20)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
@@ -140,8 +143,8 @@ def leaderboard_view(res: AnalysisResult) -> LeaderboardView | str:
         + ("" if board.length_feature_found else " (feature not labeled in this run: n/a)")
         + f"; the {board.n_top_imprints} largest imprints (|β|, {estimator or 'first'} estimator) with "
         f"their adjusted intervals, * = significant after {board.correction}; flip rates per rewrite. "
-        f"Multiple-testing family: {board.correction_family} (each RM's regressions are corrected "
-        "on their own, not across RMs). Each cell opens the pair explorer on its pairs: the pairs the RM "
+        f"Multiple-testing family: {board.correction_family} ({board.correction_detail or _FAMILY_DEFAULT}). "
+        "Each cell opens the pair explorer on its pairs: the pairs the RM "
         "gets wrong (RM, agreement, ECE, Brier and length cells), the pairs where a top-imprint feature "
         "differs, the pairs a rewrite flipped."
     )

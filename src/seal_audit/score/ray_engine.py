@@ -24,7 +24,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -126,9 +126,20 @@ class ProbedModel:
         raise SealError("internal: the Ray engine's stand-in RM cannot run a model")
 
 
-def probe_model(spec: str, options: RMOptions, threads: int) -> ProbedModel:
-    """Load the RM where an actor would, and report what the cache keys need."""
-    model = load_reward_model(spec, options)
+@dataclass(frozen=True)
+class LoadFailure:
+    """The probe could not load the RM (``reason`` in the local engine's words): that RM is recorded
+    as failed and the others are scored, as with the local engine (issue 20)."""
+
+    reason: str
+
+
+def probe_model(spec: str, options: RMOptions, threads: int) -> ProbedModel | LoadFailure:
+    """Load the RM where an actor would, and report what the cache keys need (or why it failed)."""
+    try:
+        model = load_reward_model(spec, options)
+    except Exception as exc:  # returned, not raised: Ray would wrap it in a RayTaskError traceback
+        return LoadFailure(str(exc) if isinstance(exc, SealError) else f"{type(exc).__name__}: {exc}")
     _set_torch_threads(threads)
     return ProbedModel(model.name, dict(model.identity), model.batch_tokens, model.max_batch)
 
@@ -183,6 +194,12 @@ class RewardActor:
 
 
 # --- the driver ----------------------------------------------------------------------------------
+class _RMLoadFailed(SealError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def miss_frames(
     keys: Sequence[str], items: Sequence[ScoreItem], cached: Mapping[str, Any], batch_size: int
 ) -> list[pd.DataFrame]:
@@ -227,7 +244,9 @@ def _score_rm_ray(
 ) -> tuple[list[Score], RMRunInfo, RMRecord]:
     t0 = time.perf_counter()
     probe = ray.remote(probe_model).options(num_cpus=res.num_cpus, num_gpus=res.num_gpus)
-    model: ProbedModel = ray.get(probe.remote(spec.spec, spec.options, res.torch_threads))
+    model = ray.get(probe.remote(spec.spec, spec.options, res.torch_threads))
+    if isinstance(model, LoadFailure):
+        raise _RMLoadFailed(model.reason)
     scorer = Scorer(model=model, rm=spec.name, cache=store.cache)
     keys = [scorer.key(it.context, it.response) for it in items]
     count = Counter(keys)
@@ -326,6 +345,7 @@ def score_run_ray(
     all_scores: list[Score] = []
     infos: list[RMRunInfo] = []
     manifest_rms: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     with ray_session(address, log=log) as ray:
         res = plan_resources(
             ray.cluster_resources(),
@@ -339,11 +359,27 @@ def score_run_ray(
                 f"{batch_size} texts per batch"
             )
         for spec in rms:
-            scores, info, entry = _score_rm_ray(
-                ray, store, spec, items, res, batch_size=batch_size, progress=progress, log=log
-            )
+            try:
+                scores, info, entry = _score_rm_ray(
+                    ray, store, spec, items, res, batch_size=batch_size, progress=progress, log=log
+                )
+            except _RMLoadFailed as exc:  # one RM that cannot be loaded costs only itself (issue 20)
+                failed[spec.name] = exc.reason
+                if log:
+                    log(f"{spec.name}: FAILED to load {spec.spec}: {exc.reason}")
+                continue
             all_scores.extend(scores)
             infos.append(info)
             manifest_rms[spec.name] = entry
-    extra = {"engine": "ray", "ray": {**asdict(res), "address": address or "local", "batch_size": batch_size}}
-    return write_score_stage(store, len(pairs), all_scores, infos, (), manifest_rms, extra)
+    if failed and not infos:
+        raise SealError("no RM could be loaded: " + "; ".join(f"{n}: {r}" for n, r in failed.items()))
+    extra: dict[str, Any] = {
+        "engine": "ray",
+        "ray": {**asdict(res), "address": address or "local", "batch_size": batch_size},
+    }
+    if failed:  # the same record as the local engine's: the run is partial, the others are kept
+        extra.update(
+            failed_rms=failed, status="partial", message="RM(s) failed to load: " + ", ".join(failed)
+        )
+    result = write_score_stage(store, len(pairs), all_scores, infos, (), manifest_rms, extra)
+    return replace(result, failed_rms=failed)

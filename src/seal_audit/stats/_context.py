@@ -18,7 +18,7 @@ from seal_audit.data.records import FeatureSpec
 from seal_audit.stats._common import BoolArray, Exclusions, FloatArray, IntArray, StrArray, make_exclusions
 from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
 from seal_audit.stats.prepare import ORIGINAL, PreparedData, infer_feature_specs
-from seal_audit.stats.regression import RegressionResult
+from seal_audit.stats.regression import Coefficient, RegressionResult
 
 
 def usable(arr: FloatArray | None, n: int) -> BoolArray:
@@ -29,12 +29,15 @@ def usable(arr: FloatArray | None, n: int) -> BoolArray:
     return ok
 
 
+_COEF_FIELDS = tuple(f.name for f in dataclasses.fields(Coefficient))
+
+
 def coef_rows(reg: RegressionResult, **extra: Any) -> list[dict[str, Any]]:
     """One table row per coefficient, with the model's inference settings beside it."""
     rows = []
     for c in reg.coefficients:
         row = dict(extra)
-        row.update(dataclasses.asdict(c))
+        row.update({name: getattr(c, name) for name in _COEF_FIELDS})  # flat: no deep copy needed
         row.update(
             model_type=reg.model,
             cov_type=reg.cov_type,
@@ -158,6 +161,12 @@ class Context:
     suspicious_mask: BoolArray | None = None
     suspicious_rows: Any = None
     """Row positions of the watchlist, in rank order, once computed."""
+    unused_tables: frozenset[str] = frozenset()
+    """Tables nobody reads from this context (a per-RM view's own copies, rebuilt from its results):
+    not built (issue 20: DataFrame construction was a fifth of each extra RM's cost)."""
+    shared: dict[Any, Any] = dataclasses.field(default_factory=dict)
+    """What does not depend on which RM plays post-D (e.g. the rewrites' drift gate), computed once:
+    views (``compare.view``) share this dict with the context they come from."""
 
     def __post_init__(self) -> None:
         n = self.data.n
@@ -171,21 +180,29 @@ class Context:
         self.pre_r: FloatArray | None = self.data.reward(self.pre) if self.pre else None
         self.ok_pre: BoolArray | None = usable(self.pre_r, n) if self.pre_r is not None else None
         self.both: BoolArray | None = self.ok_post & self.ok_pre if self.ok_pre is not None else None
-        self.feat_c: dict[str, FloatArray] = {
-            f: self.data.features[(ORIGINAL, f)] for f in self.data.feature_names
-        }
-        feat_ok: BoolArray = np.ones(n, dtype=bool)
-        for f in self.regressors:
-            feat_ok &= usable(self.feat_c[f], n)
-        self.feat_ok = feat_ok
-        self.design = Design(self.feat_c, self.regressors, n)
-        self.spec_by = {s.name: s for s in self.specs}
+        if "features" not in self.shared:  # the same for every view: built once (issue 20)
+            feat_c: dict[str, FloatArray] = {
+                f: self.data.features[(ORIGINAL, f)] for f in self.data.feature_names
+            }
+            feat_ok: BoolArray = np.ones(n, dtype=bool)
+            for f in self.regressors:
+                feat_ok &= usable(feat_c[f], n)
+            spec_by = {s.name: s for s in self.specs}
+            self.shared["features"] = (
+                feat_c,
+                feat_ok,
+                Design(feat_c, self.regressors, n),
+                spec_by,
+                {f for f in self.regressors if f in spec_by and spec_by[f].kind == "numeric"},
+                resolve_clustering(self.data.group_ids, n, self.opt.cluster),
+            )
+        self.feat_c, self.feat_ok, self.design, self.spec_by, self.numeric, self.clustering = self.shared[
+            "features"
+        ]
         self.regime = np.full(n, "", dtype=object)
         self.theta = np.full(n, np.nan)
         self.theta_paper = np.full(n, np.nan)
         self.theta_centered = np.full(n, np.nan)
-        self.numeric = {f for f in self.regressors if f in self.spec_by and self.spec_by[f].kind == "numeric"}
-        self.clustering = resolve_clustering(self.data.group_ids, n, self.opt.cluster)
 
     def exclusions(
         self, name: str, used: BoolArray, reason: str, universe: BoolArray | None = None
@@ -196,6 +213,10 @@ class Context:
         e = make_exclusions(ids, mask, reason, self.opt.max_listed_ids)
         self.excl[name] = e
         return e
+
+    def wants(self, table: str) -> bool:
+        """Whether table ``table`` of this context is read by anyone (see ``unused_tables``)."""
+        return table not in self.unused_tables
 
     def role(self, rm: str) -> str:
         """The RM's role as the inputs state it (never guessed from its name)."""

@@ -363,11 +363,17 @@ def misalignment_table(ctx: Context) -> MisalignmentResult | Skipped:
         numeric=ctx.numeric,
         clusters=ctx.clustering.of(mm),
     )
+    if ctx.wants("misalignment"):
+        ctx.tables["misalignment"] = misalignment_rows(res)
+    return res
+
+
+def misalignment_rows(res: MisalignmentResult) -> pd.DataFrame:
+    """The misalignment table: LPM and logit coefficients."""
     rows = coef_rows(res.lpm, model="lpm")
     if isinstance(res.logit, RegressionResult):
         rows += coef_rows(res.logit, model="logit")
-    ctx.tables["misalignment"] = frame(rows)
-    return res
+    return frame(rows)
 
 
 def calibration_all(ctx: Context) -> dict[str, CalibrationResult]:
@@ -416,6 +422,8 @@ def resistance_by_feature_table(ctx: Context) -> tuple[FeatureResistance, ...] |
         alpha=ctx.opt.alpha,
         clusters=ctx.clustering.of(ok),
     )
+    if not ctx.wants("resistance_by_feature"):
+        return res
     ctx.tables["resistance_by_feature"] = frame(
         [
             {
@@ -508,7 +516,6 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
     index = pd.Index(data.pair_ids)
     out: dict[str, RobustnessResult] = {}
     summary_rows: list[dict[str, Any]] = []
-    coef_out: list[dict[str, Any]] = []
     post = inputs.post
     orig_post = data.reward(post)
     assert orig_post is not None
@@ -534,7 +541,10 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
         universe = usable(rew_post, n)
         passes = np.ones(n, dtype=bool)
         if inputs.rewrites is not None and len(inputs.rewrites):
-            gate, has, passes = _drift_gate(inputs.rewrites, t, index, opt.exclude_drifted)
+            key = ("drift_gate", t, opt.exclude_drifted)
+            if key not in ctx.shared:  # the same for every RM: computed once per transform
+                ctx.shared[key] = _drift_gate(inputs.rewrites, t, index, opt.exclude_drifted)
+            gate, has, passes = ctx.shared[key]
             universe = universe | has
         use = universe & passes & usable(rew_post, n) & usable(orig_post, n)
         ex = exclusions(
@@ -619,13 +629,6 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
             reasons=reasons,
         )
         out[t] = res
-        cnt = {c.term: c.n for c in counts}
-        for model, reg in (("lpm", lpm), ("logit", lg)):
-            if isinstance(reg, RegressionResult):
-                for row in coef_rows(reg, transform=t, model=model):
-                    row["kind"] = kinds.get(t, "unknown")
-                    row["n_changed"] = cnt.get(str(row["term"]))
-                    coef_out.append(row)
         for ac in acc:
             summary_rows.append(
                 {
@@ -649,9 +652,25 @@ def robustness_all(ctx: Context) -> dict[str, RobustnessResult] | Skipped:
             )
     if not out:
         return Skipped(f"rewrites present but no rewritten texts were scored by {post!r}")
-    tables["robustness"] = frame(coef_out, columns=["transform", "model", "term"])
+    if ctx.wants("robustness"):
+        tables["robustness"] = robustness_rows(out)
     tables["robustness_summary"] = frame(summary_rows)
     return out
+
+
+def robustness_rows(out: dict[str, RobustnessResult]) -> pd.DataFrame:
+    """The robustness table: LPM and logit coefficients of every transform, with how often each
+    indicator fired."""
+    rows: list[dict[str, Any]] = []
+    for t, res in out.items():
+        cnt = {c.term: c.n for c in res.indicators}
+        for model, reg in (("lpm", res.lpm), ("logit", res.logit)):
+            if isinstance(reg, RegressionResult):
+                for row in coef_rows(reg, transform=t, model=model):
+                    row["kind"] = res.kind
+                    row["n_changed"] = cnt.get(str(row["term"]))
+                    rows.append(row)
+    return frame(rows, columns=["transform", "model", "term"])
 
 
 def caveats_all(ctx: Context, agree: dict[str, AgreementResult], susp: SuspiciousPairs | Skipped) -> Caveats:

@@ -17,7 +17,14 @@ import pandas as pd
 
 from seal_audit.data.errors import InputError
 from seal_audit.stats import analyses as A
-from seal_audit.stats._common import Exclusions, Skipped, canonical_json, to_jsonable
+from seal_audit.stats._common import (
+    ANALYSIS_BLAS_THREADS,
+    Exclusions,
+    Skipped,
+    blas_threads,
+    canonical_json,
+    to_jsonable,
+)
 from seal_audit.stats._context import Context, frame, resolve_specs, usable
 from seal_audit.stats.compare import (
     BASELINE_ONLY,
@@ -32,12 +39,13 @@ from seal_audit.stats.compare import (
     view,
 )
 from seal_audit.stats.diagnostics import CalibrationResult, Caveats, FeatureResistance, SuspiciousPairs
+from seal_audit.stats.family import ACROSS_RMS, refamily
 from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.inference import McNemarResult, RateEstimate
 from seal_audit.stats.misalignment import MisalignmentResult
 from seal_audit.stats.options import AnalysisInputs, AnalysisOptions
 from seal_audit.stats.prepare import prepare
-from seal_audit.stats.regression import RegressionResult, VifRow
+from seal_audit.stats.regression import RegressionResult, VifRow, design_memo
 from seal_audit.stats.resistance import AgreementResult, GammaResult, RegimeResult
 from seal_audit.stats.robustness import RobustnessResult
 from seal_audit.stats.shift import ShiftResult
@@ -141,7 +149,10 @@ class AnalysisResult:
 
     def to_json(self) -> str:
         """stats.json: deterministic text (sorted keys, 12 significant digits, NaN → null)."""
-        return canonical_json(self.to_dict())
+        fields = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("json", True)
+        }
+        return canonical_json({**fields, "schema": SCHEMA})  # = canonical_json(self.to_dict()), one pass
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """One DataFrame per analysis (copies; every per-pair table carries pair_id)."""
@@ -216,6 +227,11 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     Raises only for inputs no analysis can use (tables that do not parse, a post-D RM without
     scores); everything else is recorded per analysis in ``status``.
     """
+    with blas_threads(ANALYSIS_BLAS_THREADS), design_memo():
+        return _analyze(inputs, options)
+
+
+def _analyze(inputs: AnalysisInputs, options: AnalysisOptions | None) -> AnalysisResult:
     opt = options or AnalysisOptions()
     data = prepare(inputs)
     notes: list[str] = list(inputs.notes)
@@ -270,6 +286,9 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
     cav = A.caveats_all(ctx, agree, susp)
     top = {"resistance": res, "misalignment": mis, "robustness": robust, "resistance_by_feature": rbf}
     per_rm = _per_rm(ctx, agree, calib, imprint, top)
+    if opt.correction_family == ACROSS_RMS:
+        imprint, top = _top_level_family(ctx, per_rm, imprint, top)
+        mis, robust = post_level(top)
     comps = _comparisons(ctx, reg, gam, shift, imprint)
     board = leaderboard(
         ctx, per_rm, inputs.absent, {rm: m.role for rm, m in per_rm.items()}, opt.leaderboard_top_imprints
@@ -336,7 +355,7 @@ def analyze(inputs: AnalysisInputs, options: AnalysisOptions | None = None) -> A
         per_rm=per_rm,
         comparisons=comps,
         leaderboard=board,
-        multiple_testing=multiple_testing(opt.correction),
+        multiple_testing=multiple_testing(opt.correction, opt.correction_family),
         table_data=ctx.tables,
     )
 
@@ -401,6 +420,7 @@ def _per_rm(
             src = ctx.tables
         else:
             v = view(ctx, post=rm, pre=None)
+            v.unused_tables = frozenset({"misalignment", "resistance_by_feature", "robustness"})
             parts = {
                 "resistance": g(ctx, f"{key}.resistance", partial(A.resistance_post, v, agree)),
                 "misalignment": g(ctx, f"{key}.misalignment", partial(A.misalignment_table, v)),
@@ -419,10 +439,6 @@ def _per_rm(
                 _record(ctx, f"{key}.imprint", imp)
             _merge(ctx, v, f"per_rm:{rm}")
             src = v.tables
-        if isinstance(imp, dict):
-            tabs["imprint"].append(_with_rm(A.imprint_rows({k: {"post": x} for k, x in imp.items()}), rm=rm))
-        if "misalignment" in src:
-            tabs["misalignment"].append(_with_rm(src["misalignment"], rm=rm))
         if "robustness_summary" in src:
             rs = src["robustness_summary"]
             tabs["robustness_summary"].append(rs[rs["rm"].astype(str) == rm])
@@ -437,6 +453,14 @@ def _per_rm(
             parts["robustness"],
             parts["resistance_by_feature"],
         )
+    if ctx.opt.correction_family == ACROSS_RMS:
+        out = _across_rms(out)
+    for rm, meas in out.items():  # after the family is applied: the tables show the final verdicts
+        if isinstance(meas.imprint, dict):
+            rows = A.imprint_rows({k: {"post": x} for k, x in meas.imprint.items()})
+            tabs["imprint"].append(_with_rm(rows, rm=rm))
+        if isinstance(meas.misalignment, MisalignmentResult):
+            tabs["misalignment"].append(_with_rm(A.misalignment_rows(meas.misalignment), rm=rm))
     for name, dfs in tabs.items():
         dfs = [d for d in dfs if len(d)]
         if dfs:
@@ -447,6 +471,103 @@ def _per_rm(
         columns=["rm", "n", "brier", "log_loss", "ece", "mean_probability"],
     )
     return out
+
+
+def _across_rms(out: dict[str, RMMeasures]) -> dict[str, RMMeasures]:
+    """Every RM's regressions of one kind corrected as one family (``correction_family =
+    across_rms``): imprints per estimator, misalignment LPM and logit, robustness LPM and logit per
+    transform."""
+    slots: dict[str, list[tuple[str, Callable[[RMMeasures, RegressionResult], RMMeasures], RegressionResult]]]
+    slots = {}
+
+    def add(kind: str, rm: str, fit: Any, put: Callable[[RMMeasures, RegressionResult], RMMeasures]) -> None:
+        if isinstance(fit, RegressionResult):
+            slots.setdefault(kind, []).append((rm, put, fit))
+
+    for rm, meas in out.items():
+        if isinstance(meas.imprint, dict):
+            for est, imp in meas.imprint.items():
+                if isinstance(imp, ImprintResult):
+                    add(f"{est} imprint", rm, imp.regression, partial(_put_imprint, est))
+        if isinstance(meas.misalignment, MisalignmentResult):
+            add("misalignment LPM", rm, meas.misalignment.lpm, partial(_put_misalignment, "lpm"))
+            add("misalignment logit", rm, meas.misalignment.logit, partial(_put_misalignment, "logit"))
+        if isinstance(meas.robustness, dict):
+            for t, rob in meas.robustness.items():
+                add(f"{t} robustness LPM", rm, rob.lpm, partial(_put_robustness, t, "lpm"))
+                add(f"{t} robustness logit", rm, rob.logit, partial(_put_robustness, t, "logit"))
+    out = dict(out)
+    for kind, members in slots.items():
+        scope = f" of the {len(members)} RMs' {kind} regressions"
+        for (rm, put, _), fit in zip(members, refamily([f for _, _, f in members], scope), strict=True):
+            out[rm] = put(out[rm], fit)
+    return out
+
+
+def _put_imprint(est: str, m: RMMeasures, fit: RegressionResult) -> RMMeasures:
+    assert isinstance(m.imprint, dict)
+    imp = m.imprint[est]
+    assert isinstance(imp, ImprintResult)
+    return dataclasses.replace(m, imprint={**m.imprint, est: dataclasses.replace(imp, regression=fit)})
+
+
+def _put_misalignment(which: str, m: RMMeasures, fit: RegressionResult) -> RMMeasures:
+    assert isinstance(m.misalignment, MisalignmentResult)
+    mis = m.misalignment
+    new = dataclasses.replace(mis, lpm=fit) if which == "lpm" else dataclasses.replace(mis, logit=fit)
+    return dataclasses.replace(m, misalignment=new)
+
+
+def _put_robustness(t: str, which: str, m: RMMeasures, fit: RegressionResult) -> RMMeasures:
+    assert isinstance(m.robustness, dict)
+    old = m.robustness[t]
+    rob = dataclasses.replace(old, lpm=fit) if which == "lpm" else dataclasses.replace(old, logit=fit)
+    return dataclasses.replace(m, robustness={**m.robustness, t: rob})
+
+
+def post_level(
+    top: dict[str, Any],
+) -> tuple[MisalignmentResult | Skipped, dict[str, RobustnessResult] | Skipped]:
+    """The post-D RM's misalignment and robustness out of the top-level parts."""
+    mis, rob = top["misalignment"], top["robustness"]
+    assert isinstance(mis, MisalignmentResult | Skipped) and isinstance(rob, dict | Skipped)
+    return mis, rob
+
+
+def _top_level_family(
+    ctx: Context,
+    per_rm: dict[str, RMMeasures],
+    imprint: dict[str, dict[str, ImprintResult | Skipped]] | Skipped,
+    top: dict[str, Any],
+) -> tuple[dict[str, dict[str, ImprintResult | Skipped]] | Skipped, dict[str, Any]]:
+    """Under ``across_rms`` the top-level post-D / pre-D entries are those RMs' per-RM fits (the same
+    regressions), so they show the across-RM verdicts too; their tables are rebuilt from them."""
+    post = per_rm.get(ctx.post)
+    if post is None or post.role == "baseline":
+        return imprint, top
+    top = dict(top, misalignment=post.misalignment, robustness=post.robustness)
+    if isinstance(post.misalignment, MisalignmentResult):
+        ctx.tables["misalignment"] = A.misalignment_rows(post.misalignment)
+    if isinstance(post.robustness, dict):
+        ctx.tables["robustness"] = A.robustness_rows(post.robustness)
+    if isinstance(imprint, dict):
+        pre = per_rm.get(ctx.pre) if ctx.pre is not None else None
+        new: dict[str, dict[str, ImprintResult | Skipped]] = {}
+        for est, models in imprint.items():
+            models = dict(models)
+            if isinstance(post.imprint, dict) and isinstance(post.imprint.get(est), ImprintResult):
+                models["post"] = post.imprint[est]
+            old_pre = models.get("pre")
+            if pre is not None and isinstance(pre.imprint, dict) and isinstance(old_pre, ImprintResult):
+                fit = pre.imprint.get(est)
+                if isinstance(
+                    fit, ImprintResult
+                ):  # the same regression, with the pre-D view's exclusions key
+                    models["pre"] = dataclasses.replace(old_pre, regression=fit.regression)
+            new[est] = models
+        imprint = new
+        ctx.tables["imprint"] = A.imprint_rows(imprint)
+    return imprint, top
 
 
 def _comparisons(

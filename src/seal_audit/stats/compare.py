@@ -30,10 +30,23 @@ from seal_audit.stats.shift import ShiftResult
 
 BASELINE_ONLY = "baseline RM: agreement and calibration only (a baseline is not trained on D)"
 
-CORRECTION_FAMILY = "per regression"
-"""The family over which Bonferroni/Holm adjust: the coefficients of one regression (one RM, one
-estimator, one transform). Not across RMs, estimators or comparisons: adding an RM to the audit never
-changes another RM's verdicts. Stated in stats.json (``multiple_testing``), report and benchmark."""
+CORRECTION_FAMILIES = {
+    "per_regression": (
+        "per regression",
+        "{c} over the coefficients of each regression separately (per RM, per estimator, per transform, "
+        "per comparison); not across RMs",
+    ),
+    "across_rms": (
+        "across RMs",
+        "{c} over the coefficients of every RM's regressions of the same kind together (all RMs' imprints "
+        "of one estimator, all RMs' misalignment LPMs, all RMs' misalignment logits, all RMs' robustness "
+        "LPMs or logits of one transform); comparisons and the θ regression per regression",
+    ),
+}
+"""``AnalysisOptions.correction_family`` → (short name, sentence), stated in stats.json
+(``multiple_testing``), the leaderboard, report.md, the terminal and the benchmark."""
+CORRECTION_FAMILY = CORRECTION_FAMILIES["per_regression"][0]
+"""The default family's short name."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,16 +56,14 @@ class MultipleTesting:
     correction: str
     family: str
     detail: str
+    option: str = "per_regression"
+    """The ``correction_family`` option that chose the family."""
 
 
-def multiple_testing(correction: str) -> MultipleTesting:
+def multiple_testing(correction: str, family: str = "per_regression") -> MultipleTesting:
+    short, sentence = CORRECTION_FAMILIES[family]
     return MultipleTesting(
-        correction=correction,
-        family=CORRECTION_FAMILY,
-        detail=(
-            f"{correction} over the coefficients of each regression separately (per RM, per estimator, "
-            "per transform, per comparison); not across RMs"
-        ),
+        correction=correction, family=short, detail=sentence.format(c=correction), option=family
     )
 
 
@@ -178,6 +189,8 @@ class Leaderboard:
     correction: str
     correction_family: str
     n_top_imprints: int
+    correction_detail: str = ""
+    """The family in a sentence (``MultipleTesting.detail``): what 'significant' is corrected over."""
 
 
 def length_correlation(reward: np.ndarray, length: np.ndarray | None) -> float | None:
@@ -227,6 +240,7 @@ def leaderboard(
 ) -> Leaderboard:
     feat = ctx.opt.length_feature
     length = ctx.feat_c.get(feat)
+    mt = multiple_testing(ctx.opt.correction, ctx.opt.correction_family)
     rows: list[LeaderboardRow] = []
     for rm, m in per_rm.items():
         r = ctx.data.reward(rm)
@@ -260,6 +274,7 @@ def leaderboard(
         length_feature=feat,
         length_feature_found=length is not None,
         correction=ctx.opt.correction,
-        correction_family=CORRECTION_FAMILY,
+        correction_family=mt.family,
         n_top_imprints=k,
+        correction_detail=mt.detail,
     )

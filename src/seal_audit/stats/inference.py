@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 from seal_audit.stats._common import BoolArray, FloatArray, IntArray
@@ -85,12 +86,19 @@ def rng_for(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
+def _beta_quantile(q: float, a: float, b: float) -> float:
+    """The Beta(a, b) quantile: the ufunc ``scipy.stats.beta.ppf`` evaluates (bit-identical), without
+    its per-call argument checks, which dominated the cost of the hundreds of exact intervals of a
+    many-RM analysis (issue 20)."""
+    return float(special.betaincinv(a, b, q))
+
+
 def clopper_pearson(k: int, n: int, alpha: float) -> tuple[float, float]:
     """Exact binomial interval; (NaN, NaN) when n == 0."""
     if n == 0:
         return (float("nan"), float("nan"))
-    lo = 0.0 if k == 0 else float(sps.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(sps.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    lo = 0.0 if k == 0 else _beta_quantile(alpha / 2, k, n - k + 1)
+    hi = 1.0 if k == n else _beta_quantile(1 - alpha / 2, k + 1, n - k)
     return (lo, hi)
 
 
@@ -177,13 +185,15 @@ def clopper_pearson_clustered(
         return (float("nan"), float("nan"))
     n_eff = n / max(deff, 1.0)
     if 1 < n_clusters < n:
-        n_eff *= (float(sps.t.isf(alpha / 2, n - 1)) / float(sps.t.isf(alpha / 2, n_clusters - 1))) ** 2
+        # -stdtrit(df, q) is sps.t.isf(q, df) bit for bit, without the per-call argument checks
+        t_n, t_g = -special.stdtrit(n - 1, alpha / 2), -special.stdtrit(n_clusters - 1, alpha / 2)
+        n_eff *= (float(t_n) / float(t_g)) ** 2
     n_eff = min(float(n), n_eff)
     if n_eff >= n:
         return clopper_pearson(k, n, alpha)
     k_eff = k / n * n_eff
-    lo = 0.0 if k == 0 else float(sps.beta.ppf(alpha / 2, k_eff, n_eff - k_eff + 1))
-    hi = 1.0 if k == n else float(sps.beta.ppf(1 - alpha / 2, k_eff + 1, n_eff - k_eff))
+    lo = 0.0 if k == 0 else _beta_quantile(alpha / 2, k_eff, n_eff - k_eff + 1)
+    hi = 1.0 if k == n else _beta_quantile(1 - alpha / 2, k_eff + 1, n_eff - k_eff)
     return (lo, hi)
 
 

@@ -117,7 +117,12 @@ def with_power(
             verdict = "underpowered" if d > effect else "not significant"
         coefs.append(dataclasses.replace(c, mde=d, verdict=verdict))
     return dataclasses.replace(
-        reg, coefficients=tuple(coefs), power=power, mde_alpha=level, effect_of_interest=effect_of_interest
+        reg,
+        coefficients=tuple(coefs),
+        power=power,
+        mde_alpha=level,
+        effect_of_interest=effect_of_interest,
+        term_effects=dict(term_effects or {}),
     )
 
 

@@ -33,9 +33,12 @@ rejects. ``adjusted_ci`` names which one it is.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Sequence
-from typing import Literal
+import hashlib
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from scipy import linalg as sla
@@ -58,6 +61,61 @@ CR2_MIN_FEATURE_CLUSTERS = 200
 """... and also when some regressor differs from its most common value in fewer clusters than this
 (a 3–5 % prevalence feature at a few thousand pairs): the CR1 ``cluster`` SE of such a coefficient
 rests on a few dozen clusters and is biased down."""
+
+
+_MEMO: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar(
+    "design_memo", default=None
+)
+_T = TypeVar("_T")
+
+
+def _digest(*arrays: Any) -> bytes:
+    """A content key of arrays (shape, dtype and bytes): equal keys mean equal designs."""
+    h = hashlib.sha1(usedforsecurity=False)
+    for a in arrays:
+        if a is None:
+            h.update(b"none;")
+            continue
+        arr = np.ascontiguousarray(a)
+        h.update(f"{arr.dtype.str}{arr.shape};".encode())
+        h.update(arr.reshape(-1).view(np.uint8).data)
+    return h.digest()
+
+
+@contextlib.contextmanager
+def design_memo() -> Iterator[None]:
+    """Within this block, what depends only on a regression's design is computed once per design.
+
+    Issue 20: every RM of a run is regressed on the same features, so with ten RMs the design checks,
+    the Cholesky factor, the CR2 adjustment matrices and the Bell–McCaffrey df would otherwise be
+    recomputed ten times although only the outcome changes. ``analyze`` opens one block per call;
+    the memo is dropped at its end, so nothing is kept between analyses. Keys are the content of the
+    inputs, so a hit returns exactly what the computation would.
+    """
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def _memo(key_of: Callable[[], Hashable], make: Callable[[], _T]) -> _T:
+    """``make()``, remembered under the key ``key_of()`` inside a ``design_memo`` block (outside one,
+    computed every time and no key is built)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return make()
+    key = key_of()
+    if key not in memo:
+        memo[key] = make()
+    out: _T = memo[key]
+    return out
+
+
+def _readonly(*arrays: FloatArray) -> None:
+    """Memoised arrays are shared between calls: nobody may write to them."""
+    for a in arrays:
+        a.setflags(write=False)
 
 
 class CollinearityError(SealError):
@@ -137,6 +195,9 @@ class RegressionResult:
     """Per-term two-sided level of the MDE: the level that decides ``significant`` (α/m)."""
     effect_of_interest: float | None = None
     """The stated effect size that separates ``underpowered`` from ``not significant``."""
+    term_effects: dict[str, float] = dataclasses.field(default_factory=dict, metadata=no_json())
+    """Per-term effects of interest that override ``effect_of_interest`` (numeric regressors per SD),
+    kept so that a verdict can be redone when the correction family changes (``stats.family``)."""
     params: FloatArray = dataclasses.field(default_factory=lambda: np.zeros(0), metadata=no_json())
     cov: FloatArray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)), metadata=no_json())
 
@@ -206,6 +267,17 @@ def check_design(
     return x, kept, dropped
 
 
+def _checked_copy(
+    x: FloatArray, names: Sequence[str], intercept: bool, drop_constant: bool, context: str
+) -> tuple[FloatArray, tuple[str, ...], tuple[str, ...]]:
+    """``check_design`` on a private, read-only copy (the memo must not hold the caller's array)."""
+    xc, kept, dropped = check_design(
+        np.array(x), names, intercept=intercept, drop_constant=drop_constant, context=context
+    )
+    _readonly(xc)
+    return xc, kept, dropped
+
+
 def adjusted_levels(p: FloatArray, family: BoolArray, correction: Correction, alpha: float) -> FloatArray:
     """Per-term two-sided levels of the intervals that match the corrected verdicts (NaN off-family).
 
@@ -232,13 +304,30 @@ def adjusted_levels(p: FloatArray, family: BoolArray, correction: Correction, al
     return out
 
 
-def _crit(level: FloatArray, df: FloatArray | None) -> FloatArray:
+def adjusted_label(correction: Correction, alpha: float, m: int, scope: str = "") -> str:
+    """What the adjusted intervals are, in words; ``scope`` names a family wider than one regression."""
+    terms = f"the {m} non-intercept terms{scope}"
+    if correction == "bonferroni":
+        return (
+            f"Bonferroni simultaneous {1 - alpha:.0%} intervals over {terms} "
+            f"(each at level {1 - alpha / max(m, 1):.4%}); they exclude 0 exactly when 'significant'"
+        )
+    return (
+        f"Holm step-down intervals over {terms} (term rejected at step j at "
+        f"level 1 - {alpha:g}/(m - j + 1); non-rejected terms at the level of the first failed step); "
+        "they exclude 0 exactly when 'significant'"
+    )
+
+
+def crit_values(level: FloatArray, df: FloatArray | None) -> FloatArray:
     """Two-sided critical values at per-term levels (t with per-term df where given, else normal)."""
     with np.errstate(invalid="ignore"):
         if df is None:
-            c: FloatArray = sps.norm.isf(level / 2)
+            c: FloatArray = -special.ndtri(level / 2)  # = sps.norm.isf, bit for bit, without its checks
         else:
-            c = np.where(np.isfinite(df), sps.t.isf(level / 2, np.where(np.isfinite(df), df, 1.0)), np.nan)
+            c = np.where(
+                np.isfinite(df), -special.stdtrit(np.where(np.isfinite(df), df, 1.0), level / 2), np.nan
+            )
     return c
 
 
@@ -270,26 +359,16 @@ def _finish(
         p = 2 * sps.t.sf(np.abs(stat), df_arr)
     else:
         p = 2 * sps.norm.sf(np.abs(stat))
-    crit = _crit(np.full(k, alpha), df_arr)
+    crit = crit_values(np.full(k, alpha), df_arr)
     family = np.array([t != INTERCEPT for t in names])
     p_family = np.where(family, p, np.nan)
     p_bonf = adjust_pvalues(p_family, "bonferroni")
     p_holm = adjust_pvalues(p_family, "holm")
     chosen = p_bonf if correction == "bonferroni" else p_holm
     levels = adjusted_levels(p_family, family, correction, alpha)
-    crit_adj = _crit(np.where(np.isfinite(levels), levels, 0.5), df_arr)
+    crit_adj = crit_values(np.where(np.isfinite(levels), levels, 0.5), df_arr)
     m = int((family & np.isfinite(p)).sum())
-    if correction == "bonferroni":
-        label = (
-            f"Bonferroni simultaneous {1 - alpha:.0%} intervals over the {m} non-intercept terms "
-            f"(each at level {1 - alpha / max(m, 1):.4%}); they exclude 0 exactly when 'significant'"
-        )
-    else:
-        label = (
-            f"Holm step-down intervals over the {m} non-intercept terms (term rejected at step j at "
-            f"level 1 - {alpha:g}/(m - j + 1); non-rejected terms at the level of the first failed step); "
-            "they exclude 0 exactly when 'significant'"
-        )
+    label = adjusted_label(correction, alpha, m)
     coefs = []
     for i, term in enumerate(names):
         lo, hi = float(beta[i] - crit[i] * se[i]), float(beta[i] + crit[i] * se[i])
@@ -376,10 +455,23 @@ def _sandwich(
     return cov, None
 
 
-def _cr2(
-    full: FloatArray, bread: FloatArray, resid: FloatArray, groups: IntArray, context: str
-) -> tuple[FloatArray, FloatArray, int]:
-    """CR2 covariance and the Bell–McCaffrey Satterthwaite df of every coefficient.
+@dataclasses.dataclass(frozen=True, eq=False)
+class _CR2Design:
+    """What CR2 needs from the design alone: the clusters' rows, their adjustment matrices A_g and
+    the Bell–McCaffrey df (the outcome enters only through the meat, ``_cr2``)."""
+
+    order: IntArray
+    blocks: tuple[tuple[IntArray, FloatArray], ...]
+    """Per block of equal-size clusters: row indices (into the rows sorted by ``order``) and A_g."""
+    df: FloatArray
+    n_groups: int
+
+
+def _cr2_design(
+    full: FloatArray, bread: FloatArray, groups: IntArray, context: str
+) -> _CR2Design | SealError:
+    """The outcome-free part of ``_cr2``, or the error that makes CR2 undefined (returned so that a
+    memoised design remembers it too).
 
     For coefficient j write a_g = A_g X_g B e_j (cluster g's rows) and G the n × G matrix whose
     column g is M a_g, M = I − X B X'. Under independent homoskedastic errors the CR2 variance is
@@ -394,31 +486,29 @@ def _cr2(
     sizes = np.diff(np.r_[starts, gs.size])
     n_groups = int(starts.size)
     if n_groups < 2:
-        raise SealError("clustered standard errors need at least two clusters")
-    x, u = full[order], resid[order]
-    meat = np.zeros((k, k))
+        return SealError("clustered standard errors need at least two clusters")
+    x = full[order]
     outer = np.zeros((k, k, k))
     sum_d = np.zeros(k)
     sum_d2 = np.zeros(k)
     sum_dq = np.zeros(k)
     sum_q = np.zeros(k)
+    blocks: list[tuple[IntArray, FloatArray]] = []
     for size in np.unique(sizes).tolist():
         all_starts = starts[sizes == size]
-        for c0 in range(0, all_starts.size, _CR2_CHUNK):  # bounded memory: O(chunk k²)
+        for c0 in range(0, all_starts.size, _CR2_CHUNK):  # O(chunk k²) temporaries per step
             rows = all_starts[c0 : c0 + _CR2_CHUNK][:, None] + np.arange(size)[None, :]
             xg = x[rows]  # (G_s, s, k)
             xb = xg @ bread
             ih = np.eye(size)[None] - xb @ xg.transpose(0, 2, 1)
             lam, vec = np.linalg.eigh(ih)
             if np.any(lam <= 1e-10):
-                raise SealError(
+                return SealError(
                     f"{context}: a cluster has leverage 1 (a regressor set in a single cluster); "
                     "CR2 is undefined"
                 )
             a = (vec * lam[:, None, :] ** -0.5) @ vec.transpose(0, 2, 1)
-            au = (a @ u[rows][:, :, None])[:, :, 0]
-            e = (xg.transpose(0, 2, 1) @ au[:, :, None])[:, :, 0]
-            meat += e.T @ e
+            blocks.append((rows, a))
             axb = a @ xb  # column j: a_g of coefficient j
             d = np.einsum("gsj,gsj->gj", axb, axb)
             ee = xg.transpose(0, 2, 1) @ axb  # (G_s, k, k): ee[g, :, j] = X_g' a_g of coefficient j
@@ -429,13 +519,28 @@ def _cr2(
             sum_d2 += (d * d).sum(axis=0)
             sum_dq += (d * q).sum(axis=0)
             sum_q += q.sum(axis=0)
-    cov: FloatArray = bread @ meat @ bread
     bp = np.einsum("ab,jbc->jac", bread, outer)
     tr1 = sum_d - sum_q
     tr2 = sum_d2 - 2 * sum_dq + np.einsum("jab,jba->j", bp, bp)
     with np.errstate(divide="ignore", invalid="ignore"):
         df: FloatArray = np.where(tr2 > 0, tr1 * tr1 / tr2, np.nan)
-    return cov, df, n_groups
+    return _CR2Design(order=order, blocks=tuple(blocks), df=df, n_groups=n_groups)
+
+
+def _cr2(
+    design: _CR2Design, full: FloatArray, bread: FloatArray, resid: FloatArray
+) -> tuple[FloatArray, FloatArray, int]:
+    """CR2 covariance B (Σ_g X_g'A_g u_g u_g'A_g X_g) B and the Bell–McCaffrey df of every coefficient."""
+    k = bread.shape[0]
+    x, u = full[design.order], resid[design.order]
+    meat = np.zeros((k, k))
+    for rows, a in design.blocks:
+        xg = x[rows]
+        au = (a @ u[rows][:, :, None])[:, :, 0]
+        e = (xg.transpose(0, 2, 1) @ au[:, :, None])[:, :, 0]
+        meat += e.T @ e
+    cov: FloatArray = bread @ meat @ bread
+    return cov, design.df, design.n_groups
 
 
 def choose_cluster_cov(
@@ -450,6 +555,13 @@ def choose_cluster_cov(
     """
     if requested != "auto":
         return requested, (f"cluster covariance {requested} (requested)",)
+    return _memo(
+        lambda: ("choose_cluster_cov", _digest(x, groups), tuple(names)),
+        lambda: _choose_auto(x, names, groups),
+    )
+
+
+def _choose_auto(x: FloatArray, names: Sequence[str], groups: IntArray) -> tuple[CovType, tuple[str, ...]]:
     n_groups = int(np.unique(groups).size)
     fewest, fewest_name = n_groups, ""
     for j, name in enumerate(names):
@@ -471,6 +583,39 @@ def choose_cluster_cov(
     )
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _OLSDesign:
+    """An OLS design after ``check_design``, with its Cholesky factor and bread (X'X)^-1."""
+
+    full: FloatArray
+    terms: tuple[str, ...]
+    dropped: tuple[str, ...]
+    factor: tuple[FloatArray, bool]
+    bread: FloatArray
+    n: int
+    k: int
+
+
+def _ols_design(
+    x: FloatArray, names: Sequence[str], intercept: bool, drop_constant: bool, context: str
+) -> _OLSDesign:
+    x, kept, dropped = check_design(
+        x, names, intercept=intercept, drop_constant=drop_constant, context=context
+    )
+    full = np.column_stack([np.ones(x.shape[0]), x]) if intercept else np.array(x)
+    terms = (INTERCEPT, *kept) if intercept else kept
+    n, k = full.shape
+    if n <= k:
+        raise SealError(f"{context}: {n} rows for {k} parameters")
+    # Normal equations with a Cholesky factor: check_design has ruled out (near-)singular designs,
+    # and X'X is k × k, so this is several times faster than a QR of the n × k matrix at the same
+    # accuracy for SEAL designs (agreement with statsmodels' pinv to ~1e-12 in the tests).
+    factor = sla.cho_factor(full.T @ full)
+    bread: FloatArray = sla.cho_solve(factor, np.eye(k))
+    _readonly(full, bread, factor[0])
+    return _OLSDesign(full, terms, dropped, factor, bread, n, k)
+
+
 def ols(
     y: FloatArray,
     x: FloatArray,
@@ -490,21 +635,11 @@ def ols(
     x = np.asarray(x, dtype=np.float64).reshape(len(y), -1)
     if not np.isfinite(y).all():
         raise SealError(f"{context}: non-finite outcome values")
-    x, kept, dropped = check_design(
-        x, names, intercept=intercept, drop_constant=drop_constant, context=context
-    )
-    full = np.column_stack([np.ones(len(y)), x]) if intercept else x
-    terms = (INTERCEPT, *kept) if intercept else kept
-    n, k = full.shape
-    if n <= k:
-        raise SealError(f"{context}: {n} rows for {k} parameters")
-    # Normal equations with a Cholesky factor: check_design has ruled out (near-)singular designs,
-    # and X'X is k × k, so this is several times faster than a QR of the n × k matrix at the same
-    # accuracy for SEAL designs (agreement with statsmodels' pinv to ~1e-12 in the tests).
-    gram = full.T @ full
-    factor = sla.cho_factor(gram)
-    beta: FloatArray = sla.cho_solve(factor, full.T @ y)
-    bread: FloatArray = sla.cho_solve(factor, np.eye(k))
+    memo_on = _MEMO.get() is not None
+    dkey = ("ols", _digest(x), tuple(names), intercept, drop_constant, context) if memo_on else None
+    d = _memo(lambda: dkey, lambda: _ols_design(x, names, intercept, drop_constant, context))
+    full, terms, dropped, bread, n, k = d.full, d.terms, d.dropped, d.bread, d.n, d.k
+    beta: FloatArray = sla.cho_solve(d.factor, full.T @ y)
     resid = y - full @ beta
     df_resid: float | FloatArray | None = None
     n_clusters: int | None = None
@@ -512,7 +647,7 @@ def ols(
         cov = bread * float(resid @ resid) / (n - k)
         df_resid = float(n - k)
     elif cov_type in ("HC2", "HC3"):
-        lev = np.einsum("ij,jk,ik->i", full, bread, full)
+        lev = _memo(lambda: (dkey, "leverage"), lambda: np.einsum("ij,jk,ik->i", full, bread, full))
         if np.any(lev >= 1 - 1e-10):
             raise SealError(
                 f"{context}: a row has leverage 1 (an indicator set for a single pair); {cov_type} is undefined"
@@ -522,7 +657,11 @@ def ols(
     elif cov_type == "CR2":
         if groups is None:
             raise ValueError("CR2 covariance needs groups")
-        cov, df_resid, n_clusters = _cr2(full, bread, resid, np.asarray(groups, dtype=np.int64), context)
+        g = np.asarray(groups, dtype=np.int64)
+        cr2 = _memo(lambda: (dkey, "CR2", _digest(g)), lambda: _cr2_design(full, bread, g, context))
+        if isinstance(cr2, SealError):
+            raise SealError(str(cr2))
+        cov, df_resid, n_clusters = _cr2(cr2, full, bread, resid)
     else:
         cov, n_clusters = _sandwich(bread, full * resid[:, None], cov_type, n, k, groups)
     centered = y - y.mean() if intercept else y
@@ -603,6 +742,14 @@ def _separating_columns(y: FloatArray, x: FloatArray, names: Sequence[str]) -> l
     return out
 
 
+def _separation_message(context: str, culprits: Sequence[str]) -> str:
+    hint = f"; separating regressor(s): {list(culprits)}" if culprits else ""
+    return (
+        f"{context}: no finite maximum-likelihood estimate (perfect or quasi-complete "
+        f"separation){hint}. Use the LPM coefficients instead"
+    )
+
+
 def logit(
     y: FloatArray,
     x: FloatArray,
@@ -630,9 +777,16 @@ def logit(
     if y.min() == y.max():
         raise SeparationError(f"{context}: the outcome is always {y[0]:g}; a logit cannot be fitted")
     x = np.asarray(x, dtype=np.float64).reshape(len(y), -1)
-    x, kept, dropped = check_design(
-        x, names, intercept=intercept, drop_constant=drop_constant, context=context
+    x, kept, dropped = _memo(
+        lambda: ("logit", _digest(x), tuple(names), intercept, drop_constant, context),
+        lambda: _checked_copy(x, names, intercept, drop_constant, context),
     )
+    culprits = _separating_columns(y, x, kept) if intercept else []
+    if culprits:
+        # A binary regressor one of whose values always has the same outcome: with an intercept the
+        # likelihood rises without bound along that value's indicator, so Newton could only run
+        # until |β| > 30 and end in this same error (issue 20: ~30 wasted steps per RM and transform).
+        raise SeparationError(_separation_message(context, culprits))
     full = np.column_stack([np.ones(len(y)), x]) if intercept else x
     terms = (INTERCEPT, *kept) if intercept else kept
     n, k = full.shape
@@ -657,12 +811,7 @@ def logit(
             break  # separation |β| grows ~1 per Newton step, so this saves ~70 of 100 iterations
     eta = full @ beta
     if not converged or np.max(np.abs(eta)) > 30 or np.max(np.abs(beta)) > 30:
-        culprits = _separating_columns(y, x, kept)
-        hint = f"; separating regressor(s): {culprits}" if culprits else ""
-        raise SeparationError(
-            f"{context}: no finite maximum-likelihood estimate (perfect or quasi-complete "
-            f"separation){hint}. Use the LPM coefficients instead"
-        )
+        raise SeparationError(_separation_message(context, _separating_columns(y, x, kept)))
     p = special.expit(eta)
     w = p * (1 - p)
     bread = np.linalg.inv(full.T @ (full * w[:, None]))
