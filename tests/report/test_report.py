@@ -288,3 +288,14 @@ def test_text_budget_keeps_every_number_and_a_sample_of_texts(run_dir: Path) -> 
     tr = small["tr"][0]
     with_text = {tr["i"][int(key[1:])] for side in tr["txt"] for key in side}
     assert with_text <= set(kept)
+
+
+def test_headline_lists_the_regimes_in_the_method_order_after_read_back(run_dir: Path) -> None:
+    """stats.json has sorted keys; the terminal (fresh result) and report.md (read back) must agree."""
+    from seal_audit.report._view import headline
+    from seal_audit.stats import REGIMES, AnalysisResult
+
+    result = AnalysisResult.from_json((run_dir / "stats.json").read_text(encoding="utf-8"))
+    line = next(f.text for f in headline(result).findings if f.key == "regimes")
+    where = [line.index(name.replace("_", " ")) for name in REGIMES]
+    assert where == sorted(where), line

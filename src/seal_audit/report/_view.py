@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from seal_audit.stats import AnalysisResult, RateEstimate, RegimeResult, RegressionResult
+from seal_audit.stats import REGIMES, AnalysisResult, RateEstimate, RegimeResult, RegressionResult
 from seal_audit.stats.imprint import ImprintResult
 from seal_audit.stats.robustness import RobustnessResult
 
@@ -71,9 +71,11 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
             )
         )
     if isinstance(result.regimes, RegimeResult):
-        shares = ", ".join(
-            f"{k.replace('_', ' ')} {100 * v.rate:.1f}%" for k, v in result.regimes.shares.items()
-        )
+        # The method's order, not the order of the keys: stats.json is written with sorted keys, so a
+        # read-back result would otherwise list the regimes alphabetically, unlike a fresh one.
+        got = result.regimes.shares
+        order = [k for k in REGIMES if k in got] + sorted(k for k in got if k not in REGIMES)
+        shares = ", ".join(f"{k.replace('_', ' ')} {100 * got[k].rate:.1f}%" for k in order)
         out.append(Finding("regimes", f"regimes (pre-D → post-D): {shares}"))
     if isinstance(result.imprint, dict):
         est = "pooled" if "pooled" in result.imprint else next(iter(result.imprint), None)
