@@ -299,3 +299,12 @@ def test_headline_lists_the_regimes_in_the_method_order_after_read_back(run_dir:
     line = next(f.text for f in headline(result).findings if f.key == "regimes")
     where = [line.index(name.replace("_", " ")) for name in REGIMES]
     assert where == sorted(where), line
+
+
+def test_headline_imprint_line_names_the_correction_family(run_dir: Path) -> None:
+    from seal_audit.report._view import headline
+    from seal_audit.stats import AnalysisResult
+
+    result = AnalysisResult.from_json((run_dir / "stats.json").read_text(encoding="utf-8"))
+    line = next(f.text for f in headline(result).findings if f.key == "imprint")
+    assert "family per regression" in line, line

@@ -81,6 +81,8 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
         est = "pooled" if "pooled" in result.imprint else next(iter(result.imprint), None)
         post = result.imprint.get(est, {}).get("post") if est else None
         if isinstance(post, ImprintResult):
+            mt = result.multiple_testing
+            family = f", family {mt.family}" if mt is not None else ""
             sig = sorted(
                 (c for c in post.regression.coefficients if c.term != "intercept" and c.significant),
                 key=lambda c: -abs(c.estimate),
@@ -92,7 +94,8 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
                 out.append(
                     Finding(
                         "imprint",
-                        f"strongest post-D imprints ({est}, {post.regression.correction}-significant): {items}",
+                        f"strongest post-D imprints ({est}, {post.regression.correction}-significant{family}): "
+                        f"{items}",
                     )
                 )
             else:
@@ -100,7 +103,7 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
                 out.append(
                     Finding(
                         "imprint",
-                        f"no post-D imprint is significant after {post.regression.correction}",
+                        f"no post-D imprint is significant after {post.regression.correction}{family}",
                         f"underpowered: {len(weak)} of the features could hide an effect of interest "
                         f"({', '.join(weak[:5])}{', …' if len(weak) > 5 else ''})"
                         if weak
