@@ -103,6 +103,22 @@ def test_quiet_prints_only_the_result_and_verbose_the_traceback(run_dir: Path) -
     assert seal("-q", *bad).stderr.strip().startswith("error:")  # -q never hides the error
 
 
+def test_an_rm_that_cannot_load_is_3_and_one_line(tmp_path: Path) -> None:
+    """A directory that is no model (a bare config.json): transformers explains in five lines; seal
+    says it in one, exits 3 (a stage failed), keeps the other RM's scores, and --json says the same."""
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    args = ["score", str(HH), "--limit", "20", "--rm", "pre=length_tokens", "--rm", f"post=hf:{broken}"]
+    res = seal("-q", *args, "--pre", "pre", "--post", "post", "--out", str(tmp_path / "run"), "--json")
+    assert res.returncode == 3, res.stderr
+    errors = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: score: RM(s) failed to load (post: "), errors
+    doc = json.loads(res.stdout)
+    assert doc["exit_code"] == 3 and doc["ok"] is False and "\n" not in doc["error"]
+    assert [r["name"] for r in doc["rms"]] == ["pre"]
+
+
 def test_cost_not_confirmed_without_stdin_is_2_not_130(run_dir: Path) -> None:
     res = seal(
         "label",
