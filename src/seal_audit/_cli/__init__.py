@@ -8,6 +8,7 @@ verb's module (and its heavy imports) loads only when that verb runs.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Any
@@ -70,13 +71,23 @@ class _LazyGroup(click.Group):
         module = _ALIASES.get(cmd_name, cmd_name.replace("-", "_"))
         if module not in _verb_modules():
             return None
+        completing = ctx.resilient_parsing and bool(os.environ.get("_SEAL_COMPLETE"))
+        if completing:  # Tab: a stand-in built from the completion index, without the verb's imports
+            from seal_audit._cli import _complete
+
+            stand_in = _complete.cached(cmd_name)
+            if stand_in is not None:
+                return stand_in
         mod = importlib.import_module(f"{__name__}.{module}")
         cmd = getattr(mod, "command", None)
         if not isinstance(cmd, click.Command):
             return None
         if not _output.STATE.verb:
             _output.STATE.verb = cmd_name
-        return _output.add_conventions(cmd)
+        cmd = _output.add_conventions(cmd)
+        if completing:
+            _complete.remember(cmd_name, cmd)
+        return cmd
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
@@ -140,6 +151,9 @@ def _error(message: str, code: int) -> None:
     sys.exit(code)
 
 
+_INTERRUPTED = "interrupted: finished work is stored; run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: runs the group and turns seal-audit's own errors into one line, no traceback,
     with the documented exit codes (``_output.EXIT_CODES``)."""
@@ -154,9 +168,13 @@ def main(argv: list[str] | None = None) -> Any:
         if exc.filename is None:
             raise
         _error(str(disk_error(exc, exc.filename)), _output.EXIT_INPUT)
-    except click.exceptions.Abort:  # Ctrl-C at a click prompt
-        _output.emit(_output.EXIT_INTERRUPTED, error="aborted")
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort as exc:
+        # click turns a Ctrl-C during a verb into Abort (from the KeyboardInterrupt); one at a
+        # prompt is an Abort from None: the first is an interrupted run, the second "aborted"
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        msg = _INTERRUPTED if interrupted else "aborted"
+        _output.emit(_output.EXIT_INTERRUPTED, error=msg)
+        click.echo(msg, err=True)
         sys.exit(_output.EXIT_INTERRUPTED)
     except click.ClickException as exc:
         _output.emit(exc.exit_code, error=exc.format_message())
@@ -165,8 +183,7 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         _output.emit(exc.exit_code)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        msg = "interrupted: finished work is stored; run the same command again to resume"
-        _output.emit(_output.EXIT_INTERRUPTED, error=msg)
-        click.echo(msg, err=True)
+    except KeyboardInterrupt:  # outside click's own handling (between parsing and the verb)
+        _output.emit(_output.EXIT_INTERRUPTED, error=_INTERRUPTED)
+        click.echo(_INTERRUPTED, err=True)
         sys.exit(_output.EXIT_INTERRUPTED)

@@ -95,7 +95,7 @@ def enable_json() -> None:
 
 
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
-    if value:
+    if value and not ctx.resilient_parsing:  # not while completing a Tab (the console is heavy)
         STATE.verbosity = max(STATE.verbosity, 0) + int(value)
         import logging
 
@@ -111,6 +111,8 @@ def _set_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None
 
 
 def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if ctx.resilient_parsing:  # completing a Tab: nothing is printed, and the console is heavy
+        return bool(value)
     if value or STATE.verbosity < 0:
         STATE.verbosity = -1
         from seal_audit._cli._common import console

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from seal_audit._cli._common import say
+from seal_audit._cli._common import console, say
 from seal_audit._cli._output import summary
 
 HELP = """Export RUN_DIR (read only) for other tools.
@@ -21,8 +21,10 @@ HELP = """Export RUN_DIR (read only) for other tools.
 
 \b
 --out defaults to RUN_DIR/exports/FORMAT/. --log-to mlflow|wandb (repeatable; off by default)
-also logs the headline numbers, stats.json and report.html to that tracker when its package is
-installed.
+also logs the headline numbers, stats.json and the report to that tracker when its package is
+installed, wherever the tracker is configured to log (seal sets nothing): MLflow follows
+MLFLOW_TRACKING_URI (a file: store needs MLFLOW_ALLOW_FILE_STORE=true), W&B its project and
+WANDB_MODE (offline: a local run for `wandb sync`).
 """
 
 
@@ -55,7 +57,7 @@ def command(
         say(f"export {to}: {len(files)} file(s) under {done['out']}")
         click.echo(str(done["out"]))
         result.update(done)
-    logged = [log_to_tracker(run_dir, t) for t in log_to]
+    logged = [log_to_tracker(run_dir, t, quiet=console.quiet) for t in log_to]
     for entry in logged:
         say(
             f"logged to {entry['tracker']}: {entry['metrics']} metrics, {len(entry['artifacts'])} artifact(s)"

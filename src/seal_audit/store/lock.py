@@ -156,9 +156,11 @@ class RunLock:
             self.took_over = previous
             gone = previous.host == holder.host and not pid_alive(previous.pid)
             state = "no longer running" if gone else "no longer holding it"
+            # short enough for 80 columns (logs are never wrapped); the full record (host, start
+            # time) is in the manifest's stages.lock.counters.took_over
+            where = "" if previous.host == holder.host else f" on {previous.host}"
             self.say(
-                f"note: took over the stale lock of {self.root} left by {previous.describe()} "
-                f"(that process is {state}); finished work is kept and resumed"
+                f"note: took over the stale lock of pid {previous.pid}{where} (seal {previous.verb}, {state})"
             )
         return self
 

@@ -104,7 +104,8 @@ class HFRewardModel:
                 ) from exc
             raise ConfigError(f"RM '{source}': cannot load: {text.splitlines()[0]}") from exc
         except ValueError as exc:
-            raise ConfigError(f"RM '{source}': cannot load: {exc}") from exc
+            # transformers' reasons are paragraphs (the tokenizer one is five lines): one line
+            raise ConfigError(f"RM '{source}': cannot load: {' '.join(str(exc).split())}") from exc
         if revision is None:
             revision = getattr(model.config, "_commit_hash", None)
         self.revision = revision
