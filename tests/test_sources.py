@@ -150,6 +150,47 @@ def test_limit_and_seeded_sample(hh_path: Path) -> None:
     assert len(load_pairs(hh_path, sample=0.01, seed=0)) == 23
 
 
+@pytest.mark.parametrize("sample", [2.5, float("inf")])
+def test_sample_neither_whole_count_nor_fraction_is_refused(sample: float) -> None:
+    # 2.5 used to load a sample of 2 pairs without a word, inf to crash the loader with OverflowError
+    with pytest.raises(ValueError, match="whole count >= 1 or a fraction in"):
+        LoadOptions(sample=sample)
+    assert LoadOptions(sample=3.0).sample == 3.0 and LoadOptions(sample=0.5).sample == 0.5
+
+
+def test_cli_bad_sample_is_one_line_naming_the_flag(hh_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for value in ("2.5", "inf"):
+        res = subprocess.run(
+            [sys.executable, "-m", "seal_audit", "data", "inspect", str(hh_path), "--sample", value],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 2, res.stderr
+        assert "Traceback" not in res.stderr
+        assert res.stderr.strip() == (
+            f"error: --sample: expected a whole count >= 1 or a fraction in (0, 1), got {value}"
+        )
+
+
+def test_invalid_json_message_reads_as_one_sentence(tmp_path: Path) -> None:
+    # json's own messages end in "at" ("Unterminated string starting at"): no "at at column" here
+    path = tmp_path / "cut.jsonl"
+    path.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "a\n')
+    with pytest.raises(InputError) as err:
+        load(path)
+    assert err.value.record == 2
+    assert "invalid JSON (Unterminated string starting at: column 27)" in str(err.value)
+    assert "at at" not in str(err.value)
+    array = tmp_path / "cut.json"
+    array.write_text('[{"chosen": "x", ')
+    with pytest.raises(InputError, match=r"invalid JSON \(Expecting property name .*: line 1 column 18\)"):
+        load(array)
+
+
 def test_hf_dataset_fails_fast_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OfflineError, match=r"not in the local Hugging Face cache.*save_to_disk"):

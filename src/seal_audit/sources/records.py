@@ -82,10 +82,12 @@ def iter_jsonl(path: Path) -> Iterator[RawRecord]:
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                # The line end is not part of the record: a cut line then reads "Unterminated string",
+                # not "Invalid control character" (the newline).
+                obj = json.loads(text.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 raise InputError(
-                    f"invalid JSON ({exc.msg} at column {exc.colno})",
+                    f"invalid JSON ({exc.msg}: column {exc.colno})",
                     file=str(path),
                     record=number,
                     kind="json",
@@ -123,7 +125,7 @@ def iter_json_array(path: Path) -> Iterator[RawRecord]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
-            f"invalid JSON ({exc.msg} at line {exc.lineno})", file=str(path), kind="json"
+            f"invalid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})", file=str(path), kind="json"
         ) from exc
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
