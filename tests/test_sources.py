@@ -176,6 +176,45 @@ def test_cli_bad_sample_is_one_line_naming_the_flag(hh_path: Path) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty.jsonl", ""),
+        ("blank.jsonl", "\n\n"),
+        ("header.csv", "prompt,chosen,rejected\n"),
+        ("a.json", "[]"),
+    ],
+)
+def test_empty_source_is_an_error_not_zero_pairs(tmp_path: Path, name: str, content: str) -> None:
+    # before: `seal data convert` wrote a 0-pair table and `seal data inspect` printed "layout  (format
+    # auto)", both exiting 0
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError, match="holds no records") as err:
+        load(path, LoadOptions(on_error="skip", quarantine=tmp_path / "q.jsonl"))
+    assert err.value.file == str(path)
+    all_bad = tmp_path / "bad.jsonl"
+    all_bad.write_text("{oops\n")
+    result = load(all_bad, LoadOptions(on_error="skip", quarantine=tmp_path / "q.jsonl"))
+    assert result.pairs == () and result.records_skipped == 1  # bad records stay counted skips
+
+
+def test_cli_empty_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    out = tmp_path / "out.parquet"
+    for verb in (["inspect", str(path)], ["convert", str(path), "--out", str(out)]):
+        res = subprocess.run(
+            [sys.executable, "-m", "seal_audit", "data", *verb], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip() == f"error: {path}: holds no records (the source is empty)"
+    assert not out.exists()
+
+
 def test_invalid_json_message_reads_as_one_sentence(tmp_path: Path) -> None:
     # json's own messages end in "at" ("Unterminated string starting at"): no "at at column" here
     path = tmp_path / "cut.jsonl"

@@ -280,6 +280,10 @@ def load(spec: Any, options: LoadOptions | None = None) -> LoadResult:
             else:
                 seen_ids[pair.pair_id] = 1
             pairs.append(pair)
+    if n_read == 0 and not skipped:
+        # An empty file (or a header-only CSV) is a mistake, not a dataset: `seal data convert` wrote a
+        # 0-pair table and `seal data inspect` reported "layout  (format auto)", both with exit 0.
+        raise InputError("holds no records (the source is empty)", file=label, kind="format")
     if skipped and options.quarantine is not None:
         append_jsonl(options.quarantine, [asdict(b) for b in skipped])
     pairs = _sample(pairs, options)
