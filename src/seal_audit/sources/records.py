@@ -175,6 +175,13 @@ def _csv_records(path: Path, fmt: str) -> Iterator[RawRecord]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
     try:
         header = next(reader)
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        if repeated:  # a dict of the row would keep the last of them and drop the others silently
+            raise InputError(
+                f"the header names column(s) {', '.join(repr(h) for h in repeated)} more than once",
+                file=str(path),
+                kind="format",
+            )
         for number, row in enumerate(reader, start=1):
             if len(row) != len(header):
                 err = InputError(
