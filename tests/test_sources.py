@@ -303,3 +303,27 @@ def test_skip_writes_quarantine(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in q.read_text().splitlines()]
     assert [(x["record"], x["kind"]) for x in lines] == [(2, "json"), (3, "missing_field")]
     assert lines[1]["raw"] == json.dumps({"prompt": "p", "chosen": ""})
+
+
+def test_running_again_does_not_quarantine_a_record_twice(tmp_path: Path) -> None:
+    # before: every re-run of the same command (the way to resume) appended another copy of each
+    good = {"prompt": "p", "chosen": "a", "rejected": "b"}
+    a = tmp_path / "a.jsonl"
+    a.write_text(json.dumps(good) + "\n{oops\n")
+    b = tmp_path / "b.jsonl"
+    b.write_text(
+        json.dumps({**good, "chosen": "c"}) + "\n" + json.dumps({"prompt": "p", "chosen": "x"}) + "\n"
+    )
+    q = tmp_path / "quarantine.jsonl"
+    options = LoadOptions(on_error="skip", quarantine=q)
+    for _ in range(3):
+        assert load(a, options).records_skipped == 1
+        assert load(b, options).records_skipped == 1  # two sources of one run still share the file
+    lines = [json.loads(x) for x in q.read_text().splitlines()]
+    assert [(x["file"], x["record"], x["kind"]) for x in lines] == [
+        (str(a), 2, "json"),
+        (str(b), 2, "missing_field"),
+    ]
+    a.write_text(json.dumps(good) + "\n{oops, edited\n")  # a different bad record at the same place
+    load(a, options)
+    assert len(q.read_text().splitlines()) == 3
