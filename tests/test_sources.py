@@ -327,3 +327,20 @@ def test_running_again_does_not_quarantine_a_record_twice(tmp_path: Path) -> Non
     a.write_text(json.dumps(good) + "\n{oops, edited\n")  # a different bad record at the same place
     load(a, options)
     assert len(q.read_text().splitlines()) == 3
+
+
+def test_a_json_key_given_twice_is_named_not_read_as_the_last(tmp_path: Path) -> None:
+    # before: json.loads kept "b" and dropped "a" without a word
+    line = '{"prompt": "p", "chosen": "a", "chosen": "b", "rejected": "c"}'
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"prompt": "p", "chosen": "x", "rejected": "y"}\n' + line + "\n")
+    with pytest.raises(InputError) as err:
+        load(path)
+    assert (err.value.record, err.value.field) == (2, "chosen")
+    assert "the key 'chosen' appears twice in one JSON object" in str(err.value)
+    result = load(path, LoadOptions(on_error="skip", quarantine=tmp_path / "q.jsonl"))
+    assert [p.chosen for p in result.pairs] == ["x"] and result.records_skipped == 1
+    nested = tmp_path / "nested.json"  # inside a message too, and in a JSON array file
+    nested.write_text('[{"prompt": [{"role": "user", "role": "assistant", "content": "hi"}], "chosen": "a"}]')
+    with pytest.raises(InputError, match="the key 'role' appears twice"):
+        load(nested)
