@@ -150,6 +150,86 @@ def test_limit_and_seeded_sample(hh_path: Path) -> None:
     assert len(load_pairs(hh_path, sample=0.01, seed=0)) == 23
 
 
+@pytest.mark.parametrize("sample", [2.5, float("inf")])
+def test_sample_neither_whole_count_nor_fraction_is_refused(sample: float) -> None:
+    # 2.5 used to load a sample of 2 pairs without a word, inf to crash the loader with OverflowError
+    with pytest.raises(ValueError, match="whole count >= 1 or a fraction in"):
+        LoadOptions(sample=sample)
+    assert LoadOptions(sample=3.0).sample == 3.0 and LoadOptions(sample=0.5).sample == 0.5
+
+
+def test_cli_bad_sample_is_one_line_naming_the_flag(hh_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for value in ("2.5", "inf"):
+        res = subprocess.run(
+            [sys.executable, "-m", "seal_audit", "data", "inspect", str(hh_path), "--sample", value],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 2, res.stderr
+        assert "Traceback" not in res.stderr
+        assert res.stderr.strip() == (
+            f"error: --sample: expected a whole count >= 1 or a fraction in (0, 1), got {value}"
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty.jsonl", ""),
+        ("blank.jsonl", "\n\n"),
+        ("header.csv", "prompt,chosen,rejected\n"),
+        ("a.json", "[]"),
+    ],
+)
+def test_empty_source_is_an_error_not_zero_pairs(tmp_path: Path, name: str, content: str) -> None:
+    # before: `seal data convert` wrote a 0-pair table and `seal data inspect` printed "layout  (format
+    # auto)", both exiting 0
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(InputError, match="holds no records") as err:
+        load(path, LoadOptions(on_error="skip", quarantine=tmp_path / "q.jsonl"))
+    assert err.value.file == str(path)
+    all_bad = tmp_path / "bad.jsonl"
+    all_bad.write_text("{oops\n")
+    result = load(all_bad, LoadOptions(on_error="skip", quarantine=tmp_path / "q.jsonl"))
+    assert result.pairs == () and result.records_skipped == 1  # bad records stay counted skips
+
+
+def test_cli_empty_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    out = tmp_path / "out.parquet"
+    for verb in (["inspect", str(path)], ["convert", str(path), "--out", str(out)]):
+        res = subprocess.run(
+            [sys.executable, "-m", "seal_audit", "data", *verb], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip() == f"error: {path}: holds no records (the source is empty)"
+    assert not out.exists()
+
+
+def test_invalid_json_message_reads_as_one_sentence(tmp_path: Path) -> None:
+    # json's own messages end in "at" ("Unterminated string starting at"): no "at at column" here
+    path = tmp_path / "cut.jsonl"
+    path.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "a\n')
+    with pytest.raises(InputError) as err:
+        load(path)
+    assert err.value.record == 2
+    assert "invalid JSON (Unterminated string starting at: column 27)" in str(err.value)
+    assert "at at" not in str(err.value)
+    array = tmp_path / "cut.json"
+    array.write_text('[{"chosen": "x", ')
+    with pytest.raises(InputError, match=r"invalid JSON \(Expecting property name .*: line 1 column 18\)"):
+        load(array)
+
+
 def test_hf_dataset_fails_fast_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OfflineError, match=r"not in the local Hugging Face cache.*save_to_disk"):
@@ -223,3 +303,44 @@ def test_skip_writes_quarantine(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in q.read_text().splitlines()]
     assert [(x["record"], x["kind"]) for x in lines] == [(2, "json"), (3, "missing_field")]
     assert lines[1]["raw"] == json.dumps({"prompt": "p", "chosen": ""})
+
+
+def test_running_again_does_not_quarantine_a_record_twice(tmp_path: Path) -> None:
+    # before: every re-run of the same command (the way to resume) appended another copy of each
+    good = {"prompt": "p", "chosen": "a", "rejected": "b"}
+    a = tmp_path / "a.jsonl"
+    a.write_text(json.dumps(good) + "\n{oops\n")
+    b = tmp_path / "b.jsonl"
+    b.write_text(
+        json.dumps({**good, "chosen": "c"}) + "\n" + json.dumps({"prompt": "p", "chosen": "x"}) + "\n"
+    )
+    q = tmp_path / "quarantine.jsonl"
+    options = LoadOptions(on_error="skip", quarantine=q)
+    for _ in range(3):
+        assert load(a, options).records_skipped == 1
+        assert load(b, options).records_skipped == 1  # two sources of one run still share the file
+    lines = [json.loads(x) for x in q.read_text().splitlines()]
+    assert [(x["file"], x["record"], x["kind"]) for x in lines] == [
+        (str(a), 2, "json"),
+        (str(b), 2, "missing_field"),
+    ]
+    a.write_text(json.dumps(good) + "\n{oops, edited\n")  # a different bad record at the same place
+    load(a, options)
+    assert len(q.read_text().splitlines()) == 3
+
+
+def test_a_json_key_given_twice_is_named_not_read_as_the_last(tmp_path: Path) -> None:
+    # before: json.loads kept "b" and dropped "a" without a word
+    line = '{"prompt": "p", "chosen": "a", "chosen": "b", "rejected": "c"}'
+    path = tmp_path / "dup.jsonl"
+    path.write_text('{"prompt": "p", "chosen": "x", "rejected": "y"}\n' + line + "\n")
+    with pytest.raises(InputError) as err:
+        load(path)
+    assert (err.value.record, err.value.field) == (2, "chosen")
+    assert "the key 'chosen' appears twice in one JSON object" in str(err.value)
+    result = load(path, LoadOptions(on_error="skip", quarantine=tmp_path / "q.jsonl"))
+    assert [p.chosen for p in result.pairs] == ["x"] and result.records_skipped == 1
+    nested = tmp_path / "nested.json"  # inside a message too, and in a JSON array file
+    nested.write_text('[{"prompt": [{"role": "user", "role": "assistant", "content": "hi"}], "chosen": "a"}]')
+    with pytest.raises(InputError, match="the key 'role' appears twice"):
+        load(nested)

@@ -491,6 +491,27 @@ def test_columns_mapping_without_model(hh_pairs: list[PreferencePair], tmp_path:
     df = store.read_table("features").set_index(["pair_id", "side"])["value"]
     assert df[(pairs[0].pair_id, "chosen")] == 3.0 and df[(pairs[0].pair_id, "rejected")] == 2.5
     assert math.isnan(df[(pairs[2].pair_id, "chosen")])
+    stage = RunStore(store.root, create=False).manifest.stages["label"]
+    assert stage.counters["featurizers"]["columns"]["reasons"] == [
+        ["input column 'score_a' is missing for this pair", 1],
+        ["input column 'score_b' is missing for this pair", 1],
+    ]
+
+
+def test_a_column_that_no_pair_has_is_one_error_naming_it(
+    hh_pairs: list[PreferencePair], tmp_path: Path
+) -> None:
+    # before: a misspelled column failed every text quietly ("120 texts, 60 failed") and exited 0
+    pairs = [p.model_copy(update={"meta": {"score_a": 3, "score_b": 2}}) for p in hh_pairs[:3]]
+    store = make_run(tmp_path, pairs)
+    f = get_featurizer("columns", mapping={"helpfulness": {"chosen": "score_a", "rejected": "score_c"}})
+    with pytest.raises(ConfigError) as err:
+        label_run(store, [f])
+    assert str(err.value) == (
+        "column feature 'helpfulness': input column 'score_c' (rejected) is in no pair; "
+        "the pairs' input columns are: score_a, score_b"
+    )
+    assert not store.has_table("features")
 
 
 def test_cli_failed_stage_exits_3_with_counted_reasons(

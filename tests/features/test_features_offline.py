@@ -175,3 +175,34 @@ def test_one_bad_text_fails_alone() -> None:
     assert out.n_failed == 1
     bad = [r for r in out.rows if r.side == "rejected"]
     assert all(r.status == "failed" and math.isnan(r.value) and "boom" in (r.error or "") for r in bad)
+
+
+def test_a_plugin_value_that_is_missing_or_not_a_number_fails_that_text_alone() -> None:
+    # before: KeyError / ValueError escaped label() and `seal label` ended with a traceback (exit 1)
+    from seal_audit.data.records import FeatureSpec
+    from seal_audit.features.offline import FunctionFeaturizer
+
+    spec = FeatureSpec(name="bangs", kind="numeric", role="spoiler", definition="'!' count", source="plugin")
+    answers: dict[str, Any] = {
+        "fine!": {"bangs": 1},
+        "none": {"bangs": None},
+        "gone": {},
+        "word": {"bangs": "many"},
+        "huge": {"bangs": float("inf")},
+        "list": [1.0],
+    }
+    f = FunctionFeaturizer("bangs", (spec,), lambda t: answers[t])
+    items = [LabelItem(f"p{i}", "chosen", "", f"Assistant: {t}") for i, t in enumerate(answers)]
+    out = f.label(items, LabelContext())
+    by_pair = {r.pair_id: r for r in out.rows}
+    assert len(out.rows) == len(items)
+    assert by_pair["p0"].status == "ok" and by_pair["p0"].value == 1.0
+    assert by_pair["p1"].status == "failed" and by_pair["p1"].error == "no value for this text"
+    assert out.n_failed == 4
+    assert dict(out.reasons) == {
+        "ValueError: no value for feature 'bangs' (the function returned [])": 1,
+        "ValueError: feature 'bangs': expected a number, got 'many'": 1,
+        "ValueError: feature 'bangs': inf is not a finite number": 1,
+        "ValueError: no value for feature 'bangs' (the function returned list)": 1,
+    }
+    assert all(math.isnan(by_pair[p].value) for p in ("p2", "p3", "p4", "p5"))

@@ -263,6 +263,17 @@ def test_csv_row_with_wrong_cell_count_is_one_skipped_record(tmp_path: Path) -> 
     assert json.loads(json.loads(q.read_text())["raw"]) == ["p", "a,x"]
 
 
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_csv_header_naming_a_column_twice_is_refused(tmp_path: Path, sep: str) -> None:
+    # before: the row dict kept the last 'chosen' cell and dropped the first without a word
+    path = tmp_path / ("d.csv" if sep == "," else "d.tsv")
+    path.write_text(sep.join(["prompt", "chosen", "chosen", "rejected"]) + "\n" + sep.join("pabc") + "\n")
+    for options in (LoadOptions(), LoadOptions(on_error="skip", quarantine=tmp_path / "q.jsonl")):
+        with pytest.raises(InputError) as err:
+            load(path, options)
+        assert str(err.value) == f"{path}: the header names column(s) 'chosen' more than once"
+
+
 def test_folder_mixing_formats_is_refused(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "a.jsonl", [{"prompt": "p", "chosen": "a", "rejected": "b"}])
     (tmp_path / "b.csv").write_text("prompt,chosen,rejected\np,c,d\n", encoding="utf-8")

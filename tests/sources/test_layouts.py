@@ -125,6 +125,32 @@ def test_openai_messages_with_system_kept_once(tmp_path: Path, chat_pairs: list[
     assert inspect_json(str(path))[str(path)]["system_messages"] == 120
 
 
+def test_openai_content_parts_are_read_as_their_text(
+    tmp_path: Path, chat_pairs: list[PreferencePair]
+) -> None:
+    # before: any message whose content was a list of parts was "not a {role, content} object"
+    def parts(text: str) -> list[dict[str, str]]:
+        cut = len(text) // 2
+        return [{"type": "text", "text": text[:cut]}, {"type": "text", "text": text[cut:]}]
+
+    rows = [
+        {
+            "prompt": [{**m, "content": parts(m["content"])} for m in turns(p.context)],
+            "chosen": [{"role": "assistant", "content": parts(reply(p.chosen))}],
+            "rejected": [{"role": "assistant", "content": reply(p.rejected)}],
+        }
+        for p in chat_pairs
+    ]
+    same_texts(load(write_jsonl(tmp_path / "parts.jsonl", rows)).pairs, chat_pairs)
+    rows[3]["chosen"][0]["content"].append({"type": "image_url", "image_url": {"url": "x.png"}})
+    with pytest.raises(InputError) as err:
+        load(write_jsonl(tmp_path / "image.jsonl", rows))
+    assert (err.value.record, err.value.field) == (4, "chosen")
+    assert "message 0, content part 2 is not a text part (type 'image_url'): only text can be scored" in str(
+        err.value
+    )
+
+
 def test_multi_turn_contexts(tmp_path: Path, chat_pairs: list[PreferencePair]) -> None:
     multi = [p for p in chat_pairs if len(turns(p.context)) >= 3]
     assert len(multi) >= 20

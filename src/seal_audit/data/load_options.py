@@ -9,10 +9,12 @@ with dashes (``prompt_col`` ↔ ``--prompt-col``) and its help is the field's do
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 Format = Literal["auto", "hh-rlhf", "pairs", "conversation", "multi-variant", "labelled", "seal"]
 SplitRule = Literal["turn", "reference"]
@@ -105,6 +107,17 @@ class LoadOptions(BaseModel):
                     raise ValueError(f"'{old}' was renamed to '{new}'; give only '{new}'")
                 out[new] = out.pop(old)
         return out
+
+    @field_validator("sample")
+    @classmethod
+    def _whole_or_fraction(cls, v: float | None) -> float | None:
+        # 2.5 would silently become a sample of 2 and inf crashed the loader: say so up front, as the
+        # rewrite sample does.
+        if v is not None and (not math.isfinite(v) or (v >= 1 and v != int(v))):
+            raise PydanticCustomError(
+                "sample", "expected a whole count >= 1 or a fraction in (0, 1), got {value}", {"value": v}
+            )
+        return v
 
     @model_validator(mode="after")
     def _label_needs_columns(self) -> LoadOptions:

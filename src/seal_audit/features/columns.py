@@ -21,6 +21,7 @@ from seal_audit.features.base import (
     LabelItem,
     LabelRow,
     Progress,
+    reason_counts,
     register_featurizer,
 )
 from seal_audit.features.specs import ColumnSource
@@ -85,8 +86,26 @@ class ColumnFeaturizer:
         except ValueError as exc:
             raise ValueError(f"column '{col}': {exc}") from None
 
+    def check_columns(self, items: Sequence[LabelItem]) -> None:
+        """A mapped column that no pair has is a misspelling, not missing data: one error naming it
+        and the columns there are (before, every text failed quietly and the stage exited 0)."""
+        for spec in self.feature_specs:
+            src = self.columns[spec.name]
+            for side, col in (("chosen", src.chosen), ("rejected", src.rejected)):
+                on_side = [it for it in items if it.side == side]
+                if "{index}" in col or not on_side or any(col in it.meta for it in on_side):
+                    continue
+                have = sorted({k for it in items for k in it.meta})
+                listed = ", ".join(have[:30]) + (f" (+{len(have) - 30} more)" if len(have) > 30 else "")
+                raise ConfigError(
+                    f"column feature '{spec.name}': input column '{col}' ({side}) is in no pair; "
+                    f"the pairs' input columns are: {listed or '(none)'}"
+                )
+
     def label(self, items: Sequence[LabelItem], ctx: LabelContext) -> FeaturizerOutcome:
+        self.check_columns(items)
         rows: list[LabelRow] = []
+        errors: list[str] = []
         failed_texts = 0
         for item in items:
             any_failed = False
@@ -106,12 +125,16 @@ class ColumnFeaturizer:
                             str(exc),
                         )
                     )
+                    if not any_failed:
+                        errors.append(str(exc))
                     any_failed = True
                     continue
                 rows.append(LabelRow(item.pair_id, item.side, item.variant, spec.name, v, self.name))
             failed_texts += any_failed
         ctx.progress(Progress(self.name, len(items), len(items), failed_texts, 0))
-        return FeaturizerOutcome(self.name, tuple(rows), len(items), failed_texts)
+        return FeaturizerOutcome(
+            self.name, tuple(rows), len(items), failed_texts, reasons=reason_counts(errors)
+        )
 
 
 def column_specs_from_mapping(

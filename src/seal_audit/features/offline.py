@@ -27,6 +27,7 @@ from seal_audit.features.base import (
     LabelRow,
     Progress,
     failed_rows,
+    reason_counts,
     register_featurizer,
 )
 from seal_audit.features.specs import SENTIMENT_LEVELS, SENTIMENT_VALUES
@@ -61,6 +62,7 @@ class FunctionFeaturizer:
 
     def label(self, items: Sequence[LabelItem], ctx: LabelContext) -> FeaturizerOutcome:
         rows: list[LabelRow] = []
+        errors: list[str] = []
         failed = 0
         step = max(1, len(items) // 100)
         # issue 18: the values of a whole call are cached as one float64 matrix (rows: items, columns:
@@ -85,12 +87,15 @@ class FunctionFeaturizer:
                     values = dict(zip(names, matrix[i].tolist(), strict=True))
                 else:
                     values = self.fn(item.final_response)
+                # inside the try: a plug-in that leaves a feature out or returns a non-number fails
+                # this text (counted), not the whole stage with a traceback
+                floats = [feature_value(values, name) for name in names]
             except Exception as exc:  # one bad text must not lose the others
                 failed += 1
-                rows.extend(failed_rows(item, self.feature_specs, self.name, f"{type(exc).__name__}: {exc}"))
+                errors.append(f"{type(exc).__name__}: {exc}")
+                rows.extend(failed_rows(item, self.feature_specs, self.name, errors[-1]))
             else:
-                for j, s in enumerate(self.feature_specs):
-                    v = float(values[s.name])
+                for j, (s, v) in enumerate(zip(self.feature_specs, floats, strict=True)):
                     if computed is not None:
                         computed[i, j] = v
                     ok = not math.isnan(v)
@@ -110,7 +115,10 @@ class FunctionFeaturizer:
                 ctx.progress(Progress(self.name, len(items), i + 1, failed, 0))
         if cache is not None and key is not None and computed is not None and failed == 0:
             cache.put(CACHE_NAMESPACE, key, np.ascontiguousarray(computed, dtype="<f8").tobytes())
-        return FeaturizerOutcome(self.name, tuple(rows), len(items), failed, n_cached=n_cached)
+        # the reasons reach the terminal (`seal label` prints them) and the manifest, not only the table
+        return FeaturizerOutcome(
+            self.name, tuple(rows), len(items), failed, n_cached=n_cached, reasons=reason_counts(errors)
+        )
 
     def cache_settings(self) -> dict[str, Any] | None:
         """What the values depend on: the specs, the source file of the function and the versions
@@ -122,6 +130,25 @@ class FunctionFeaturizer:
             "code": self.code,
             "versions": _library_versions(),
         }
+
+
+def feature_value(values: Any, name: str) -> float:
+    """One feature's value out of what a per-text function returned: a finite number, or NaN for
+    "no value" (None or NaN). Anything else is an error naming the feature."""
+    try:
+        raw = values[name]
+    except (KeyError, IndexError, TypeError):
+        got = sorted(values) if isinstance(values, dict) else type(values).__name__
+        raise ValueError(f"no value for feature '{name}' (the function returned {got})") from None
+    if raw is None:
+        return math.nan
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"feature '{name}': expected a number, got {str(raw)[:40]!r}") from None
+    if math.isinf(v):
+        raise ValueError(f"feature '{name}': {v} is not a finite number")
+    return v
 
 
 CACHE_NAMESPACE = "offline_features"

@@ -201,10 +201,13 @@ def _messages(value: Any, path: str, number: int, name: str) -> list[tuple[str, 
         )
     out: list[tuple[str, str]] = []
     for i, msg in enumerate(value):
+        content = msg.get("content") if isinstance(msg, Mapping) else None
+        if isinstance(content, list):
+            content = _text_parts(content, i, path, number, name)
         if (
             not isinstance(msg, Mapping)
             or not isinstance(msg.get("role"), str)
-            or not isinstance(msg.get("content"), str)
+            or not isinstance(content, str)
         ):
             raise InputError(
                 f"message {i} is not a {{role, content}} object with string values",
@@ -213,8 +216,30 @@ def _messages(value: Any, path: str, number: int, name: str) -> list[tuple[str, 
                 field=name,
                 kind="type",
             )
-        out.append((str(msg["role"]), str(msg["content"])))
+        out.append((str(msg["role"]), content))
     return out
+
+
+def _text_parts(parts: list[Any], i: int, path: str, number: int, name: str) -> str:
+    """OpenAI-style content parts (``[{"type": "text", "text": ...}]``) as one string, the texts
+    concatenated as they are; a part that is not text cannot be scored, so it is an error naming it."""
+    texts: list[str] = []
+    for j, part in enumerate(parts):
+        if (
+            not isinstance(part, Mapping)
+            or part.get("type") != "text"
+            or not isinstance(part.get("text"), str)
+        ):
+            kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+            raise InputError(
+                f"message {i}, content part {j} is not a text part (type {kind!r}): only text can be scored",
+                file=path,
+                record=number,
+                field=name,
+                kind="type",
+            )
+        texts.append(part["text"])
+    return "".join(texts)
 
 
 def render_turns(turns: Sequence[tuple[str, str]]) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,8 +281,12 @@ def load(spec: Any, options: LoadOptions | None = None) -> LoadResult:
             else:
                 seen_ids[pair.pair_id] = 1
             pairs.append(pair)
+    if n_read == 0 and not skipped:
+        # An empty file (or a header-only CSV) is a mistake, not a dataset: `seal data convert` wrote a
+        # 0-pair table and `seal data inspect` reported "layout  (format auto)", both with exit 0.
+        raise InputError("holds no records (the source is empty)", file=label, kind="format")
     if skipped and options.quarantine is not None:
-        append_jsonl(options.quarantine, [asdict(b) for b in skipped])
+        write_quarantine(options.quarantine, skipped)
     pairs = _sample(pairs, options)
     return LoadResult(
         pairs=tuple(pairs),
@@ -299,6 +304,27 @@ def load(spec: Any, options: LoadOptions | None = None) -> LoadResult:
         ties_kept=counts["ties_kept"],
         notes=notes,
     )
+
+
+def write_quarantine(path: Path, skipped: Sequence[BadRecord]) -> None:
+    """Append the skipped records that the quarantine file does not hold yet.
+
+    Appending (not rewriting) lets several sources of one run share the file; leaving out what is
+    already there keeps it one line per bad record when the same command is run again to resume
+    (before, every re-run added another copy of each).
+    """
+
+    def key(d: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(d.get(k) for k in ("file", "record", "field", "kind", "reason", "raw"))
+
+    held: set[tuple[Any, ...]] = set()
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                held.add(key(json.loads(line)))
+            except (json.JSONDecodeError, AttributeError):
+                continue  # a torn or foreign line: not ours to judge
+    append_jsonl(path, [d for d in (asdict(b) for b in skipped) if key(d) not in held])
 
 
 def _notes(fields: dict[str, Any], fmt: Format, options: LoadOptions) -> tuple[str, ...]:

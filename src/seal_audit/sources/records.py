@@ -74,6 +74,27 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         ) from exc
 
 
+class RepeatedKeyError(ValueError):
+    """A JSON object names one key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def unique_keys(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a repeated key: ``json.loads`` would keep the last value
+    and drop the others without a word (``{"chosen": "a", "chosen": "b"}`` read as ``"b"``)."""
+    obj = dict(items)
+    if len(obj) != len(items):
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise RepeatedKeyError(key)
+            seen.add(key)
+    return obj
+
+
 def iter_jsonl(path: Path) -> Iterator[RawRecord]:
     """Records of a JSONL file; a bad line is yielded as an error so reading can go on past it."""
     for number, raw in _iter_lines(path):
@@ -82,10 +103,20 @@ def iter_jsonl(path: Path) -> Iterator[RawRecord]:
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                # The line end is not part of the record: a cut line then reads "Unterminated string",
+                # not "Invalid control character" (the newline).
+                obj = json.loads(text.rstrip("\r\n"), object_pairs_hook=unique_keys)
+            except RepeatedKeyError as exc:
+                raise InputError(
+                    f"the key '{exc.key}' appears twice in one JSON object (only one value can be read)",
+                    file=str(path),
+                    record=number,
+                    field=exc.key,
+                    kind="json",
+                ) from exc
             except json.JSONDecodeError as exc:
                 raise InputError(
-                    f"invalid JSON ({exc.msg} at column {exc.colno})",
+                    f"invalid JSON ({exc.msg}: column {exc.colno})",
                     file=str(path),
                     record=number,
                     kind="json",
@@ -120,10 +151,17 @@ def iter_json_array(path: Path) -> Iterator[RawRecord]:
     text = _read_whole(path).decode("utf-8", errors="surrogateescape")
     text = text.removeprefix(BOM)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=unique_keys)
+    except RepeatedKeyError as exc:
+        raise InputError(
+            f"the key '{exc.key}' appears twice in one JSON object (only one value can be read)",
+            file=str(path),
+            field=exc.key,
+            kind="json",
+        ) from exc
     except json.JSONDecodeError as exc:
         raise InputError(
-            f"invalid JSON ({exc.msg} at line {exc.lineno})", file=str(path), kind="json"
+            f"invalid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})", file=str(path), kind="json"
         ) from exc
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
@@ -173,6 +211,13 @@ def _csv_records(path: Path, fmt: str) -> Iterator[RawRecord]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t")
     try:
         header = next(reader)
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        if repeated:  # a dict of the row would keep the last of them and drop the others silently
+            raise InputError(
+                f"the header names column(s) {', '.join(repr(h) for h in repeated)} more than once",
+                file=str(path),
+                kind="format",
+            )
         for number, row in enumerate(reader, start=1):
             if len(row) != len(header):
                 err = InputError(
