@@ -308,3 +308,44 @@ def test_headline_imprint_line_names_the_correction_family(run_dir: Path) -> Non
     result = AnalysisResult.from_json((run_dir / "stats.json").read_text(encoding="utf-8"))
     line = next(f.text for f in headline(result).findings if f.key == "imprint")
     assert "family per regression" in line, line
+
+
+def test_headline_imprints_quote_the_adjusted_interval(run_dir: Path) -> None:
+    """The verdict is the corrected one, so the interval beside it must be the adjusted one."""
+    from seal_audit.report._view import headline
+    from seal_audit.stats import AnalysisResult
+
+    result = AnalysisResult.from_json((run_dir / "stats.json").read_text(encoding="utf-8"))
+    post = result.imprint["pooled"]["post"]  # type: ignore[index]
+    sig = [c for c in post.regression.coefficients if c.term != "intercept" and c.significant]
+    assert sig, "the fixture run has a significant imprint"
+    line = next(f.text for f in headline(result).findings if f.key == "imprint")
+    c = max(sig, key=lambda c: abs(c.estimate))
+    assert f"{c.term} {c.estimate:+.3g} [{c.ci_low_adjusted:+.3g}, {c.ci_high_adjusted:+.3g}]" in line, line
+    assert (c.ci_low_adjusted, c.ci_high_adjusted) != (c.ci_low, c.ci_high)
+
+
+def test_headline_says_no_rewrite_flipped_when_none_did(run_dir: Path) -> None:
+    import dataclasses
+
+    from seal_audit.report._view import headline
+    from seal_audit.stats import AnalysisResult
+
+    result = AnalysisResult.from_json((run_dir / "stats.json").read_text(encoding="utf-8"))
+    assert isinstance(result.robustness, dict) and result.robustness
+    none_flipped = {
+        name: dataclasses.replace(
+            rob,
+            accuracy=tuple(
+                dataclasses.replace(a, flipped=dataclasses.replace(a.flipped, rate=0.0)) for a in rob.accuracy
+            ),
+        )
+        for name, rob in result.robustness.items()
+    }
+    line = next(
+        f.text
+        for f in headline(dataclasses.replace(result, robustness=none_flipped)).findings
+        if f.key == "robustness"
+    )
+    assert line.startswith("no rewrite flipped a post-D preference"), line
+    assert "most fragile" in next(f.text for f in headline(result).findings if f.key == "robustness")

@@ -43,6 +43,11 @@ def _pct(r: RateEstimate) -> str:
     return f"{100 * r.rate:.1f}% [{100 * r.ci_low:.1f}, {100 * r.ci_high:.1f}]"
 
 
+def _adjusted(lo: float, hi: float, raw_lo: float, raw_hi: float) -> tuple[float, float]:
+    """The adjusted interval; the raw one only where a stats.json predates adjusted intervals."""
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) else (raw_lo, raw_hi)
+
+
 def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, top: int = 3) -> Headline:
     """The findings strip. ``in_sample`` marks RMs trained on D here (their agreement on D is a
     training accuracy, and their resistance a lower bound)."""
@@ -88,13 +93,17 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
                 key=lambda c: -abs(c.estimate),
             )[:top]
             if sig:
+                # The interval that matches the verdict (simultaneous / step-down), as the tables show.
                 items = ", ".join(
-                    f"{c.term} {c.estimate:+.3g} [{c.ci_low:+.3g}, {c.ci_high:+.3g}]" for c in sig
+                    f"{c.term} {c.estimate:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+                    for c in sig
+                    for lo, hi in [_adjusted(c.ci_low_adjusted, c.ci_high_adjusted, c.ci_low, c.ci_high)]
                 )
                 out.append(
                     Finding(
                         "imprint",
-                        f"strongest post-D imprints ({est}, {post.regression.correction}-significant{family}): "
+                        f"strongest post-D imprints ({est}, {post.regression.correction}-significant{family}; "
+                        f"adjusted intervals): "
                         f"{items}",
                     )
                 )
@@ -120,7 +129,14 @@ def headline(result: AnalysisResult, in_sample: dict[str, bool] | None = None, t
                 and (worst is None or acc.flipped.rate > worst[0])
             ):
                 worst = (acc.flipped.rate, name, rob)
-        if worst is not None:
+        if worst is not None and worst[0] == 0:
+            out.append(
+                Finding(
+                    "robustness",
+                    f"no rewrite flipped a post-D preference ({len(result.robustness)} transform(s))",
+                )
+            )
+        elif worst is not None:
             _rate, name, rob = worst
             acc = next(a for a in rob.accuracy if a.rm == rob.rm)
             out.append(
