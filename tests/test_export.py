@@ -162,3 +162,15 @@ def test_table_bundles_read_back(run: Path, fmt: str, tmp_path: Path) -> None:
 def test_export_needs_scores(tmp_path: Path) -> None:
     res = seal("export", str(tmp_path), "--to", "csv")
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_rewardbench_file_names_never_collide() -> None:
+    """Free-text RM names that slug alike ('a b', 'a_b', 'a?b') or differ only in case each get a file."""
+    from seal_audit.export.formats import rm_file_stems
+
+    names = ["a b", "a_b", "a?b", "post ✓", "ρ-模型", "Post", "post", "pre", "../x"]
+    stems = rm_file_stems(names)
+    assert len({s.lower() for s in stems.values()}) == len(names), stems
+    assert all(s.isascii() and "/" not in s and not s.startswith(".") for s in stems.values()), stems
+    assert stems["pre"] == "pre"  # a plain, unique name keeps its own stem
+    assert stems == rm_file_stems(list(reversed(names)))  # the stem of a name does not depend on order

@@ -196,6 +196,29 @@ def rewardbench(view: RunView, subset: str) -> dict[str, tuple[list[dict[str, An
     return out
 
 
+def rm_file_stems(names: list[str]) -> dict[str, str]:
+    """One distinct, portable file stem per RM name: RM names are free text (spaces, '?', unicode), so
+    a name that is not already a plain ASCII stem, or whose stem would meet another's (also on a
+    case-insensitive file system), gets a short hash of the whole name, never a shared file."""
+    import hashlib
+
+    def slug(name: str) -> str:
+        return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name).strip(
+            "."
+        )
+
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[slug(name).lower()] = counts.get(slug(name).lower(), 0) + 1
+    out: dict[str, str] = {}
+    for name in names:
+        stem = slug(name) or "rm"
+        if stem != name or counts[stem.lower()] > 1:
+            stem = f"{stem}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
+        out[name] = stem
+    return out
+
+
 def write_export(
     view: RunView, store_root: Path, to: ExportFormat, out: Path, *, subset: str | None = None
 ) -> dict[str, Any]:
@@ -214,13 +237,17 @@ def write_export(
         }
     if to == "rewardbench":
         per_rm = rewardbench(view, subset or view.run_name)
+        stems = rm_file_stems(list(per_rm))
         for rm, (records, summary) in per_rm.items():
-            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in rm)
-            p, s = out / f"{safe}.json", out / f"{safe}.summary.json"
+            p, s = out / f"{stems[rm]}.json", out / f"{stems[rm]}.summary.json"
             write_text_atomic(p, json.dumps(records, indent=1) + "\n")
             write_text_atomic(s, json.dumps(summary, indent=1) + "\n")
             written += [str(p), str(s)]
-        return {"files": written, "rms": {rm: s for rm, (_r, s) in per_rm.items()}}
+        return {
+            "files": written,
+            "rms": {rm: s for rm, (_r, s) in per_rm.items()},
+            "file_of_rm": {rm: f"{stems[rm]}.json" for rm in per_rm},
+        }
     # csv / parquet: every run table and every analysis table
     from seal_audit.store.run_store import ANALYSIS_DIR, TABLES
 
