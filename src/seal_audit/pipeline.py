@@ -158,7 +158,8 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
     a_pairs = store.read_pairs_table("pairs_a") if store.has_table("pairs_a") else []
     specs: list[Any] = []
     done = dict(store.manifest.stage("train").counters.get("models", {}))
-    for t in cfg.train_rm:
+    trained = False
+    for i, t in enumerate(cfg.train_rm):
         pairs = a_pairs if t.data == "A" else [*a_pairs, *d_pairs]
         if not pairs:
             raise SealError(
@@ -182,9 +183,22 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
                 "train_accuracy": res.train_accuracy,
                 "val_accuracy": res.val_accuracy,
             }
-            store.record_stage("train", {"models": done})
+            trained = True
+            # Partial until the last model is in: a run killed while training the next one must not
+            # read as a finished train stage with a model missing.
+            left = [x.name for x in cfg.train_rm[i + 1 :]]
+            store.record_stage(
+                "train",
+                {
+                    "models": done,
+                    "status": "partial" if left else "complete",
+                    "message": f"not yet checked or trained: {', '.join(left)}" if left else "",
+                },
+            )
             say(f"[train] {t.name}: {len(pairs)} pairs, validation accuracy {res.val_accuracy:.3f}")
         specs.append(RMSpec(name=t.name, spec=f"local:{out}", role=t.role))
+    if trained or store.manifest.stage("train").status != "complete":
+        store.record_stage("train", {"models": done, "status": "complete", "message": ""})
     return specs
 
 

@@ -151,6 +151,33 @@ def test_killed_run_resumes_to_the_same_stats(
     assert (tmp_path / str(attempt) / "run" / "stats.json").read_bytes() == reference[1]
 
 
+def test_run_killed_between_two_trained_models_is_not_a_complete_train_stage(
+    tmp_path: Path, hh_path: Path, reference: tuple[Path, bytes]
+) -> None:
+    """Killed while the second [[train_rm]] trains: the manifest says the train stage is partial and
+    names what is missing (it said "complete" with only pre-D trained); the resumed run completes it."""
+    for attempt in range(3):  # until a run is really killed before the post-D model was written
+        (tmp_path / str(attempt)).mkdir()
+        cfg = _config(tmp_path / str(attempt), "run", hh_path)
+        run_dir = tmp_path / str(attempt) / "run"
+        if (
+            _kill_when(cfg, "[train:post]", signal.SIGKILL)
+            and not (run_dir / "models/post/config.json").exists()
+        ):
+            break
+    else:
+        pytest.fail("three runs trained the post-D model before they could be killed")
+    train = json.loads((run_dir / "manifest.json").read_text())["stages"]["train"]
+    assert train["status"] == "partial" and "post" in train["message"], train
+    assert set(train["counters"]["models"]) == {"pre"}
+    out = _run(cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    train = json.loads((run_dir / "manifest.json").read_text())["stages"]["train"]
+    assert train["status"] == "complete" and train["message"] == "", train
+    assert set(train["counters"]["models"]) == {"pre", "post"}
+    assert (run_dir / "stats.json").read_bytes() == reference[1]
+
+
 def test_changing_one_setting_recomputes_only_what_depends_on_it(tmp_path: Path, hh_path: Path) -> None:
     cfg = _config(tmp_path, "run", hh_path)
     assert _run(cfg).returncode == 0
