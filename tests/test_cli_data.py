@@ -28,6 +28,10 @@ def test_inspect_real_data(hh_path: Path) -> None:
     assert info["pairs"] == 2312 and info["context_diverges"] == 5 and info["duplicate_pair_ids"] == 0
     assert info["empty_replies"] == {"chosen": 4, "rejected": 0}
     assert info["length"]["rejected"]["chars"]["max"] == 2480.0
+    # lengths are read by people: one decimal, never float noise such as 41.10000000000002
+    for side in ("chosen", "rejected"):
+        for unit in ("chars", "words"):
+            assert all(v == round(v, 1) for v in info["length"][side][unit].values()), info["length"]
     human = run("data", "inspect", str(hh_path))
     assert "2312 pairs" in human.stdout and "5 with diverging contexts" in human.stdout
 

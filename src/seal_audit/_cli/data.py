@@ -30,9 +30,9 @@ def _quantiles(values: list[int]) -> dict[str, float]:
     arr = np.asarray(values, dtype=float)
     return {
         "mean": round(float(arr.mean()), 1),
-        "p10": float(np.percentile(arr, 10)),
-        "p50": float(np.percentile(arr, 50)),
-        "p90": float(np.percentile(arr, 90)),
+        "p10": round(float(np.percentile(arr, 10)), 1),
+        "p50": round(float(np.percentile(arr, 50)), 1),
+        "p90": round(float(np.percentile(arr, 90)), 1),
         "max": float(arr.max()),
     }
 
