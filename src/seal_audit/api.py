@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seal_audit.data.errors import SealError
+from seal_audit.data.errors import InputError, SealError
 
 if TYPE_CHECKING:
     from seal_audit.data.load_options import LoadOptions
@@ -87,7 +87,17 @@ def _load(pairs: Any, options: LoadOptions, tmp: Path) -> tuple[str, LoadResult]
         # as the same table on disk would be (errors name the row and the column)
         path = tmp / "pairs.parquet"
         frame.to_parquet(path, index=False)
-        result = load(str(path), options)
+        try:
+            result = load(str(path), options)
+        except InputError as e:  # name the caller's table and its row, not our temporary file
+            if e.file != str(path):
+                raise
+            reason = e.reason if e.record is None else f"{e.reason} (row {e.record - 1} by position, iloc)"
+            raise InputError(reason, file=name, record=e.record, field=e.field, kind=e.kind) from None
+        except SealError as e:
+            if str(path) not in str(e):
+                raise
+            raise SealError(str(e).replace(str(path), name)) from None
         return name, result
     if isinstance(pairs, Sequence) and all(type(p).__name__ == "PreferencePair" for p in pairs):
         records = tuple(pairs)

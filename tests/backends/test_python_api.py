@@ -162,3 +162,18 @@ def test_config_with_a_model_in_memory(model_and_tokenizer: tuple[Any, Any], tmp
         str(HH), {"post": model_and_tokenizer}, out=tmp_path / "direct", load={"limit": 40}, progress=False
     )
     pd.testing.assert_series_equal(_rewards(run)["post"], _rewards(direct)["post"], atol=1e-6)
+
+
+def test_a_bad_dataframe_row_is_named_by_its_position(tmp_path: Path) -> None:
+    """Errors name the caller's DataFrame and row, not the temporary Parquet file it goes through."""
+    frame = pd.DataFrame(
+        {"prompt": ["\n\nHuman: hi\n\nAssistant:"] * 4, "good": ["a", "b", None, "d"], "bad": list("wxyz")}
+    )
+    load = {"prompt_col": "prompt", "chosen_col": "good", "rejected_col": "bad"}
+    with pytest.raises(seal_audit.InputError) as err:
+        seal_audit.score(
+            frame, lambda items: [0.0] * len(items), out=tmp_path / "r", load=load, progress=False
+        )
+    msg = str(err.value)
+    assert msg.startswith("DataFrame(4 rows), record 3, field 'good'") and "row 2 by position" in msg, msg
+    assert "seal-api-" not in msg and ".parquet" not in msg, msg
