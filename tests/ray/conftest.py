@@ -23,16 +23,21 @@ class RayProcesses:
 
     @staticmethod
     def find(marker: str) -> dict[int, str]:
-        """pid -> command line of every live process (but this one) that mentions ``marker``."""
+        """pid -> command line of every live process (but this one) that mentions ``marker`` in its
+        command line or has it as ``RAY_TMPDIR``: Ray's dashboard and runtime-env agents rewrite
+        their command line to a bare title (``ray::DashboardAgent``), so only their environment
+        still names the instance they belong to."""
         out: dict[int, str] = {}
+        env_marker = f"RAY_TMPDIR={marker}".encode()
         for d in Path("/proc").iterdir():
             if not d.name.isdigit() or int(d.name) == os.getpid():
                 continue
             try:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                env = (d / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if marker in cmd:
+            if marker in cmd or env_marker in env:
                 out[int(d.name)] = cmd
         return out
 

@@ -141,7 +141,7 @@ def test_cli_score_engine_ray_then_local_is_a_cache_read(
         r = subprocess.run(
             [SEAL, "score", str(DATA), "--limit", "12", "--out", str(run), "--no-progress",
              "--engine", "ray", "--ray-actors", "1", "--rm", rm],
-            capture_output=True, text=True, env=env, timeout=240,
+            capture_output=True, text=True, env=env, timeout=600,
         )  # fmt: skip
         assert r.returncode == 0, r.stderr[-3000:]
         assert "ray: started a local instance" in r.stderr
@@ -154,7 +154,7 @@ def test_cli_score_engine_ray_then_local_is_a_cache_read(
 
         loc = subprocess.run(
             [SEAL, "score", str(run), "--no-progress", "--rm", rm],
-            capture_output=True, text=True, env=env, timeout=240,
+            capture_output=True, text=True, env=env, timeout=600,
         )  # fmt: skip
         assert loc.returncode == 0, loc.stderr[-3000:]
         stage = RunStore(run, create=False).manifest.stages["score"].counters
