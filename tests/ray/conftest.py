@@ -44,8 +44,10 @@ class RayProcesses:
     def describe(self, marker: str) -> list[str]:
         return [f"{pid}: {cmd[:160]}" for pid, cmd in self.find(marker).items()]
 
-    def wait_gone(self, marker: str, timeout_s: float = 15.0) -> list[str]:
-        """Ray's processes exit asynchronously after a shutdown: give them a moment, then report."""
+    def wait_gone(self, marker: str, timeout_s: float = 60.0) -> list[str]:
+        """Ray's processes exit asynchronously after a shutdown: give them time, then report. (An
+        actor notices its raylet is gone only at its next poll; on 2 cores at a load average of 10
+        a Ray Data actor took longer than 15 s.)"""
         deadline = time.monotonic() + timeout_s
         while True:
             left = self.describe(marker)
