@@ -11,7 +11,7 @@ Why this shape:
 * Everything else is the local labeler's code. ``label_run_ray`` runs the ordinary ``label_run``
   with an ``LMLabeler`` whose client ships its requests to Ray tasks instead of threads: the cache
   lookup, de-duplication, cache keys, rows, progress, cost budget and calls log are the local
-  ones. The cache is written by the driver, as each shard's results arrive, because workers on
+  ones. The cache is written by the driver, as each result arrives (shards stream them), because workers on
   other nodes cannot open the run's SQLite file -- so a killed run resumes, and local and Ray
   runs share one cache.
 
