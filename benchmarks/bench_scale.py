@@ -168,13 +168,16 @@ def run_size(n_pairs: int, root: Path, minilm_texts: int) -> list[dict[str, Any]
             "pairs": n_pairs,
             "stage": stage,
             "wall_s": round(wall, 2),
+            # CPU seconds of the stage's process: on a shared machine they grow with the work, wall
+            # time also with the load (its children, e.g. the tokenizers' threads, are included)
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 0),  # kB on Linux
             "disk_mb": round((disk_bytes(out) - before) / 1e6, 2),
             "info": json.loads(info_path.read_text()),
         }
         rows.append(row)
         print(
-            f"[{n_pairs}] {stage:8s} {row['wall_s']:8.1f} s {row['peak_rss_mb']:7.0f} MB RSS "
+            f"[{n_pairs}] {stage:8s} {row['wall_s']:8.1f} s ({row['cpu_s']:.1f} s CPU) {row['peak_rss_mb']:7.0f} MB RSS "
             f"{row['disk_mb']:8.2f} MB disk  {row['info']}",
             flush=True,
         )

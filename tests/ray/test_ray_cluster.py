@@ -1,10 +1,12 @@
 """A real multi-node Ray cluster (issue 18 item 5): ``ray start --head`` and ``ray start --address``
 as separate processes, ``seal score`` / ``seal label --engine ray --address`` against it.
 
-- scoring: the scores equal a local run's, on both nodes and again after the worker node was
-  killed (a kill *during* a run is not covered yet);
+- scoring: the scores equal a local run's on both nodes (a tiny DeBERTa), and when the worker node
+  is SIGKILLed while its actor scores a batch (a slow deterministic python RM, so the kill lands
+  mid-batch);
 - labeling: two ``seal label`` runs at once share the endpoint's limit (the fake LM server
-  never sees more than ``--concurrency`` requests in flight) and no text is requested twice.
+  never sees more than ``--concurrency`` requests in flight) and no text is requested twice; and a
+  run whose worker node is killed while it holds a shard finishes with every text labeled once.
 
 Both nodes live on this machine (1 CPU each; actors and tasks take 0.5 CPU or less). Every Ray
 process of the cluster is found by its temp dir and stopped in a ``finally`` -- never with
@@ -18,13 +20,13 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,14 +38,22 @@ from seal_audit.data.records import PreferencePair
 from seal_audit.score import score_run
 from seal_audit.store import RunStore
 
+if TYPE_CHECKING:
+    from conftest import RayProcesses
+
 pytest.importorskip("ray")
-pytestmark = pytest.mark.ray
+# two Ray nodes, torch-loading actors and node kills on 2 shared cores: above the suite's 600 s default
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 BIN = Path(sys.executable).parent
 SEAL, RAY = str(BIN / "seal"), str(BIN / "ray")
 N_PAIRS = 30
+KILL_PAIRS = 300
+"""Pairs of the score run whose worker node is killed: 600 texts, three Ray batches of up to 256, so
+both nodes' actors have a batch in hand when the kill comes."""
+SLOW_RM_SECONDS = 0.01
 
 
 def _free_port() -> int:
@@ -52,33 +62,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _pids_mentioning(marker: str) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmd:
-                out.append(int(d.name))
-    return out
+SLOW_RM = """
+import hashlib, os, time
+
+def reward(items):
+    # fault injection for the node-kill tests: a deterministic reward that takes SECONDS per text,
+    # and a note of which process scored how many texts (the test tells the nodes apart by pid)
+    with open(os.path.join(os.environ["SEAL_TEST_MARKS"], str(os.getpid())), "a") as f:
+        f.write(f"{len(items)}\\n")
+    time.sleep(SECONDS * len(items))
+    return [int(hashlib.sha256((c + "|" + r).encode()).hexdigest()[:8], 16) / 2**32 - len(r) / 1e4
+            for c, r in items]
+"""
 
 
-def _kill(pids: list[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        time.sleep(1.0)
+def _session_of(pid: int) -> int | None:
+    """The session id of a process (field 6 of /proc/PID/stat), or None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[3])
 
 
 class Cluster:
-    def __init__(self, temp: str, address: str, worker: subprocess.Popen[bytes], env: dict[str, str]) -> None:
+    """A head node (``ray start --head``) and one worker node (``ray start --address --block``, in a
+    session of its own, so that its raylet and workers are the processes of that session)."""
+
+    def __init__(self, temp: str, address: str, env: dict[str, str], common: list[str]) -> None:
         self.temp = temp
         self.address = address
-        self.worker = worker
         self.env = env
+        self.common = common
+        self.worker: subprocess.Popen[bytes] | None = None
 
     def alive_nodes(self) -> int:
         code = (
@@ -90,17 +106,37 @@ class Cluster:
         )
         return int(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else -1
 
+    def start_worker_node(self) -> None:
+        """(Re)start the worker node and wait until the cluster has two live nodes."""
+        if self.worker is not None and self.worker.poll() is None:
+            return
+        self.worker = subprocess.Popen(
+            [RAY, "start", f"--address={self.address}", "--block", *self.common],
+            env=self.env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while self.alive_nodes() != 2:
+            assert time.monotonic() < deadline, "the worker node did not join the head"
+            time.sleep(2)
+
+    def on_worker_node(self, pid: int) -> bool:
+        return self.worker is not None and _session_of(pid) == self.worker.pid
+
     def kill_worker_node(self) -> None:
-        """SIGKILL the worker node: its ``ray start --block`` process group (raylet, workers)."""
+        """SIGKILL the worker node: its ``ray start --block`` session (raylet, workers)."""
+        assert self.worker is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.worker.pid, signal.SIGKILL)
         self.worker.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def cluster(ray_procs: RayProcesses, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     temp = tempfile.mkdtemp(prefix="sc", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     port = _free_port()
+    rm_dir = tmp_path_factory.mktemp("slow-rm")
+    (rm_dir / "slow_rm.py").write_text(SLOW_RM.replace("SECONDS", repr(SLOW_RM_SECONDS)))
+    marks = tmp_path_factory.mktemp("marks")
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -111,32 +147,25 @@ def cluster() -> Iterator[Cluster]:
         # `ray start --head` in recent versions) would need the token in every node and driver
         "RAY_AUTH_MODE": "disabled",
         "RAY_TMPDIR": temp,
+        # the slow RM is importable by the driver and by every Ray worker of both nodes
+        "PYTHONPATH": os.pathsep.join([str(rm_dir), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "SEAL_TEST_MARKS": str(marks),
     }
     common = ["--num-cpus=1", "--object-store-memory=150000000", f"--temp-dir={temp}"]
-    worker: subprocess.Popen[bytes] | None = None
+    c = Cluster(temp, f"127.0.0.1:{port}", env, common)
     try:
         head = subprocess.run(
             [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", "--disable-usage-stats", *common],
             capture_output=True, text=True, env=env, timeout=240,
         )  # fmt: skip
         assert head.returncode == 0, head.stderr[-3000:]
-        address = f"127.0.0.1:{port}"
-        worker = subprocess.Popen(
-            [RAY, "start", f"--address={address}", "--block", *common],
-            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        c = Cluster(temp, address, worker, env)
-        deadline = time.monotonic() + 180
-        while c.alive_nodes() != 2:
-            assert time.monotonic() < deadline, "the worker node did not join the head"
-            time.sleep(2)
+        c.start_worker_node()
         yield c
     finally:
-        if worker is not None and worker.poll() is None:
+        if c.worker is not None and c.worker.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGKILL)
-        _kill(_pids_mentioning(temp))
-        left = _pids_mentioning(temp)
+                os.killpg(c.worker.pid, signal.SIGKILL)
+        left = ray_procs.stop(temp)
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"Ray processes left behind: {left}"
 
@@ -155,20 +184,6 @@ def rm_spec(tmp_path_factory: pytest.TempPathFactory, pairs: list[PreferencePair
     texts = [p.transcript(s) for p in pairs for s in ("chosen", "rejected")]
     path = build_random_rm(tmp_path_factory.mktemp("tiny-deberta"), texts, vocab_size=600)
     return RMSpec(name="tiny", spec=str(path), options=RMOptions(max_length=96))
-
-
-def _scores_cached(run: Path) -> int:
-    db = run / "cache.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(con.execute("SELECT count(*) FROM entries WHERE namespace = 'score'").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_two_concurrent_label_runs_share_the_endpoint_limit(
@@ -208,9 +223,9 @@ def test_two_concurrent_label_runs_share_the_endpoint_limit(
         srv.stop()
 
 
-def _seal_score(cluster: Cluster, run: Path, rm: str) -> str:
+def _seal_score(cluster: Cluster, run: Path, rm: str, n_pairs: int = N_PAIRS) -> str:
     r = subprocess.run(
-        [SEAL, "score", str(DATA), "--limit", str(N_PAIRS), "--out", str(run), "--no-progress",
+        [SEAL, "score", str(DATA), "--limit", str(n_pairs), "--out", str(run), "--no-progress",
          "--engine", "ray", "--address", cluster.address, "--ray-actors", "2",
          "--ray-cpus-per-actor", "0.5", "--rm", rm],
         env=cluster.env, capture_output=True, text=True, timeout=900,
@@ -220,22 +235,166 @@ def _seal_score(cluster: Cluster, run: Path, rm: str) -> str:
     return r.stderr
 
 
-def test_score_on_the_cluster_equals_local_before_and_after_losing_the_worker_node(
+def _sorted_scores(run: Path) -> pd.DataFrame:
+    return pd.read_parquet(run / "scores.parquet").sort_values(["pair_id", "side"]).reset_index(drop=True)
+
+
+def _kill_worker_node_when(
+    cluster: Cluster, proc: subprocess.Popen[str], ready: Callable[[], bool], what: str
+) -> None:
+    """Poll until ``ready()`` says the worker node is in the middle of the run, then kill the node;
+    a run that ends first fails the test (the kill would not have been mid-run)."""
+    deadline = time.monotonic() + 600
+    while not ready():
+        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    cluster.kill_worker_node()
+
+
+def test_score_on_the_cluster_equals_local_on_two_nodes(
     cluster: Cluster, tmp_path: Path, pairs: list[PreferencePair], rm_spec: RMSpec
 ) -> None:
-    """Scores from the two-node cluster equal a local run's; after the worker node is killed
-    (SIGKILL of its process group) the cluster, down to its head, still gives the same scores.
-    (Killing the node *during* a run is not covered yet: 60 texts are one Ray batch.)"""
+    """A real RM (a tiny DeBERTa built here): the two-node cluster's scores equal a local run's."""
+    cluster.start_worker_node()
     local = RunStore(tmp_path / "local")
     local.write_pairs(pairs)
     score_run(local, [rm_spec])
     want = local.read_table("scores").sort_values(["pair_id", "side"]).reset_index(drop=True)
-    rm = f"tiny={rm_spec.spec}?max_length=96"
-    for i in range(2):
-        if i == 1:
-            cluster.kill_worker_node()
-        run = tmp_path / f"ray{i}"
-        _seal_score(cluster, run, rm)
-        got = pd.read_parquet(run / "scores.parquet").sort_values(["pair_id", "side"]).reset_index(drop=True)
-        assert list(got["pair_id"]) == list(want["pair_id"]) and list(got["side"]) == list(want["side"])
-        assert np.max(np.abs(got["reward"].to_numpy() - want["reward"].to_numpy())) <= 1e-5
+    run = tmp_path / "ray"
+    _seal_score(cluster, run, f"tiny={rm_spec.spec}?max_length=96")
+    got = _sorted_scores(run)
+    assert list(got["pair_id"]) == list(want["pair_id"]) and list(got["side"]) == list(want["side"])
+    assert np.max(np.abs(got["reward"].to_numpy() - want["reward"].to_numpy())) <= 1e-5
+
+
+def _marks(cluster: Cluster) -> dict[int, int]:
+    """pid -> texts that process started scoring (the slow RM's notes)."""
+    out: dict[int, int] = {}
+    for f in Path(cluster.env["SEAL_TEST_MARKS"]).iterdir():
+        out[int(f.name)] = sum(int(line) for line in f.read_text().split())
+    return out
+
+
+def test_score_survives_losing_the_worker_node_mid_run(cluster: Cluster, tmp_path: Path) -> None:
+    """``seal score --address``: the worker node is SIGKILLed while its actor is scoring a batch.
+    The run finishes (Ray Data restarts the actor on the head and runs the lost batch again) and
+    its scores equal a local run's, row for row and bit for bit."""
+    cluster.start_worker_node()
+    marks = Path(cluster.env["SEAL_TEST_MARKS"])
+    rm = "slow=python:slow_rm:reward"
+    local = subprocess.run(
+        [SEAL, "score", str(DATA), "--limit", str(KILL_PAIRS), "--out", str(tmp_path / "local"),
+         "--no-progress", "--rm", rm],
+        env=cluster.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr[-3000:]
+    n_distinct = (
+        RunStore(tmp_path / "local", create=False)
+        .manifest.stages["score"]
+        .counters["rms"]["slow"]["n_computed"]
+    )
+    for f in marks.iterdir():
+        f.unlink()
+
+    run = tmp_path / "ray"
+    err = tmp_path / "ray.stderr"
+    with err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [SEAL, "score", str(DATA), "--limit", str(KILL_PAIRS), "--out", str(run), "--no-progress",
+             "--engine", "ray", "--address", cluster.address, "--ray-actors", "2",
+             "--ray-cpus-per-actor", "0.5", "--rm", rm],
+            env=cluster.env, stderr=stderr, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            killed: set[int] = set()
+
+            def worker_node_scoring() -> bool:
+                killed.update(pid for pid in _marks(cluster) if cluster.on_worker_node(pid))
+                return bool(killed)
+
+            _kill_worker_node_when(cluster, proc, worker_node_scoring, "an actor on the worker node scored")
+            proc.wait(timeout=900)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err.read_text()[-3000:]
+    marked = _marks(cluster)
+    survivors = sum(n for pid, n in marked.items() if pid not in killed)
+    assert sum(marked[pid] for pid in killed) > 0  # the worker node had a batch in hand
+    assert survivors >= n_distinct  # every text was scored on the surviving node, the lost batch again
+    got, want = _sorted_scores(run), _sorted_scores(tmp_path / "local")
+    pd.testing.assert_frame_equal(got[["pair_id", "side", "reward"]], want[["pair_id", "side", "reward"]])
+
+
+def test_label_survives_losing_the_worker_node_mid_run(
+    cluster: Cluster, tmp_path: Path, pairs: list[PreferencePair]
+) -> None:
+    """``seal label --address``: the worker node is SIGKILLed while one of its tasks holds a shard.
+
+    Each result reaches the driver (and the cache) as it arrives, so the lost shard is sent again
+    on the head with only its texts that have no recorded label. What is asserted on the fake LM
+    server's request counts: every text is requested at least once, and the requests beyond one
+    per text are at most 2 -- the endpoint's concurrency, i.e. the most requests that can be in
+    flight (sent, not yet recorded) when the node dies; the probe of the response format is one
+    request of its own. Every text has exactly one label row, all "ok"."""
+    cluster.start_worker_node()
+    srv = FakeOpenAIServer(latency_s=0.4).start()
+    subset = pairs[:N_PAIRS]
+    n_texts = 2 * len(subset)
+    run = tmp_path / "run"
+    store = RunStore(run)
+    store.write_pairs(subset)
+    store.close()
+    err = tmp_path / "label.stderr"
+    try:
+        with err.open("w") as stderr:
+            proc = subprocess.Popen(
+                [SEAL, "label", str(run), "--featurizer", "lm", "--model", "gpt-4o-mini", "--base-url", srv.base_url,
+                 "--concurrency", "2", "--backoff-base", "0.01", "--backoff-max", "0.05", "--yes",
+                 "--api-key-env", "none", "--engine", "ray", "--address", cluster.address, "--ray-workers", "3"],
+                env=cluster.env, stderr=stderr, stdout=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+            try:
+
+                def worker_node_holds_a_shard() -> bool:
+                    if srv.chat_requests() < 6:  # mid-run: labels are being recorded already
+                        return False
+                    shards = ray_procs_titled(cluster, "run_shard")
+                    return any(cluster.on_worker_node(pid) for pid in shards)
+
+                _kill_worker_node_when(
+                    cluster, proc, worker_node_holds_a_shard, "a shard ran on the worker node"
+                )
+                proc.wait(timeout=900)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        log = err.read_text()
+        assert proc.returncode == 0, log[-3000:]
+        assert "are sent again" in log, log[-3000:]  # the lost shard was retried
+        counts = dict(srv.by_text)
+        assert len(counts) <= n_texts + 1  # the labeled texts and the probe
+        assert sum(n - 1 for n in counts.values()) <= 2, counts  # only the requests in flight at the kill
+        assert srv.max_in_flight <= 2
+        df = pd.read_parquet(run / "features.parquet")
+        assert (df["status"] == "ok").all()
+        assert not df.duplicated(["pair_id", "side", "feature"]).any()
+        assert df[["pair_id", "side"]].drop_duplicates().shape[0] == n_texts
+    finally:
+        srv.stop()
+
+
+def ray_procs_titled(cluster: Cluster, title: str) -> list[int]:
+    """Ray workers of this cluster whose process title names ``title`` (``ray::run_shard`` while a
+    shard task runs; an idle worker is ``ray::IDLE``)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith(f"ray::{title}"):
+                out.append(int(d.name))
+    return out

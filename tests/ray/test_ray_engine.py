@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -33,6 +33,9 @@ from seal_audit.score import NAMESPACE, score_run, score_texts
 from seal_audit.score.ray_engine import plan_resources
 from seal_audit.store import RunStore
 
+if TYPE_CHECKING:
+    from conftest import RayProcesses
+
 pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
 
@@ -40,32 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 SEAL = str(Path(sys.executable).parent / "seal")
 N_PAIRS = 40
-
-
-def ray_processes(marker: str) -> list[str]:
-    """Command lines of live processes that mention ``marker`` (a Ray temp dir): raylet, gcs_server,
-    workers. Read from /proc, so it needs neither psutil nor pgrep."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmd and str(os.getpid()) != d.name:
-            out.append(f"{d.name}: {cmd[:160]}")
-    return out
-
-
-def wait_gone(marker: str, timeout_s: float = 15.0) -> list[str]:
-    """Ray's processes exit asynchronously after shutdown; give them a moment, then report."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        left = ray_processes(marker)
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +123,9 @@ def test_endpoint_limiter_semaphore_and_token_bucket() -> None:
 
 
 # --- the CLI in a subprocess: its own local Ray instance, started and stopped -----------------------
-def test_cli_score_engine_ray_then_local_is_a_cache_read(tmp_path: Path, rm_spec: RMSpec) -> None:
+def test_cli_score_engine_ray_then_local_is_a_cache_read(
+    tmp_path: Path, rm_spec: RMSpec, ray_procs: RayProcesses
+) -> None:
     ray_tmp = tempfile.mkdtemp(prefix="sr", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     env = {
         **os.environ,
@@ -162,11 +141,11 @@ def test_cli_score_engine_ray_then_local_is_a_cache_read(tmp_path: Path, rm_spec
         r = subprocess.run(
             [SEAL, "score", str(DATA), "--limit", "12", "--out", str(run), "--no-progress",
              "--engine", "ray", "--ray-actors", "1", "--rm", rm],
-            capture_output=True, text=True, env=env, timeout=240,
+            capture_output=True, text=True, env=env, timeout=600,
         )  # fmt: skip
         assert r.returncode == 0, r.stderr[-3000:]
         assert "ray: started a local instance" in r.stderr
-        left = wait_gone(ray_tmp)
+        left = ray_procs.wait_gone(ray_tmp)
         assert not left, f"Ray processes left behind: {left}"
         ray_df = pd.read_parquet(run / "scores.parquet")
         assert len(ray_df) == 24 and ray_df["reward"].notna().all()
@@ -175,7 +154,7 @@ def test_cli_score_engine_ray_then_local_is_a_cache_read(tmp_path: Path, rm_spec
 
         loc = subprocess.run(
             [SEAL, "score", str(run), "--no-progress", "--rm", rm],
-            capture_output=True, text=True, env=env, timeout=240,
+            capture_output=True, text=True, env=env, timeout=600,
         )  # fmt: skip
         assert loc.returncode == 0, loc.stderr[-3000:]
         stage = RunStore(run, create=False).manifest.stages["score"].counters
@@ -185,12 +164,13 @@ def test_cli_score_engine_ray_then_local_is_a_cache_read(tmp_path: Path, rm_spec
             ray_df.sort_values(["pair_id", "side"]).reset_index(drop=True),
         )
     finally:
+        ray_procs.stop(ray_tmp)  # only if the command failed to: it stops its own instance
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 # --- one in-process Ray session for the rest --------------------------------------------------------
 @pytest.fixture(scope="module")
-def ray_local() -> Iterator[Any]:
+def ray_local(ray_procs: RayProcesses) -> Iterator[Any]:
     import ray
 
     if ray.is_initialized():
@@ -208,7 +188,8 @@ def ray_local() -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
-        left = wait_gone(tmp)
+        left = ray_procs.wait_gone(tmp)
+        ray_procs.stop(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         assert not left, f"Ray processes left behind: {left}"
 

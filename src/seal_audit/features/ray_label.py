@@ -11,7 +11,7 @@ Why this shape:
 * Everything else is the local labeler's code. ``label_run_ray`` runs the ordinary ``label_run``
   with an ``LMLabeler`` whose client ships its requests to Ray tasks instead of threads: the cache
   lookup, de-duplication, cache keys, rows, progress, cost budget and calls log are the local
-  ones. The cache is written by the driver, as each shard's results arrive, because workers on
+  ones. The cache is written by the driver, as each result arrives (shards stream them), because workers on
   other nodes cannot open the run's SQLite file -- so a killed run resumes, and local and Ray
   runs share one cache.
 
@@ -21,11 +21,13 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
+import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,8 +42,11 @@ from seal_audit.store.run_store import RunStore
 
 Log = Callable[[str], None]
 DEFAULT_SHARD_SIZE = 16
-"""Requests per Ray task: the unit whose results reach the driver (and the cache) together, so a
-killed run loses at most the shards in flight."""
+"""Requests per Ray task. Each result still reaches the driver (and the cache) on its own as it
+arrives, so a killed run loses at most the requests in flight."""
+SHARD_ATTEMPTS = 3
+"""Times a shard's unrecorded requests are sent (the first time included) before they count as
+failed: a task lost with its node is retried on a surviving node."""
 _FATAL_PREFIXES = ("HTTP 401", "HTTP 403", "HTTP 404")
 
 
@@ -65,6 +70,8 @@ class EndpointLimiter:
         self.max_in_use = 0
         self.acquired = 0
         self.held: dict[str, int] = {}
+        self.gone: set[str] = set()
+        """Holders whose task was lost; one per lost shard attempt, so the set stays small."""
         self._tokens = float(limit)
         self._stamp = time.monotonic()
         self._cond: asyncio.Condition | None = None
@@ -79,7 +86,9 @@ class EndpointLimiter:
     async def acquire(self, holder: str) -> None:
         cond = self._condition()
         async with cond:
-            await cond.wait_for(lambda: self.in_use < self.limit)
+            await cond.wait_for(lambda: self.in_use < self.limit or holder in self.gone)
+            if holder in self.gone:
+                return  # its task is dead: a slot granted now would never be given back
             self.in_use += 1
             self.acquired += 1
             self.held[holder] = self.held.get(holder, 0) + 1
@@ -124,7 +133,13 @@ class EndpointLimiter:
             cond.notify(n)
 
     async def release_all(self, holder: str) -> None:
+        """The holder's task is gone (its node died): its slots come back, and a request of it still
+        waiting here, or arriving late, gets none."""
+        self.gone.add(holder)
         await self.release(holder, self.held.get(holder, 0))
+        cond = self._condition()
+        async with cond:
+            cond.notify_all()
 
     async def stats(self) -> dict[str, Any]:
         return {
@@ -161,17 +176,51 @@ def run_shard(
     parse: ParseFn | None,
     limiter: Any,
     holder: str,
-) -> tuple[list[ChatResult], list[dict[str, Any]]]:
-    """One Ray task: the shard's requests through a gated client; results and calls-log records
-    go back to the driver, which owns the cache and the log."""
+) -> Iterator[tuple[list[ChatResult], list[dict[str, Any]]]]:
+    """One Ray task, a streaming generator: the shard's requests through a gated client, each
+    result yielded to the driver the moment its reply is in (with the calls-log records written so
+    far). The driver records every result as it arrives, so when the task dies with its node only
+    the requests with no recorded result are sent again, on a surviving node."""
     records: list[dict[str, Any]] = []
+    records_lock = threading.Lock()
+
+    def sink(batch: list[dict[str, Any]]) -> None:
+        with records_lock:
+            records.extend(batch)
+
+    def take_records() -> list[dict[str, Any]]:
+        with records_lock:
+            out = records[:]
+            records.clear()
+        return out
+
+    arrived: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     local = settings.model_copy(update={"concurrency": max(1, min(settings.concurrency, len(requests)))})
-    client = GatedClient(local, limiter=limiter, holder=holder, log=records.extend)
+    client = GatedClient(local, limiter=limiter, holder=holder, log=sink)
+
+    def work() -> None:
+        try:
+            client.chat_many(requests, parse=parse, on_result=lambda r: arrived.put(("result", r)))
+        except BaseException as exc:  # re-raised in the task: the driver retries the shard's rest
+            arrived.put(("error", exc))
+        finally:
+            arrived.put(("done", None))
+
+    thread = threading.Thread(target=work, name=f"shard-{holder}", daemon=True)
+    thread.start()
     try:
-        out = client.chat_many(requests, parse=parse)
+        while True:
+            kind, value = arrived.get()
+            if kind == "result":
+                yield [value], take_records()
+            elif kind == "error":
+                raise value
+            else:
+                break
     finally:
-        client.close()
-    return list(out.results), records
+        thread.join()
+        client.close()  # flushes the last calls-log records into the sink
+    yield [], take_records()
 
 
 # --- the driver ----------------------------------------------------------------------------------
@@ -186,14 +235,20 @@ class FanOut:
     num_cpus: float = 0.25
     rate_per_s: float | None = None
     runtime_env: dict[str, Any] | None = None
+    log: Log | None = None
     limiters: dict[str, Any] = field(default_factory=dict)
 
     def limiter(self, settings: LLMSettings) -> Any:
         """The endpoint's limiter: one named actor per endpoint URL on the cluster, shared by every
         run connected to it (issue 18), so two concurrent runs against one endpoint together stay
         within its limit. It is detached (a run that ends does not take it away from one still
-        running); the limit and rate are the endpoint's, set by the run that asked last."""
+        running); the limit and rate are the endpoint's, set by the run that asked last. It is
+        created on the driver's node (soft affinity): a limiter on a worker node would die with that
+        node and take every run's slots with it, while the driver's node is needed by the run anyway."""
         if settings.base_url not in self.limiters:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
             actor = self.ray.remote(EndpointLimiter).options(
                 name=limiter_name(settings.base_url),
                 namespace=RAY_NAMESPACE,
@@ -201,6 +256,7 @@ class FanOut:
                 lifetime="detached",
                 num_cpus=0,
                 max_concurrency=1000,
+                scheduling_strategy=here,
             )
             handle = actor.remote(settings.concurrency, self.rate_per_s)
             self.ray.get(handle.configure.remote(settings.concurrency, self.rate_per_s))
@@ -213,17 +269,42 @@ def limiter_name(base_url: str) -> str:
     return f"seal-endpoint-limiter|{base_url}"
 
 
+@dataclass
+class _Shard:
+    """One shard's requests on one attempt, and which of them have a recorded result."""
+
+    index: int
+    attempt: int
+    requests: list[ChatRequest]
+    recorded: set[str] = field(default_factory=set)
+    est: float = 0.0
+
+    def holder(self, run_id: str) -> str:
+        """The limiter holder of this attempt: unique across concurrent runs and attempts."""
+        return f"shard-{run_id}-{self.index}-{self.attempt}"
+
+    def remaining(self) -> list[ChatRequest]:
+        return [q for q in self.requests if q.key not in self.recorded]
+
+
 class RayChatClient(LLMClient):
     """A driver-side client whose ``chat_many`` runs shards of requests as Ray tasks.
 
     Same contract as ``LLMClient.chat_many``: ``commit`` (the cache write) runs before a result is
     delivered, ``max_cost`` is checked before each shard is sent (counting the estimated cost of
     the shards in flight), ``stop`` stops sending, in-flight work is finished and kept.
+
+    Results are recorded one by one as the shard tasks stream them back, so a task lost with its
+    node costs only its requests in flight: the shard's requests without a recorded result go
+    out again as a new task (up to ``SHARD_ATTEMPTS`` times, then they count as failed), and no
+    text that has a label is sent twice.
     """
 
     def __init__(self, settings: LLMSettings, *, fanout: FanOut, **kw: Any) -> None:
         super().__init__(settings, **kw)
         self._fanout = fanout
+        self.ray_retried = 0
+        """Requests sent again because the task holding them was lost."""
 
     def chat_many(
         self,
@@ -243,7 +324,9 @@ class RayChatClient(LLMClient):
             )
         fo = self._fanout
         ray = fo.ray
-        task = ray.remote(run_shard).options(num_cpus=fo.num_cpus, max_retries=0, runtime_env=fo.runtime_env)
+        task = ray.remote(run_shard).options(
+            num_cpus=fo.num_cpus, max_retries=0, num_returns="streaming", runtime_env=fo.runtime_env
+        )
         limiter = fo.limiter(self.settings)
         reqs: list[ChatRequest] = list(requests)
         # The driver settles the response format once; the shards are told the dialect.
@@ -251,70 +334,95 @@ class RayChatClient(LLMClient):
         shard_settings = self.settings
         if self.settings.response_format == "auto" and probe_error is None:
             shard_settings = self.settings.model_copy(update={"response_format": self.dialect})
-        shards = [reqs[s : s + fo.shard_size] for s in range(0, len(reqs), fo.shard_size)]
         run_id = uuid.uuid4().hex[:12]
+        todo: collections.deque[_Shard] = collections.deque(
+            _Shard(i, 1, reqs[s : s + fo.shard_size])
+            for i, s in enumerate(range(0, len(reqs), fo.shard_size))
+        )
         results: list[ChatResult] = []
-        pending: dict[Any, tuple[str, list[ChatRequest], float]] = {}
+        pending: dict[Any, _Shard] = {}
         spent = 0.0
         stop_reason: str | None = probe_error
-        next_shard = 0
 
         def deliver(r: ChatResult) -> None:
             results.append(r)
             if on_result is not None:
                 on_result(r)
 
+        def record(shard: _Shard, r: ChatResult) -> None:
+            nonlocal stop_reason, spent
+            shard.recorded.add(r.key)
+            if commit is not None and r.status == "ok":
+                commit(r)  # stored before it is delivered, as the local client does
+            spent += r.cost_usd
+            deliver(r)
+            if stop_reason is None and r.error and r.error.startswith(_FATAL_PREFIXES):
+                stop_reason = f"endpoint refused the call ({r.error[:120]})"
+
+        def lost(shard: _Shard, exc: Exception) -> None:
+            """The task died (node lost, worker killed): what it had not delivered is sent again."""
+            limiter.release_all.remote(shard.holder(run_id))
+            err = f"ray worker failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            rest = shard.remaining()
+            if not rest:
+                return
+            if shard.attempt < SHARD_ATTEMPTS:
+                todo.appendleft(_Shard(shard.index, shard.attempt + 1, rest))
+                self.ray_retried += len(rest)
+                if fo.log:
+                    fo.log(
+                        f"ray: shard {shard.index} lost ({err[:120]}); its {len(rest)} request(s) without "
+                        f"a result are sent again (attempt {shard.attempt + 1} of {SHARD_ATTEMPTS})"
+                    )
+                return
+            for q in rest:
+                record(shard, ChatResult(q.key, "failed", error=err, model=self.settings.model))
+
         try:
             while True:
-                while stop_reason is None and next_shard < len(shards) and len(pending) < fo.num_workers:
+                while stop_reason is None and todo and len(pending) < fo.num_workers:
                     if stop is not None and stop.is_set():
                         stop_reason = "stop requested"
                         break
-                    shard = shards[next_shard]
-                    est = sum(self.estimate_cost(r) for r in shard)
-                    in_flight = sum(e for _, _, e in pending.values())
-                    if max_cost is not None and spent + in_flight + est > max_cost:
+                    shard = todo[0]
+                    shard.est = sum(self.estimate_cost(r) for r in shard.requests)
+                    in_flight = sum(p.est for p in pending.values())
+                    if max_cost is not None and spent + in_flight + shard.est > max_cost:
                         stop_reason = f"max cost ${max_cost:.4f} reached"
                         break
-                    holder = f"shard-{run_id}-{next_shard}"  # unique across concurrent runs
-                    ref = task.remote(shard_settings, shard, parse, limiter, holder)
-                    pending[ref] = (holder, shard, est)
-                    next_shard += 1
+                    todo.popleft()
+                    gen = task.remote(shard_settings, shard.requests, parse, limiter, shard.holder(run_id))
+                    pending[gen] = shard
                 if not pending:
                     break
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=log_flush_s)
-                for ref in ready:
-                    holder, shard, _ = pending.pop(ref)
+                for gen in ready:
+                    shard = pending[gen]
                     try:
-                        shard_results, records = ray.get(ref)
-                    except Exception as exc:  # the task died (node lost, worker killed): its texts fail
-                        limiter.release_all.remote(holder)
-                        err = f"ray worker failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                        shard_results = [
-                            ChatResult(q.key, "failed", error=err, model=self.settings.model) for q in shard
-                        ]
-                        records = []
+                        shard_results, records = ray.get(next(gen))
+                    except StopIteration:  # the task delivered everything and ended
+                        del pending[gen]
+                        continue
+                    except Exception as exc:
+                        del pending[gen]
+                        lost(shard, exc)
+                        continue
                     for rec in records:
                         self.log_record(rec)
                     for r in shard_results:
-                        if commit is not None and r.status == "ok":
-                            commit(r)  # stored before it is delivered, as the local client does
-                        spent += r.cost_usd
-                        deliver(r)
-                        if stop_reason is None and r.error and r.error.startswith(_FATAL_PREFIXES):
-                            stop_reason = f"endpoint refused the call ({r.error[:120]})"
+                        record(shard, r)
                 self.flush_log()
             if stop_reason is not None:
-                for shard in shards[next_shard:]:
-                    for q in shard:
+                for shard in todo:
+                    for q in shard.remaining():
                         deliver(
                             ChatResult(
                                 q.key, "stopped", error=f"not sent: {stop_reason}", model=self.settings.model
                             )
                         )
         finally:
-            for ref in pending:  # Ctrl-C or a failed cache write: drop the shards still running
-                ray.cancel(ref, force=True)
+            for gen in pending:  # Ctrl-C or a failed cache write: drop the shards still running
+                ray.cancel(gen, force=True)
             self.flush_log()
         return ChatManyOutcome(tuple(results), stop_reason is not None, stop_reason, spent, self.run_info())
 
@@ -381,6 +489,7 @@ def label_run_ray(
             num_cpus=num_cpus_per_worker,
             rate_per_s=max_requests_per_s,
             runtime_env=_key_env(featurizers),
+            log=log,
         )
         if log:
             limit = "".join(
