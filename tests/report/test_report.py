@@ -349,3 +349,20 @@ def test_headline_says_no_rewrite_flipped_when_none_did(run_dir: Path) -> None:
     )
     assert line.startswith("no rewrite flipped a post-D preference"), line
     assert "most fragile" in next(f.text for f in headline(result).findings if f.key == "robustness")
+
+
+def test_small_whole_number_features_travel_as_digits_and_decode_exactly() -> None:
+    """The JS decoder reads char - 48 + lo, '.' missing; floats and wide ranges stay lists."""
+    import numpy as np
+
+    from seal_audit.report._explorer import _feature_column, feature_values
+
+    ch = np.array([-1.0, 0.0, 1.0, np.nan, 1.0])
+    rj = np.array([1.0, 1.0, -1.0, 0.0, np.nan])
+    col = _feature_column(ch, rj)
+    assert col == {"lo": -1, "s": ["012.2", "2201."]}
+    decoded = [[np.nan if c == "." else ord(c) - 48 + col["lo"] for c in s] for s in col["s"]]
+    np.testing.assert_array_equal(np.array(decoded), np.stack([ch, rj]))
+    np.testing.assert_array_equal(np.stack(feature_values(col)), np.stack([ch, rj]))
+    assert isinstance(_feature_column(np.array([0.5, 1.0]), np.array([0.0, 1.0])), list)
+    assert isinstance(_feature_column(np.array([0.0, 10.0]), np.array([0.0, 1.0])), list)

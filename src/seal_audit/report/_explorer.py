@@ -62,6 +62,40 @@ def embed_json(obj: Any) -> str:
     return _UNSAFE.sub(_escape_match, text)
 
 
+def _digit_string(values: np.ndarray, lo: int) -> str:
+    """One ASCII digit per pair (``'0' + value - lo``), ``'.'`` for missing."""
+    arr = np.asarray(values, dtype=float)
+    finite = np.isfinite(arr)
+    codes = np.where(finite, np.where(finite, arr, lo) - lo + 48, 46).astype(np.uint8)
+    return codes.tobytes().decode("ascii")
+
+
+def _feature_column(chosen: np.ndarray, rejected: np.ndarray) -> Any:
+    """A feature's values for both sides. Whole numbers spanning at most ten values (binary and
+    ordinal features, small counts) travel as one digit per pair, ``{"lo", "s": [chosen, rejected]}``,
+    a third of ``0, `` lists: at paper scale the feature columns are most of the page. Anything else
+    is a list of display values."""
+    both = np.concatenate([np.asarray(chosen, dtype=float), np.asarray(rejected, dtype=float)])
+    finite = both[np.isfinite(both)]
+    if finite.size and np.array_equal(finite, np.round(finite)) and finite.max() - finite.min() <= 9:
+        lo = int(finite.min())
+        return {"lo": lo, "s": [_digit_string(chosen, lo), _digit_string(rejected, lo)]}
+    return [_round_list(chosen, 4), _round_list(rejected, 4)]
+
+
+def feature_values(col: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A page feature column back as (chosen, rejected) float arrays, NaN for missing: the Python
+    twin of report.js ``featVal``, for the sections that count the pairs a door opens."""
+    if isinstance(col, dict):
+        out = []
+        for s in col["s"]:
+            codes = np.frombuffer(s.encode("ascii"), dtype=np.uint8).astype(float)
+            out.append(np.where((codes >= 48) & (codes <= 57), codes - 48 + col["lo"], np.nan))
+        return out[0], out[1]
+    c, r = (np.array(side, dtype=float) for side in col)  # None → NaN
+    return c, r
+
+
 def _round_list(values: np.ndarray, decimals: int = 4) -> list[float | int | None]:
     """Display values: ``decimals`` decimals, whole-number columns as ints (a binary feature costs
     one character per value), null for NaN. Vectorised: 160,800 pairs × dozens of columns."""
@@ -276,7 +310,7 @@ def explorer_payload(
             doc["feats"].append(
                 {"name": name, "role": info.role if info else "", "kind": info.kind if info else ""}
             )
-            doc["fv"][name] = [_round_list(wide[name][0], 4), _round_list(wide[name][1], 4)]
+            doc["fv"][name] = _feature_column(wide[name][0], wide[name][1])
     doc["beta"] = _betas(data)
     doc["tr"] = _rewrites(data, index, rm_names, text_limit, sample)
     return doc

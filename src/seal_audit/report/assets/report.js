@@ -414,7 +414,13 @@
 
   // ---- filtering and sorting -----------------------------------------------------------------
   function featVal(name, side, i) {
-    var v = D.fv[name] ? D.fv[name][side][i] : null;
+    var col = D.fv[name];
+    if (!col) return NaN;
+    if (col.s) {  // one digit per pair, offset by lo; '.' = missing (see _explorer._feature_column)
+      var c = col.s[side].charCodeAt(i);
+      return c >= 48 && c <= 57 ? c - 48 + col.lo : NaN;
+    }
+    var v = col[side][i];
     return v === null || v === undefined ? NaN : v;
   }
   function test(op, v, x) {

@@ -15,6 +15,7 @@ from seal_audit.config import ReportOptions
 from seal_audit.report import _svg as svg
 from seal_audit.report._blocks import Door, Legend, LegendItem
 from seal_audit.report._data import ReportData, fnum, rm_roles, skip_reason
+from seal_audit.report._explorer import feature_values
 from seal_audit.report._html import fmt_int, fmt_p
 from seal_audit.report._svg import num, pct
 from seal_audit.stats import AnalysisResult
@@ -133,7 +134,7 @@ def differs(ctx: Ctx, feature: str) -> int | None:
     fv = ctx.payload.get("fv", {}).get(feature)
     if fv is None:
         return None
-    c, r = (np.array(side, dtype=float) for side in fv)  # None → NaN: never counted
+    c, r = feature_values(fv)  # missing → NaN: never counted
     n = int(np.count_nonzero(np.isfinite(c) & np.isfinite(r) & (c != r)))
     ctx.differs_cache[feature] = n
     return n

@@ -9,6 +9,7 @@ import numpy as np
 from seal_audit.report import _svg as svg
 from seal_audit.report._blocks import Block, Cell, Details, Heading, NotComputed, Note, Section, figure, table
 from seal_audit.report._data import skip_reason
+from seal_audit.report._explorer import feature_values
 from seal_audit.report._svg import num
 from seal_audit.report.sections._common import (
     Ctx,
@@ -43,7 +44,7 @@ def _sd(ctx: Ctx, feature: str) -> float:
     fv = ctx.payload.get("fv", {}).get(feature)
     if fv is None:
         return math.nan
-    vals = np.array(fv, dtype=float).ravel()  # None → NaN, left out below
+    vals = np.concatenate(feature_values(fv))  # missing → NaN, left out below
     vals = vals[np.isfinite(vals)]
     return float(vals.std(ddof=1)) if vals.size > 1 else math.nan
 
