@@ -89,6 +89,29 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert "local directory" in r.stderr
 
 
+def test_rerun_that_loads_the_failed_rm_clears_the_partial_stage(tmp_path: Path) -> None:
+    """The stage record merges into the earlier one: a rerun where every RM loads must not keep the
+    first run's partial status and failed RM (the analysis would call the RM absent)."""
+    run = tmp_path / "r"
+    first = _seal(
+        "score", str(DATA), "--limit", "40", "--out", str(run), "--no-progress",
+        "--rm", "a=length_chars", "--rm", "b=local:/nonexistent", cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 3, first.stderr
+    stage = json.loads((run / "manifest.json").read_text())["stages"]["score"]
+    assert stage["status"] == "partial" and "b" in stage["counters"]["failed_rms"]
+    again = _seal(
+        "score", str(run), "--no-progress", "--rm", "a=length_chars", "--rm", "b=length_tokens", cwd=tmp_path
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    stage = json.loads((run / "manifest.json").read_text())["stages"]["score"]
+    assert stage["status"] == "complete" and stage["message"] == "", stage
+    assert stage["counters"]["failed_rms"] == {}
+    analyzed = _seal("analyze", str(run), "--quiet", "--post", "b", "--baseline", "a", cwd=tmp_path)
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert json.loads((run / "stats.json").read_text())["inputs"]["absent_rms"] == {}
+
+
 def test_gpu_check_smoke_on_cpu(tmp_path: Path) -> None:
     r = subprocess.run(
         ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--small"],

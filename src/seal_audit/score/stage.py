@@ -255,6 +255,11 @@ def write_score_stage(
         "n_rows": len(df),
         "truncated": {i.name: i.n_truncated for i in infos},
         "rms": {i.name: asdict(i) for i in infos},
+        # Stated every time: the record merges into the earlier one, so a rerun that loads an RM
+        # which failed before must clear that run's partial status and its failed RMs.
+        "status": "complete",
+        "message": "",
+        "failed_rms": {},
         **(extra or {}),
     }
     if checks:
