@@ -54,6 +54,11 @@ def real_verbs() -> dict[str, click.Command]:
         cmd = cli.get_command(ctx, name)  # not completing: the real verb
         assert cmd is not None, name
         verbs[name] = cmd
+        # click caches each command's help option with the help names of the first context that
+        # asked for it; a test earlier in this process may have invoked the verb on its own
+        # (``--help`` only, without the root's ``-h``). A real `seal` Tab is a fresh process.
+        for c in (cmd, *getattr(cmd, "commands", {}).values()):
+            c._help_option = None
     return verbs
 
 

@@ -337,7 +337,8 @@ def test_label_survives_losing_the_worker_node_mid_run(
     server's request counts: every text is requested at least once, and the requests beyond one
     per text are at most 2 -- the endpoint's concurrency, i.e. the most requests that can be in
     flight (sent, not yet recorded) when the node dies; the probe of the response format is one
-    request of its own. Every text has exactly one label row, all "ok"."""
+    request of its own. Every text has exactly one label row, all "ok". In flight at the server: at
+    most the concurrency, plus the dead node's orphaned requests right after the kill."""
     cluster.start_worker_node()
     srv = FakeOpenAIServer(latency_s=0.4).start()
     subset = pairs[:N_PAIRS]
@@ -376,7 +377,10 @@ def test_label_survives_losing_the_worker_node_mid_run(
         counts = dict(srv.by_text)
         assert len(counts) <= n_texts + 1  # the labeled texts and the probe
         assert sum(n - 1 for n in counts.values()) <= 2, counts  # only the requests in flight at the kill
-        assert srv.max_in_flight <= 2
+        # The limiter frees the slots of a task that died with its node, but the server is still
+        # working on the (at most 2) requests that node had sent: for one latency after the kill
+        # it can see those and the resent ones together, never more.
+        assert srv.max_in_flight <= 2 + 2
         df = pd.read_parquet(run / "features.parquet")
         assert (df["status"] == "ok").all()
         assert not df.duplicated(["pair_id", "side", "feature"]).any()
