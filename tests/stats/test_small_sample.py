@@ -78,6 +78,23 @@ def test_cr2_and_bell_mccaffrey_df_match_dense_matrices() -> None:
     assert ours.coefficients[1].se != pytest.approx(cr1.coefficients[1].se, rel=1e-3)
 
 
+def test_cr2_with_clusters_larger_than_the_design_matches_dense_matrices() -> None:
+    """Clusters of up to 40 rows (more rows than parameters, where A_g is built from its low-rank
+    part), a cluster-level regressor (X_g rank-deficient within every cluster) and singletons."""
+    rng = np.random.default_rng(11)
+    size = rng.choice([1, 4, 9, 40], 45)
+    groups = np.repeat(np.arange(45), size)
+    rng.shuffle(groups)
+    n = groups.size
+    level = rng.normal(size=45)[groups]  # constant within each cluster
+    x = np.column_stack([(rng.random(n) < 0.1).astype(float), rng.normal(size=n), level])
+    y = x @ np.array([0.8, -0.4, 0.2]) + rng.normal(0, 1, 45)[groups] + rng.normal(0, 1, n)
+    ours = ols(y, x, ["rare", "cont", "level"], cov_type="CR2", groups=groups)
+    cov, df = _cr2_dense(y, np.column_stack([np.ones(n), x]), groups)
+    np.testing.assert_allclose(ours.cov, cov, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([c.df for c in ours.coefficients], df, rtol=1e-8)
+
+
 def test_cr2_with_one_row_per_cluster_is_statsmodels_hc2() -> None:
     rng = np.random.default_rng(6)
     x = np.column_stack([(rng.random(300) < 0.05).astype(float), rng.normal(size=300)])

@@ -55,8 +55,9 @@ INTERCEPT = "intercept"
 
 CR2_MAX_CLUSTERS = 1000
 """Below this many clusters the clustered fits use CR2 with Bell–McCaffrey df (``choose_cluster_cov``)."""
-_CR2_CHUNK = 8192
-"""Clusters processed at once by ``_cr2`` (keeps its memory at a few MB whatever N)."""
+_CR2_CHUNK_ROWS = 32768
+"""Rows of equal-size clusters processed at once by ``_cr2_design`` (keeps its temporaries at a few
+tens of MB whatever N and cluster size)."""
 CR2_MIN_FEATURE_CLUSTERS = 200
 """... and also when some regressor differs from its most common value in fewer clusters than this
 (a 3–5 % prevalence feature at a few thousand pairs): the CR1 ``cluster`` SE of such a coefficient
@@ -457,14 +458,21 @@ def _sandwich(
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _CR2Design:
-    """What CR2 needs from the design alone: the clusters' rows, their adjustment matrices A_g and
-    the Bell–McCaffrey df (the outcome enters only through the meat, ``_cr2``)."""
+    """What CR2 needs from the design alone: the clusters' rows, their adjustment matrices A_g in
+    low-rank form and the Bell–McCaffrey df (the outcome enters only through the meat, ``_cr2``)."""
 
     order: IntArray
-    blocks: tuple[tuple[IntArray, FloatArray], ...]
-    """Per block of equal-size clusters: row indices (into the rows sorted by ``order``) and A_g."""
+    blocks: tuple[tuple[IntArray, FloatArray, FloatArray], ...]
+    """Per block of equal-size clusters: row indices (into the rows sorted by ``order``), U_g and c_g
+    with A_g = I + U_g diag(c_g) U_g' (``_cr2_design``)."""
     df: FloatArray
     n_groups: int
+
+
+def _adjust(u: FloatArray, c: FloatArray, v: FloatArray) -> FloatArray:
+    """A_g v for a batch of clusters, A_g = I + U diag(c) U' (U: (G, s, m), c: (G, m), v: (G, s, j))."""
+    out: FloatArray = v + u @ (c[:, :, None] * (u.transpose(0, 2, 1) @ v))
+    return out
 
 
 def _cr2_design(
@@ -472,6 +480,12 @@ def _cr2_design(
 ) -> _CR2Design | SealError:
     """The outcome-free part of ``_cr2``, or the error that makes CR2 undefined (returned so that a
     memoised design remembers it too).
+
+    A_g = (I − H_gg)^(-1/2) with H_gg = X_g B X_g' of rank m ≤ min(s_g, k): with the thin QR
+    X_g = Q R and R B R' = V diag(λ) V', H_gg = U diag(λ) U' for the orthonormal U = Q V, so
+    A_g = I + U diag((1 − λ)^(-1/2) − 1) U' exactly. That costs O(s_g k²) per cluster instead of the
+    O(s_g³) eigendecomposition of the s_g × s_g matrix, which made CR2 superlinear in N when clusters
+    are large (hundreds of pairs per prompt), and A_g is never formed.
 
     For coefficient j write a_g = A_g X_g B e_j (cluster g's rows) and G the n × G matrix whose
     column g is M a_g, M = I − X B X'. Under independent homoskedastic errors the CR2 variance is
@@ -493,32 +507,34 @@ def _cr2_design(
     sum_d2 = np.zeros(k)
     sum_dq = np.zeros(k)
     sum_q = np.zeros(k)
-    blocks: list[tuple[IntArray, FloatArray]] = []
+    blocks: list[tuple[IntArray, FloatArray, FloatArray]] = []
     for size in np.unique(sizes).tolist():
         all_starts = starts[sizes == size]
-        for c0 in range(0, all_starts.size, _CR2_CHUNK):  # O(chunk k²) temporaries per step
-            rows = all_starts[c0 : c0 + _CR2_CHUNK][:, None] + np.arange(size)[None, :]
+        chunk = max(1, _CR2_CHUNK_ROWS // size)
+        for c0 in range(0, all_starts.size, chunk):  # O(chunk rows × k) temporaries per step
+            rows = all_starts[c0 : c0 + chunk][:, None] + np.arange(size)[None, :]
             xg = x[rows]  # (G_s, s, k)
-            xb = xg @ bread
-            ih = np.eye(size)[None] - xb @ xg.transpose(0, 2, 1)
-            lam, vec = np.linalg.eigh(ih)
-            if np.any(lam <= 1e-10):
+            q, r = np.linalg.qr(xg)  # (G_s, s, m), (G_s, m, k)
+            lam, v = np.linalg.eigh(r @ bread @ r.transpose(0, 2, 1))
+            if np.any(1 - lam <= 1e-10):
                 return SealError(
                     f"{context}: a cluster has leverage 1 (a regressor set in a single cluster); "
                     "CR2 is undefined"
                 )
-            a = (vec * lam[:, None, :] ** -0.5) @ vec.transpose(0, 2, 1)
-            blocks.append((rows, a))
-            axb = a @ xb  # column j: a_g of coefficient j
+            u = q @ v
+            c = (1 - lam) ** -0.5 - 1
+            blocks.append((rows, u, c))
+            xb = xg @ bread
+            axb = _adjust(u, c, xb)  # column j: a_g of coefficient j
             d = np.einsum("gsj,gsj->gj", axb, axb)
             ee = xg.transpose(0, 2, 1) @ axb  # (G_s, k, k): ee[g, :, j] = X_g' a_g of coefficient j
-            q = np.einsum("gaj,gaj->gj", ee, bread @ ee)
+            qq = np.einsum("gaj,gaj->gj", ee, bread @ ee)
             eet = ee.transpose(2, 0, 1)  # (k_j, G_s, k)
             outer += eet.transpose(0, 2, 1) @ eet
             sum_d += d.sum(axis=0)
             sum_d2 += (d * d).sum(axis=0)
-            sum_dq += (d * q).sum(axis=0)
-            sum_q += q.sum(axis=0)
+            sum_dq += (d * qq).sum(axis=0)
+            sum_q += qq.sum(axis=0)
     bp = np.einsum("ab,jbc->jac", bread, outer)
     tr1 = sum_d - sum_q
     tr2 = sum_d2 - 2 * sum_dq + np.einsum("jab,jba->j", bp, bp)
@@ -534,10 +550,10 @@ def _cr2(
     k = bread.shape[0]
     x, u = full[design.order], resid[design.order]
     meat = np.zeros((k, k))
-    for rows, a in design.blocks:
+    for rows, ug, c in design.blocks:
         xg = x[rows]
-        au = (a @ u[rows][:, :, None])[:, :, 0]
-        e = (xg.transpose(0, 2, 1) @ au[:, :, None])[:, :, 0]
+        au = _adjust(ug, c, u[rows][:, :, None])
+        e = (xg.transpose(0, 2, 1) @ au)[:, :, 0]
         meat += e.T @ e
     cov: FloatArray = bread @ meat @ bread
     return cov, design.df, design.n_groups
