@@ -225,6 +225,15 @@ def _json_fields_sorted(cls: type) -> tuple[str, ...]:
     return tuple(sorted(_json_fields(cls)))
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` once per class: it re-evaluates every annotation string on each
+    call, and reading one stats.json rebuilds the same few record classes thousands of times."""
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
 def from_jsonable(tp: Any, value: Any, where: str = "stats.json") -> Any:
     """Rebuild a result record (or any value of annotation ``tp``) from its ``to_jsonable`` form.
 
@@ -286,7 +295,7 @@ def from_jsonable(tp: Any, value: Any, where: str = "stats.json") -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise TypeError(f"{where}: expected an object for {tp.__name__}, got {type(value).__name__}")
-        hints = typing.get_type_hints(tp)
+        hints = _type_hints(tp)
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(tp):
             if f.metadata.get("json", True) is False or not f.init:
