@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from rm_fixtures import _one_torch_thread, hh_pairs, planted_embed_rm, tiny_rm  # noqa: F401
+from seal_audit.report._svg import md_code
 
 SEAL = [sys.executable, "-m", "seal_audit"]
 PRE, POST, NGRAM, LEN, LEN2, BROKEN = "mini LM é", "tiny/hf", "ngram|pipe", "len:chars", "post", "broken RM"
@@ -198,7 +199,8 @@ def test_leaderboard_in_report_md_html_and_stats(many: tuple, tmp_path: Path) ->
     assert "ngram\\|pipe" in section  # a '|' in a name does not break the Markdown table
     agree = [r_ for r_ in st["leaderboard"]["rows"] if r_["status"] == "ok"]
     best = max(agree, key=lambda x: x["agreement"]["rate"])
-    assert table[0].startswith(f"| {best['rm'].replace('|', chr(92) + '|')} |")  # sorted by agreement
+    first = md_code(best["rm"]).replace("|", chr(92) + "|")
+    assert table[0].startswith(f"| {first} |")  # sorted by agreement, the name as one code span
     assert "per regression" in section
     assert '<section id="leaderboard">' in html
     board = html[html.index('<section id="leaderboard">') :]

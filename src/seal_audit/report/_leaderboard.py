@@ -197,12 +197,14 @@ def markdown_lines(data: ReportData, res: AnalysisResult, level: str) -> list[st
     view = leaderboard_view(res)
     if isinstance(view, str):
         return ["## Leaderboard", "", f"_Not computed: {view}._", ""]
-    esc: Callable[[str], str] = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    esc: Callable[[str], str] = lambda s: svg.visible_controls(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     lines = ["## Leaderboard", ""]
     lines.append("| " + " | ".join(view.headers) + " |")
     lines.append("|" + "---|" * len(view.headers))
     label, col, desc = view.sort_keys[0]
     for r in sorted_rows(view.rows, col, desc):
-        lines.append("| " + " | ".join(esc(x) for x in (r.rm, r.role, *(c.text for c in r.cells))) + " |")
+        lines.append(
+            "| " + " | ".join(esc(x) for x in (svg.md_code(r.rm), r.role, *(c.text for c in r.cells))) + " |"
+        )
     lines += ["", f"_Sorted by {label}. {view.caption}_", ""]
     return lines

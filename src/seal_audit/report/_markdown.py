@@ -11,7 +11,7 @@ from typing import Any
 
 from seal_audit.report._data import ReportData, rm_roles, skip_reason
 from seal_audit.report._leaderboard import markdown_lines
-from seal_audit.report._svg import num, pct, visible_controls
+from seal_audit.report._svg import md_code, num, pct, visible_controls
 from seal_audit.stats import AnalysisResult
 from seal_audit.stats._common import Skipped
 from seal_audit.stats.imprint import ImprintResult
@@ -49,7 +49,10 @@ def _headline(data: ReportData, res: AnalysisResult, level: str) -> list[str]:
     lines: list[str] = []
     inp = res.inputs
     roles = rm_roles(data)
-    lines += [f"{inp.n_pairs:,} pairs · post-D RM `{inp.post}` · pre-D RM `{inp.pre or '—'}`", ""]
+    lines += [
+        f"{inp.n_pairs:,} pairs · post-D RM {md_code(inp.post)} · pre-D RM {md_code(inp.pre or '—')}",
+        "",
+    ]
     lines += ["## Headline", ""]
     if data.headline is not None:
         lines += [f"- {line}" for line in data.headline.lines()] + [""]
@@ -58,7 +61,7 @@ def _headline(data: ReportData, res: AnalysisResult, level: str) -> list[str]:
         res.agreement.items(), key=lambda kv: ({"post": 0, "pre": 1}.get(roles.get(kv[0], ""), 2), kv[0])
     ):
         role = "baseline" if ag.is_baseline else roles.get(rm, "extra")
-        rows.append([f"`{rm}`", role, _ci(ag.agreement), f"{ag.n_ties:,}"])
+        rows.append([md_code(rm), role, _ci(ag.agreement), f"{ag.n_ties:,}"])
     lines += _table(["RM", "role", f"agreement [{level} CI]", "ties"], rows)
     if isinstance(res.resistance, RateEstimate):
         lines += [f"**Alignment resistance** (post-D RM fails): **{_ci(res.resistance)}**", ""]
@@ -123,7 +126,7 @@ def _rest(data: ReportData, res: AnalysisResult, level: str) -> list[str]:
         rows = [
             [
                 t,
-                f"`{ac.rm}`",
+                md_code(ac.rm),
                 f"{ac.n:,}",
                 pct(ac.agreement_original.rate),
                 pct(ac.agreement_rewritten.rate),
@@ -143,7 +146,7 @@ def _rest(data: ReportData, res: AnalysisResult, level: str) -> list[str]:
             if sig:
                 lines += [
                     f"Significant robustness scores ({t}): "
-                    + ", ".join(f"`{c.term}` {num(c.estimate)}" for c in sig),
+                    + ", ".join(f"{md_code(c.term)} {num(c.estimate)}" for c in sig),
                     "",
                 ]
     sp = res.suspicious_pairs
@@ -164,7 +167,7 @@ def _rest(data: ReportData, res: AnalysisResult, level: str) -> list[str]:
 def markdown(data: ReportData) -> str:
     """The Markdown summary of one run (headline, regimes, imprint, robustness, skips)."""
     run = data.root
-    lines = [f"# SEAL audit: {Path(run).name}", "", f"Run directory: `{run}`", ""]
+    lines = [f"# SEAL audit: {Path(run).name}", "", f"Run directory: {md_code(run)}", ""]
     res = data.result
     if res is None:
         lines += [f"_Statistics not computed: {data.stats_missing}._", ""]

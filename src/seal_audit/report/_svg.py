@@ -36,6 +36,18 @@ def visible_controls(text: str) -> str:
     return text.translate(_CONTROL_PICTURES)
 
 
+def md_code(text: object) -> str:
+    """``text`` as one Markdown code span whatever it holds: a name with backticks (an RM called
+    ``a`b``) gets a fence one backtick longer than its longest run, padded when it starts or ends
+    with one (CommonMark strips one space each side); newlines become spaces, controls visible."""
+    s = visible_controls(str(text)).replace("\r", " ").replace("\n", " ")
+    runs = [len(m) for m in re.findall(r"`+", s)]
+    fence = "`" * (max(runs, default=0) + 1)
+    stripped = s.startswith(" ") and s.endswith(" ") and bool(s.strip())
+    pad = " " if s.startswith("`") or s.endswith("`") or stripped else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
 def esc(value: object) -> str:
     """Escape any value for HTML text and attribute context (quotes included); controls made visible."""
     return visible_controls(html.escape(str(value), quote=True))
