@@ -323,8 +323,9 @@ class FanOut:
         running); the limit and rate are the endpoint's, set by the run that asked last. It is
         created on the driver's node, and only there (``soft=False``): a limiter on a worker node
         would die with that node and take every run's slots with it, while the driver's node is
-        needed by the run anyway. (Soft affinity let Ray place it on the worker node at times, and
-        the run's requests then failed with ``ActorUnavailableError`` after that node was killed.)"""
+        needed by the run anyway. (With soft affinity Ray may place it elsewhere; in the cluster
+        test the limiter once died with the killed worker node -- ``ActorDiedError``, which a
+        limiter on the surviving head cannot raise -- and the resent requests failed.)"""
         if settings.base_url not in self.limiters:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
