@@ -415,7 +415,9 @@ class RayChatClient(LLMClient):
 
     def run_info(self) -> dict[str, Any]:
         """The driver's own counters (the response-format probe) plus every shard task's, and the
-        Ray losses: shard tasks lost and requests sent again because of them."""
+        Ray losses: shard tasks lost and requests sent again because of them. A lost task's
+        counters are those it last streamed: the requests it had in flight when it died are not
+        in ``requests`` (the server did get them)."""
         info = super().run_info()
         for k, v in self._shard_counters.items():
             info[k] = int(info.get(k, 0)) + v
