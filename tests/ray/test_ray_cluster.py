@@ -6,7 +6,8 @@ as separate processes, ``seal score`` / ``seal label --engine ray --address`` ag
   mid-batch);
 - labeling: two ``seal label`` runs at once share the endpoint's limit (the fake LM server
   never sees more than ``--concurrency`` requests in flight) and no text is requested twice; and a
-  run whose worker node is killed while it holds a shard finishes with every text labeled once.
+  run whose worker node is killed while it has a request in flight finishes with every text
+  labeled once, never above ``--concurrency`` at the server.
 
 Both nodes live on this machine (1 CPU each; actors and tasks take 0.5 CPU or less). Every Ray
 process of the cluster is found by its temp dir and stopped in a ``finally`` -- never with
