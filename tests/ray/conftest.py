@@ -1,5 +1,6 @@
-"""The one Ray clean-up helper of the Ray tests: find a Ray instance's processes by its temp dir,
-stop them, and say what is left.
+"""What the Ray tests share: the one Ray clean-up helper (find a Ray instance's processes by its
+temp dir, stop them, say what is left), the environment of a CLI that starts its own local Ray
+instance, and the module's hh-rlhf pairs with a tiny DeBERTa RM built on their texts.
 
 Every Ray test starts its Ray processes with a private temp dir (``_temp_dir=`` / ``--temp-dir=``),
 which appears in the command line of each of them (gcs_server, raylet, workers); the tests stop
@@ -11,11 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from seal_audit.backends.reward import RMOptions, RMSpec
+from seal_audit.data.records import PreferencePair
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 
 
 class RayProcesses:
@@ -68,3 +78,49 @@ class RayProcesses:
 @pytest.fixture(scope="session")
 def ray_procs() -> RayProcesses:
     return RayProcesses()
+
+
+@dataclass(frozen=True)
+class LocalRay:
+    """A private temp dir for the local Ray instance a CLI command starts, and the command's env."""
+
+    temp: str
+    env: dict[str, str]
+
+
+@pytest.fixture
+def local_ray(ray_procs: RayProcesses) -> Iterator[LocalRay]:
+    """The environment of a ``seal ... --engine ray`` subprocess that starts (and stops) its own
+    local Ray instance; whatever of that instance is still running afterwards is stopped here."""
+    temp = tempfile.mkdtemp(prefix="sr", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "RAY_TMPDIR": temp,
+        "SEAL_RAY_OBJECT_STORE_MB": "200",
+    }
+    try:
+        yield LocalRay(temp, env)
+    finally:
+        ray_procs.stop(temp)  # only if the command failed to: it stops its own instance
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pairs(request: pytest.FixtureRequest) -> list[PreferencePair]:
+    """The first ``N_PAIRS`` pairs of the real hh-rlhf test split (each module sets ``N_PAIRS``)."""
+    from seal_audit.sources import load_pairs
+
+    return load_pairs(DATA, limit=int(request.module.N_PAIRS))
+
+
+@pytest.fixture(scope="module")
+def rm_spec(tmp_path_factory: pytest.TempPathFactory, pairs: list[PreferencePair]) -> RMSpec:
+    """A tiny random DeBERTa RM whose vocabulary is built on the module's pairs."""
+    from seal_audit.backends.reward.testing import build_random_rm
+
+    texts = [p.transcript(s) for p in pairs for s in ("chosen", "rejected")]
+    path = build_random_rm(tmp_path_factory.mktemp("tiny-deberta"), texts, vocab_size=600)
+    return RMSpec(name="tiny", spec=str(path), options=RMOptions(max_length=96))

@@ -6,7 +6,8 @@ as separate processes, ``seal score`` / ``seal label --engine ray --address`` ag
   mid-batch);
 - labeling: two ``seal label`` runs at once share the endpoint's limit (the fake LM server
   never sees more than ``--concurrency`` requests in flight) and no text is requested twice; and a
-  run whose worker node is killed while it holds a shard finishes with every text labeled once.
+  run whose worker node is killed while it has a request in flight finishes with every text
+  labeled once, never above ``--concurrency`` at the server.
 
 Both nodes live on this machine (1 CPU each; actors and tasks take 0.5 CPU or less). Every Ray
 process of the cluster is found by its temp dir and stopped in a ``finally`` -- never with
@@ -15,7 +16,9 @@ process of the cluster is found by its temp dir and stopped in a ``finally`` -- 
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import http.server
 import os
 import shutil
 import signal
@@ -23,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +37,7 @@ import pandas as pd
 import pytest
 
 from fakeserver.server import FakeOpenAIServer
-from seal_audit.backends.reward import RMOptions, RMSpec
+from seal_audit.backends.reward import RMSpec
 from seal_audit.data.records import PreferencePair
 from seal_audit.score import score_run
 from seal_audit.store import RunStore
@@ -122,6 +126,23 @@ class Cluster:
     def on_worker_node(self, pid: int) -> bool:
         return self.worker is not None and _session_of(pid) == self.worker.pid
 
+    def worker_node_owns_a_connection(self, client_ports: set[int], server_port: int) -> bool:
+        """Whether a process of the worker node holds the client end of a TCP connection to
+        ``server_port`` from one of ``client_ports`` (read from /proc/net/tcp and /proc/PID/fd)."""
+        inodes = set()
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            f = line.split()
+            local, remote = f[1].split(":"), f[2].split(":")
+            if int(local[1], 16) in client_ports and int(remote[1], 16) == server_port:
+                inodes.add(f"socket:[{f[9]}]")
+        for d in Path("/proc").iterdir():
+            if not inodes or not d.name.isdigit() or not self.on_worker_node(int(d.name)):
+                continue
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in inodes for fd in (d / "fd").iterdir()):
+                    return True
+        return False
+
     def kill_worker_node(self) -> None:
         """SIGKILL the worker node: its ``ray start --block`` session (raylet, workers)."""
         assert self.worker is not None
@@ -168,22 +189,6 @@ def cluster(ray_procs: RayProcesses, tmp_path_factory: pytest.TempPathFactory) -
         left = ray_procs.stop(temp)
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"Ray processes left behind: {left}"
-
-
-@pytest.fixture(scope="module")
-def pairs() -> list[PreferencePair]:
-    from seal_audit.sources import load_pairs
-
-    return load_pairs(DATA, limit=N_PAIRS)
-
-
-@pytest.fixture(scope="module")
-def rm_spec(tmp_path_factory: pytest.TempPathFactory, pairs: list[PreferencePair]) -> RMSpec:
-    from seal_audit.backends.reward.testing import build_random_rm
-
-    texts = [p.transcript(s) for p in pairs for s in ("chosen", "rejected")]
-    path = build_random_rm(tmp_path_factory.mktemp("tiny-deberta"), texts, vocab_size=600)
-    return RMSpec(name="tiny", spec=str(path), options=RMOptions(max_length=96))
 
 
 def test_two_concurrent_label_runs_share_the_endpoint_limit(
@@ -327,27 +332,52 @@ def test_score_survives_losing_the_worker_node_mid_run(cluster: Cluster, tmp_pat
     pd.testing.assert_frame_equal(got[["pair_id", "side", "reward"]], want[["pair_id", "side", "reward"]])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug (issue 18, open): after the node kill the resent shard's requests can fail with "
-    "ActorUnavailableError/ActorDiedError (an actor that was on the dead node) and the stage ends "
-    "partial, exit 3. It failed in all 3 runs at the end of the session (once on 4 requests in "
-    "flight, once on those errors, once alone); it had passed twice for the helper who wrote it",
-)
 def test_label_survives_losing_the_worker_node_mid_run(
     cluster: Cluster, tmp_path: Path, pairs: list[PreferencePair]
 ) -> None:
     """``seal label --address``: the worker node is SIGKILLed while one of its tasks holds a shard.
 
-    Each result reaches the driver (and the cache) as it arrives, so the lost shard is sent again
-    on the head with only its texts that have no recorded label. What is asserted on the fake LM
-    server's request counts: every text is requested at least once, and the requests beyond one
-    per text are at most 2 -- the endpoint's concurrency, i.e. the most requests that can be in
-    flight (sent, not yet recorded) when the node dies; the probe of the response format is one
-    request of its own. Every text has exactly one label row, all "ok". In flight at the server: at
-    most the concurrency, plus the dead node's orphaned requests right after the kill."""
+    Made deterministic by the fake LM server: it holds every reply until one of the held requests
+    was sent by a process of the worker node (found by its socket), so the node dies with a request
+    in flight. The replies are let go only after the driver has taken the shard for lost and a few
+    seconds have passed in which a freed limiter slot would have let a new request in. Each result
+    reaches the driver (and the cache) as it arrives, so the lost shard is sent again with only its
+    texts that have no recorded label. Asserted:
+
+    - exit 0, every text exactly one label row, all "ok" (a Ray loss is never a failed label);
+    - the requests beyond one per text are at least 1 (the dead node's request in flight) and at
+      most 2 -- the endpoint's concurrency, the most that can be in flight when the node dies;
+    - never more than 2 in flight at the server, though the dead node's orphaned requests are
+      still there: their limiter slots stay taken for one request timeout (``--timeout``);
+    - the stage record and the summary line count the lost shard and the requests sent again."""
     cluster.start_worker_node()
     srv = FakeOpenAIServer(latency_s=0.4).start()
+    replies = threading.Event()
+    replies.set()  # cleared: every reply waits at the server
+    held_ports: collections.Counter[int] = collections.Counter()
+    """Client ports of the requests whose reply is held."""
+    held_lock = threading.Lock()
+
+    def hold_reply(body: object) -> None:
+        if not replies.is_set():
+            port = _client_port()
+            with held_lock:
+                held_ports[port] += 1
+            replies.wait(120)
+            with held_lock:
+                held_ports[port] -= 1
+        return None  # the usual answer
+
+    def n_held() -> int:
+        with held_lock:
+            return sum(held_ports.values())
+
+    def worker_node_request_held() -> bool:
+        with held_lock:
+            ports = {p for p, n in held_ports.items() if n}
+        return cluster.worker_node_owns_a_connection(ports, srv.port)
+
+    srv.answer_hook = hold_reply
     subset = pairs[:N_PAIRS]
     n_texts = 2 * len(subset)
     run = tmp_path / "run"
@@ -359,41 +389,77 @@ def test_label_survives_losing_the_worker_node_mid_run(
         with err.open("w") as stderr:
             proc = subprocess.Popen(
                 [SEAL, "label", str(run), "--featurizer", "lm", "--model", "gpt-4o-mini", "--base-url", srv.base_url,
-                 "--concurrency", "2", "--backoff-base", "0.01", "--backoff-max", "0.05", "--yes",
+                 "--concurrency", "2", "--timeout", "20", "--backoff-base", "0.01", "--backoff-max", "0.05", "--yes",
                  "--api-key-env", "none", "--engine", "ray", "--address", cluster.address, "--ray-workers", "3"],
                 env=cluster.env, stderr=stderr, stdout=subprocess.DEVNULL, text=True,
             )  # fmt: skip
             try:
 
-                def worker_node_holds_a_shard() -> bool:
-                    if srv.chat_requests() < 6:  # mid-run: labels are being recorded already
+                def on_worker_node() -> bool:
+                    return any(cluster.on_worker_node(pid) for pid in ray_procs_titled(cluster, "run_shard"))
+
+                def worker_node_has_a_request_in_flight() -> bool:
+                    """Mid-run (labels are being recorded), every reply held at the server, and one
+                    of the held requests is the worker node's; else let the replies go, try again."""
+                    if srv.chat_requests() < 6 or not on_worker_node():
                         return False
-                    shards = ray_procs_titled(cluster, "run_shard")
-                    return any(cluster.on_worker_node(pid) for pid in shards)
+                    replies.clear()
+                    settle = time.monotonic() + 30
+                    while not (1 <= n_held() == srv.in_flight) and time.monotonic() < settle:
+                        time.sleep(0.05)  # the requests in flight reach the hold
+                    if 1 <= n_held() == srv.in_flight and worker_node_request_held():
+                        return True
+                    replies.set()
+                    return False
 
                 _kill_worker_node_when(
-                    cluster, proc, worker_node_holds_a_shard, "a shard ran on the worker node"
+                    cluster, proc, worker_node_has_a_request_in_flight, "a request of the worker node"
                 )
+                sent_at_kill = srv.chat_requests()
+                deadline = time.monotonic() + 120
+                while "are sent again" not in err.read_text() and proc.poll() is None:
+                    assert time.monotonic() < deadline, "the driver never took the shard for lost"
+                    time.sleep(0.1)
+                # Every slot is taken by a held request or by the dead node's (kept for --timeout): no
+                # new request may reach the server now. Had the dead node's slots been freed at
+                # once, the resent requests would arrive here beside the orphaned ones.
+                quiet = time.monotonic() + 5
+                while srv.chat_requests() == sent_at_kill and time.monotonic() < quiet:
+                    time.sleep(0.05)
+                replies.set()
                 proc.wait(timeout=900)
             finally:
+                replies.set()
                 if proc.poll() is None:
                     proc.kill()
         log = err.read_text()
         assert proc.returncode == 0, log[-3000:]
         assert "are sent again" in log, log[-3000:]  # the lost shard was retried
+        assert "shard task(s) lost" in log, log[-3000:]
         counts = dict(srv.by_text)
         assert len(counts) <= n_texts + 1  # the labeled texts and the probe
-        assert sum(n - 1 for n in counts.values()) <= 2, counts  # only the requests in flight at the kill
-        # The limiter frees the slots of a task that died with its node, but the server is still
-        # working on the (at most 2) requests that node had sent: for one latency after the kill
-        # it can see those and the resent ones together, never more.
-        assert srv.max_in_flight <= 2 + 2
+        assert 1 <= sum(n - 1 for n in counts.values()) <= 2, counts  # the requests in flight at the kill
+        assert srv.max_in_flight <= 2  # the limit held, orphaned requests included
         df = pd.read_parquet(run / "features.parquet")
         assert (df["status"] == "ok").all()
         assert not df.duplicated(["pair_id", "side", "feature"]).any()
         assert df[["pair_id", "side"]].drop_duplicates().shape[0] == n_texts
+        client = RunStore(run, create=False).manifest.stages["label"].counters["featurizers"]["lm"]["client"]
+        assert client["ray_lost_shards"] >= 1 and client["ray_resent"] >= 1, client
+        assert n_texts <= client["requests"] <= sum(counts.values()), (client, counts)  # the shards' too
     finally:
         srv.stop()
+
+
+def _client_port() -> int:
+    """The client port of the request the calling fake-server handler thread is answering."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        handler = frame.f_locals.get("self")
+        if isinstance(handler, http.server.BaseHTTPRequestHandler):
+            return int(handler.client_address[1])
+        frame = frame.f_back  # type: ignore[assignment]
+    raise AssertionError("not called from a request handler")
 
 
 def ray_procs_titled(cluster: Cluster, title: str) -> list[int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import pytest
 
 from fakeserver.server import FakeOpenAIServer
 from seal_audit.backends.llm import LLMSettings
-from seal_audit.backends.reward import RMOptions, RMSpec
+from seal_audit.backends.reward import RMSpec
 from seal_audit.data.errors import ConfigError, MissingDependencyError
 from seal_audit.data.records import PreferencePair
 from seal_audit.features import label_run
@@ -34,7 +33,7 @@ from seal_audit.score.ray_engine import plan_resources
 from seal_audit.store import RunStore
 
 if TYPE_CHECKING:
-    from conftest import RayProcesses
+    from conftest import LocalRay, RayProcesses
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -43,22 +42,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 SEAL = str(Path(sys.executable).parent / "seal")
 N_PAIRS = 40
-
-
-@pytest.fixture(scope="module")
-def pairs() -> list[PreferencePair]:
-    from seal_audit.sources import load_pairs
-
-    return load_pairs(DATA, limit=N_PAIRS)
-
-
-@pytest.fixture(scope="module")
-def rm_spec(tmp_path_factory: pytest.TempPathFactory, pairs: list[PreferencePair]) -> RMSpec:
-    from seal_audit.backends.reward.testing import build_random_rm
-
-    texts = [p.transcript(s) for p in pairs for s in ("chosen", "rejected")]
-    path = build_random_rm(tmp_path_factory.mktemp("tiny-deberta"), texts, vocab_size=600)
-    return RMSpec(name="tiny", spec=str(path), options=RMOptions(max_length=96))
 
 
 def make_store(path: Path, pairs: list[PreferencePair]) -> RunStore:
@@ -122,50 +105,62 @@ def test_endpoint_limiter_semaphore_and_token_bucket() -> None:
     assert elapsed >= (6 - 2) / 20.0 * 0.9  # a burst of 2, then 20 per second
 
 
+def test_endpoint_limiter_keeps_a_lost_holders_slots_for_the_hold() -> None:
+    """A holder lost with its node: its waiting and late requests get no slot, and its slots stay
+    taken for the hold (the server may still be answering what it sent), then come back."""
+    from seal_audit.features.ray_label import EndpointLimiter
+
+    async def scenario() -> None:
+        lim = EndpointLimiter(2)
+        assert await lim.acquire("dead") and await lim.acquire("dead")
+        waiting = asyncio.ensure_future(lim.acquire("dead"))
+        other = asyncio.ensure_future(lim.acquire("alive"))
+        await asyncio.sleep(0.05)
+        await lim.release_all("dead", hold_s=0.5)  # returns at once; the actor frees them later
+        assert await asyncio.wait_for(waiting, 5.0) is False
+        await asyncio.sleep(0.05)
+        assert not other.done() and lim.in_use == 2  # the dead holder's slots are still taken
+        assert await asyncio.wait_for(other, 5.0) is True
+        assert lim.in_use == 1 and lim.held_for_lost == 2 and lim.max_in_use == 2
+        assert await lim.acquire("dead") is False  # a request of the lost holder arriving late
+        await lim.release("alive")
+        assert lim.in_use == 0
+
+    asyncio.run(scenario())
+
+
 # --- the CLI in a subprocess: its own local Ray instance, started and stopped -----------------------
 def test_cli_score_engine_ray_then_local_is_a_cache_read(
-    tmp_path: Path, rm_spec: RMSpec, ray_procs: RayProcesses
+    tmp_path: Path, rm_spec: RMSpec, ray_procs: RayProcesses, local_ray: LocalRay
 ) -> None:
-    ray_tmp = tempfile.mkdtemp(prefix="sr", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-        "RAY_TMPDIR": ray_tmp,
-        "SEAL_RAY_OBJECT_STORE_MB": "200",
-    }
+    ray_tmp, env = local_ray.temp, local_ray.env
     run = tmp_path / "run"
     rm = f"tiny={rm_spec.spec}?max_length=96"
-    try:
-        r = subprocess.run(
-            [SEAL, "score", str(DATA), "--limit", "12", "--out", str(run), "--no-progress",
-             "--engine", "ray", "--ray-actors", "1", "--rm", rm],
-            capture_output=True, text=True, env=env, timeout=600,
-        )  # fmt: skip
-        assert r.returncode == 0, r.stderr[-3000:]
-        assert "ray: started a local instance" in r.stderr
-        left = ray_procs.wait_gone(ray_tmp)
-        assert not left, f"Ray processes left behind: {left}"
-        ray_df = pd.read_parquet(run / "scores.parquet")
-        assert len(ray_df) == 24 and ray_df["reward"].notna().all()
-        stage = RunStore(run, create=False).manifest.stages["score"].counters
-        assert stage["engine"] == "ray" and stage["rms"]["tiny"]["n_computed"] == 24
+    r = subprocess.run(
+        [SEAL, "score", str(DATA), "--limit", "12", "--out", str(run), "--no-progress",
+         "--engine", "ray", "--ray-actors", "1", "--rm", rm],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "ray: started a local instance" in r.stderr
+    left = ray_procs.wait_gone(ray_tmp)
+    assert not left, f"Ray processes left behind: {left}"
+    ray_df = pd.read_parquet(run / "scores.parquet")
+    assert len(ray_df) == 24 and ray_df["reward"].notna().all()
+    stage = RunStore(run, create=False).manifest.stages["score"].counters
+    assert stage["engine"] == "ray" and stage["rms"]["tiny"]["n_computed"] == 24
 
-        loc = subprocess.run(
-            [SEAL, "score", str(run), "--no-progress", "--rm", rm],
-            capture_output=True, text=True, env=env, timeout=600,
-        )  # fmt: skip
-        assert loc.returncode == 0, loc.stderr[-3000:]
-        stage = RunStore(run, create=False).manifest.stages["score"].counters
-        assert stage["rms"]["tiny"]["n_computed"] == 0 and stage["rms"]["tiny"]["n_cached"] == 24
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(run / "scores.parquet").sort_values(["pair_id", "side"]).reset_index(drop=True),
-            ray_df.sort_values(["pair_id", "side"]).reset_index(drop=True),
-        )
-    finally:
-        ray_procs.stop(ray_tmp)  # only if the command failed to: it stops its own instance
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+    loc = subprocess.run(
+        [SEAL, "score", str(run), "--no-progress", "--rm", rm],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert loc.returncode == 0, loc.stderr[-3000:]
+    stage = RunStore(run, create=False).manifest.stages["score"].counters
+    assert stage["rms"]["tiny"]["n_computed"] == 0 and stage["rms"]["tiny"]["n_cached"] == 24
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(run / "scores.parquet").sort_values(["pair_id", "side"]).reset_index(drop=True),
+        ray_df.sort_values(["pair_id", "side"]).reset_index(drop=True),
+    )
 
 
 # --- one in-process Ray session for the rest --------------------------------------------------------
@@ -295,3 +290,33 @@ def test_ray_labeling_respects_the_endpoint_limit_and_equals_local(
     fake_server.reset_counts()
     again = label_run_ray(store, [_labeler(fake_server, 3)], num_workers=4, shard_size=3)
     assert fake_server.chat_requests() == 0 and again.outcomes[0].n_cached == 2 * len(subset)
+
+
+def test_a_lost_limiter_costs_a_resend_not_a_label(ray_local: Any, fake_server: FakeOpenAIServer) -> None:
+    """The endpoint limiter is gone (as when the node it lived on dies): the shards cannot get a
+    slot, so they end as lost shards -- no request goes out without a slot, none counts as a
+    failed label -- and the driver makes a new limiter on its own node and sends them again."""
+    from seal_audit.backends.llm.client import ChatRequest, Message
+    from seal_audit.features.ray_label import EndpointLimiter, FanOut, RayChatClient
+
+    settings = _labeler(fake_server, 2).settings
+    fanout = FanOut(ray_local, num_workers=2, shard_size=3, num_cpus=0.25)
+    dead = ray_local.remote(EndpointLimiter).options(num_cpus=0).remote(2)
+    ray_local.get(dead.stats.remote())
+    ray_local.kill(dead)
+    fanout.limiters[settings.base_url] = dead  # what the run holds when the limiter's node dies
+    client = RayChatClient(settings, fanout=fanout)
+    reqs = [ChatRequest(f"k{i}", (Message("user", f"text number {i}"),)) for i in range(8)]
+    try:
+        out = client.chat_many(reqs)
+    finally:
+        client.close()
+    assert sorted(r.key for r in out.results) == sorted(q.key for q in reqs)
+    assert all(r.status == "ok" for r in out.results), [r.error for r in out.results]
+    assert fake_server.chat_requests() == len(reqs)  # each once: nothing was sent without a slot
+    assert client.ray_lost_shards >= 1 and client.ray_resent >= 3
+    assert (
+        out.info["ray_lost_shards"] == client.ray_lost_shards and out.info["ray_resent"] == client.ray_resent
+    )
+    assert out.info["requests"] == len(reqs)  # the shards' requests are in the record
+    assert fanout.limiters[settings.base_url] is not dead

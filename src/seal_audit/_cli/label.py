@@ -179,6 +179,11 @@ def command(
                     line += f", response format {c['response_format']}"
                 if c.get("server_slots"):
                     line += f", server slots {c['server_slots']}"
+                if c.get("ray_lost_shards"):
+                    line += (
+                        f"; ray: {c['ray_lost_shards']:,} shard task(s) lost, "
+                        f"{c.get('ray_resent', 0):,} request(s) sent again"
+                    )
         console.print(line, markup=False, highlight=False)
         for reason, n in (s.get("reasons") or [])[:5]:
             console.print(f"  {n:,}\u00d7 {reason}", markup=False, highlight=False)

@@ -14,6 +14,13 @@ Why this shape:
   ones. The cache is written by the driver, as each result arrives (shards stream them), because workers on
   other nodes cannot open the run's SQLite file -- so a killed run resumes, and local and Ray
   runs share one cache.
+* Losing a node costs no label. Every actor a shard task calls (the endpoint limiter; results go
+  back through the task's own stream) lives on the driver's node, pinned there, so it cannot die
+  with a worker node. A shard task lost with its node -- or one that cannot reach the limiter --
+  is a lost shard: its requests without a recorded result are sent again as a new task; a Ray
+  failure is never a failed label. The lost holder's limiter slots stay taken for one request
+  timeout, because the server is still working on the requests that node had sent; so the
+  endpoint never sees more than ``concurrency`` requests in flight, even just after a node dies.
 
 ``import ray`` happens only inside functions: importing this module is cheap and Ray-free.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import queue
 import threading
@@ -48,6 +56,8 @@ SHARD_ATTEMPTS = 3
 """Times a shard's unrecorded requests are sent (the first time included) before they count as
 failed: a task lost with its node is retried on a surviving node."""
 _FATAL_PREFIXES = ("HTTP 401", "HTTP 403", "HTTP 404")
+SHARD_COUNTERS = ("requests", "resends", "repairs", "timeouts")
+"""The shard clients' request counters that the driver adds up into the stage record."""
 
 
 # --- the per-endpoint limiter (a Ray async actor) ------------------------------------------------
@@ -72,6 +82,9 @@ class EndpointLimiter:
         self.held: dict[str, int] = {}
         self.gone: set[str] = set()
         """Holders whose task was lost; one per lost shard attempt, so the set stays small."""
+        self.held_for_lost = 0
+        """Slots kept taken for a while after their holder was lost (see ``release_all``)."""
+        self._later: set[asyncio.Task[None]] = set()  # the delayed releases (kept referenced)
         self._tokens = float(limit)
         self._stamp = time.monotonic()
         self._cond: asyncio.Condition | None = None
@@ -83,18 +96,20 @@ class EndpointLimiter:
             self._cond = asyncio.Condition()
         return self._cond
 
-    async def acquire(self, holder: str) -> None:
+    async def acquire(self, holder: str) -> bool:
+        """Wait for a slot; False (no slot) once the holder is known lost: its task must stop."""
         cond = self._condition()
         async with cond:
             await cond.wait_for(lambda: self.in_use < self.limit or holder in self.gone)
             if holder in self.gone:
-                return  # its task is dead: a slot granted now would never be given back
+                return False  # its task is lost: a slot granted now would never be given back
             self.in_use += 1
             self.acquired += 1
             self.held[holder] = self.held.get(holder, 0) + 1
             self.max_in_use = max(self.max_in_use, self.in_use)
         if self.rate is not None:
             await self._take_token()
+        return True
 
     async def _take_token(self) -> None:
         assert self.rate is not None
@@ -132,14 +147,30 @@ class EndpointLimiter:
             self.in_use -= n
             cond.notify(n)
 
-    async def release_all(self, holder: str) -> None:
-        """The holder's task is gone (its node died): its slots come back, and a request of it still
-        waiting here, or arriving late, gets none."""
-        self.gone.add(holder)
-        await self.release(holder, self.held.get(holder, 0))
+    async def release_all(self, holder: str, hold_s: float = 0.0) -> None:
+        """The holder's task is gone (its node died): a request of it still waiting here, or
+        arriving late, gets no slot, and its slots come back after ``hold_s``. Why wait: the server
+        is still working on the requests the dead task had sent (nobody is left to read the reply),
+        so a slot freed at once would let the server see more than ``limit`` requests in flight.
+        The driver passes one request timeout, the longest a sent request is waited for."""
         cond = self._condition()
         async with cond:
-            cond.notify_all()
+            self.gone.add(holder)
+            cond.notify_all()  # its waiters leave without a slot
+        n = self.held.get(holder, 0)
+        if n and hold_s > 0:
+            # released by the actor itself, later: the call returns now, and the slots come back
+            # even if the run that made it has ended by then
+            self.held_for_lost += n
+            later = asyncio.get_running_loop().create_task(self._release_later(holder, hold_s))
+            self._later.add(later)
+            later.add_done_callback(self._later.discard)
+            return
+        await self.release(holder, n)
+
+    async def _release_later(self, holder: str, hold_s: float) -> None:
+        await asyncio.sleep(hold_s)
+        await self.release(holder, self.held.get(holder, 0))
 
     async def stats(self) -> dict[str, Any]:
         return {
@@ -148,26 +179,60 @@ class EndpointLimiter:
             "in_use": self.in_use,
             "max_in_use": self.max_in_use,
             "acquired": self.acquired,
+            "held_for_lost": self.held_for_lost,
         }
 
 
 # --- what runs on the workers --------------------------------------------------------------------
-class GatedClient(LLMClient):
-    """The local client with one change: every HTTP attempt holds a slot of the endpoint's limiter."""
+class ShardLost(Exception):
+    """A shard task cannot go on through no fault of its texts (the endpoint limiter cannot be
+    reached, or has given its holder up): the driver sends its unrecorded requests again."""
 
-    def __init__(self, settings: LLMSettings, *, limiter: Any, holder: str, **kw: Any) -> None:
+
+class GatedClient(LLMClient):
+    """The local client with one change: every HTTP attempt holds a slot of the endpoint's limiter.
+
+    When no slot can be had because of Ray (the limiter unreachable, or the holder given up), the
+    client stops: ``lost`` says why, ``stop`` is set so nothing more is sent, and the results that
+    did not succeed from then on are not labeling failures -- the shard's task ends with
+    ``ShardLost`` and the driver sends those requests again."""
+
+    def __init__(
+        self, settings: LLMSettings, *, limiter: Any, holder: str, stop: threading.Event, **kw: Any
+    ) -> None:
         super().__init__(settings, **kw)
         self._limiter = limiter
         self._holder = holder
+        self._stop = stop
+        self.lost: str | None = None
+
+    def _lose(self, why: str) -> ShardLost:
+        if self.lost is None:
+            self.lost = why
+        self._stop.set()
+        return ShardLost(why)
 
     def _post(self, body: dict[str, Any], timeout_s: float | None = None) -> Any:
         import ray
 
-        ray.get(self._limiter.acquire.remote(self._holder))
+        if self.lost is not None:
+            raise ShardLost(self.lost)
+        try:
+            granted = ray.get(self._limiter.acquire.remote(self._holder))
+        except ray.exceptions.RayError as exc:
+            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise self._lose(f"endpoint limiter unreachable: {type(exc).__name__}: {first}") from exc
+        if not granted:
+            raise self._lose("the endpoint limiter gave this shard's slots up (its task was taken for lost)")
         try:
             return super()._post(body, timeout_s)
         finally:
-            self._limiter.release.remote(self._holder)
+            with contextlib.suppress(ray.exceptions.RayError):
+                self._limiter.release.remote(self._holder)
+
+
+ShardItem = tuple[list[ChatResult], list[dict[str, Any]], dict[str, int]]
+"""What a shard task streams: results, calls-log records so far, the client's request counters."""
 
 
 def run_shard(
@@ -176,11 +241,12 @@ def run_shard(
     parse: ParseFn | None,
     limiter: Any,
     holder: str,
-) -> Iterator[tuple[list[ChatResult], list[dict[str, Any]]]]:
+) -> Iterator[ShardItem]:
     """One Ray task, a streaming generator: the shard's requests through a gated client, each
     result yielded to the driver the moment its reply is in (with the calls-log records written so
     far). The driver records every result as it arrives, so when the task dies with its node only
-    the requests with no recorded result are sent again, on a surviving node."""
+    the requests with no recorded result are sent again, on a surviving node. A shard that loses
+    its limiter keeps its successes, drops the rest and raises ``ShardLost`` (sent again too)."""
     records: list[dict[str, Any]] = []
     records_lock = threading.Lock()
 
@@ -196,15 +262,27 @@ def run_shard(
 
     arrived: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     local = settings.model_copy(update={"concurrency": max(1, min(settings.concurrency, len(requests)))})
-    client = GatedClient(local, limiter=limiter, holder=holder, log=sink)
+    stop = threading.Event()
+    client = GatedClient(local, limiter=limiter, holder=holder, stop=stop, log=sink)
+
+    def on_result(r: ChatResult) -> None:
+        if client.lost is not None and r.status != "ok":
+            return  # not a labeling failure: sent again by the driver
+        arrived.put(("result", r))
 
     def work() -> None:
         try:
-            client.chat_many(requests, parse=parse, on_result=lambda r: arrived.put(("result", r)))
+            client.chat_many(requests, parse=parse, on_result=on_result, stop=stop)
+            if client.lost is not None:
+                raise ShardLost(client.lost)
         except BaseException as exc:  # re-raised in the task: the driver retries the shard's rest
             arrived.put(("error", exc))
         finally:
             arrived.put(("done", None))
+
+    def counters() -> dict[str, int]:
+        info = client.run_info()
+        return {k: int(info[k]) for k in SHARD_COUNTERS if k in info}
 
     thread = threading.Thread(target=work, name=f"shard-{holder}", daemon=True)
     thread.start()
@@ -212,7 +290,7 @@ def run_shard(
         while True:
             kind, value = arrived.get()
             if kind == "result":
-                yield [value], take_records()
+                yield [value], take_records(), counters()
             elif kind == "error":
                 raise value
             else:
@@ -220,7 +298,7 @@ def run_shard(
     finally:
         thread.join()
         client.close()  # flushes the last calls-log records into the sink
-    yield [], take_records()
+    yield [], take_records(), counters()
 
 
 # --- the driver ----------------------------------------------------------------------------------
@@ -243,12 +321,15 @@ class FanOut:
         run connected to it (issue 18), so two concurrent runs against one endpoint together stay
         within its limit. It is detached (a run that ends does not take it away from one still
         running); the limit and rate are the endpoint's, set by the run that asked last. It is
-        created on the driver's node (soft affinity): a limiter on a worker node would die with that
-        node and take every run's slots with it, while the driver's node is needed by the run anyway."""
+        created on the driver's node, and only there (``soft=False``): a limiter on a worker node
+        would die with that node and take every run's slots with it, while the driver's node is
+        needed by the run anyway. (With soft affinity Ray may place it elsewhere; in the cluster
+        test the limiter once died with the killed worker node -- ``ActorDiedError``, which a
+        limiter on the surviving head cannot raise -- and the resent requests failed.)"""
         if settings.base_url not in self.limiters:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
+            here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=False)
             actor = self.ray.remote(EndpointLimiter).options(
                 name=limiter_name(settings.base_url),
                 namespace=RAY_NAMESPACE,
@@ -262,6 +343,23 @@ class FanOut:
             self.ray.get(handle.configure.remote(settings.concurrency, self.rate_per_s))
             self.limiters[settings.base_url] = handle
         return self.limiters[settings.base_url]
+
+    def renew_limiter_if_dead(self, settings: LLMSettings) -> Any:
+        """The endpoint's limiter, created anew here if the one in use has died (a limiter another
+        run created lives on that run's driver node, and goes when that node goes)."""
+        handle = self.limiters.get(settings.base_url)
+        if handle is not None:
+            try:
+                self.ray.get(handle.stats.remote(), timeout=30)
+            except self.ray.exceptions.ActorDiedError:
+                del self.limiters[settings.base_url]
+                if self.log:
+                    self.log(
+                        f"ray: the endpoint limiter of {settings.base_url} was lost; a new one is made here"
+                    )
+            except self.ray.exceptions.RayError:
+                pass  # unreachable for now (not known dead): keep it
+        return self.limiter(settings)
 
 
 def limiter_name(base_url: str) -> str:
@@ -278,6 +376,8 @@ class _Shard:
     requests: list[ChatRequest]
     recorded: set[str] = field(default_factory=set)
     est: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)
+    """The shard client's request counters, as last streamed (a lost task's are kept too)."""
 
     def holder(self, run_id: str) -> str:
         """The limiter holder of this attempt: unique across concurrent runs and attempts."""
@@ -303,8 +403,27 @@ class RayChatClient(LLMClient):
     def __init__(self, settings: LLMSettings, *, fanout: FanOut, **kw: Any) -> None:
         super().__init__(settings, **kw)
         self._fanout = fanout
-        self.ray_retried = 0
+        self.ray_resent = 0
         """Requests sent again because the task holding them was lost."""
+        self.ray_lost_shards = 0
+        """Shard tasks lost (node died, worker killed, limiter unreachable)."""
+        self._shard_counters: collections.Counter[str] = collections.Counter()
+        """The request counters of the shard tasks that have ended (or were lost)."""
+
+    def _count(self, shard: _Shard) -> None:
+        self._shard_counters.update(shard.counters)
+
+    def run_info(self) -> dict[str, Any]:
+        """The driver's own counters (the response-format probe) plus every shard task's, and the
+        Ray losses: shard tasks lost and requests sent again because of them. A lost task's
+        counters are those it last streamed: the requests it had in flight when it died are not
+        in ``requests`` (the server did get them)."""
+        info = super().run_info()
+        for k, v in self._shard_counters.items():
+            info[k] = int(info.get(k, 0)) + v
+        info["ray_lost_shards"] = self.ray_lost_shards
+        info["ray_resent"] = self.ray_resent
+        return info
 
     def chat_many(
         self,
@@ -360,15 +479,23 @@ class RayChatClient(LLMClient):
                 stop_reason = f"endpoint refused the call ({r.error[:120]})"
 
         def lost(shard: _Shard, exc: Exception) -> None:
-            """The task died (node lost, worker killed): what it had not delivered is sent again."""
-            limiter.release_all.remote(shard.holder(run_id))
-            err = f"ray worker failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            """The task died (node lost, worker killed) or lost the limiter: what it had not delivered
+            is sent again. Its limiter slots stay taken for one request timeout (the server may
+            still be answering what it sent)."""
+            nonlocal limiter
+            self.ray_lost_shards += 1
+            self._count(shard)
+            limiter.release_all.remote(shard.holder(run_id), self.settings.timeout_s)
+            limiter = fo.renew_limiter_if_dead(self.settings)
+            cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps what the task raised
+            first = str(cause).splitlines()[0][:200] if str(cause) else ""
+            err = f"ray worker failed: {type(cause).__name__}: {first}"
             rest = shard.remaining()
             if not rest:
                 return
             if shard.attempt < SHARD_ATTEMPTS:
                 todo.appendleft(_Shard(shard.index, shard.attempt + 1, rest))
-                self.ray_retried += len(rest)
+                self.ray_resent += len(rest)
                 if fo.log:
                     fo.log(
                         f"ray: shard {shard.index} lost ({err[:120]}); its {len(rest)} request(s) without "
@@ -399,14 +526,16 @@ class RayChatClient(LLMClient):
                 for gen in ready:
                     shard = pending[gen]
                     try:
-                        shard_results, records = ray.get(next(gen))
+                        shard_results, records, counters = ray.get(next(gen))
                     except StopIteration:  # the task delivered everything and ended
                         del pending[gen]
+                        self._count(shard)
                         continue
                     except Exception as exc:
                         del pending[gen]
                         lost(shard, exc)
                         continue
+                    shard.counters = counters
                     for rec in records:
                         self.log_record(rec)
                     for r in shard_results:
@@ -421,8 +550,13 @@ class RayChatClient(LLMClient):
                             )
                         )
         finally:
-            for gen in pending:  # Ctrl-C or a failed cache write: drop the shards still running
+            # Ctrl-C or a failed cache write: drop the shards still running, and give their slots
+            # back to the shared limiter (after one request timeout, as for a lost shard)
+            for gen, shard in pending.items():
                 ray.cancel(gen, force=True)
+                with contextlib.suppress(Exception):  # best effort: the original error goes on
+                    limiter.release_all.remote(shard.holder(run_id), self.settings.timeout_s)
+                self._count(shard)
             self.flush_log()
         return ChatManyOutcome(tuple(results), stop_reason is not None, stop_reason, spent, self.run_info())
 
