@@ -192,13 +192,13 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
                 {
                     "models": done,
                     "status": "partial" if left else "complete",
-                    "message": f"not yet checked or trained: {', '.join(left)}" if left else "",
+                    **({"message": f"not yet checked or trained: {', '.join(left)}"} if left else {}),
                 },
             )
             say(f"[train] {t.name}: {len(pairs)} pairs, validation accuracy {res.val_accuracy:.3f}")
         specs.append(RMSpec(name=t.name, spec=f"local:{out}", role=t.role))
     if trained or store.manifest.stage("train").status != "complete":
-        store.record_stage("train", {"models": done, "status": "complete", "message": ""})
+        store.record_stage("train", {"models": done, "status": "complete"})
     return specs
 
 

@@ -255,11 +255,8 @@ def write_score_stage(
         "n_rows": len(df),
         "truncated": {i.name: i.n_truncated for i in infos},
         "rms": {i.name: asdict(i) for i in infos},
-        # Stated every time: the record merges into the earlier one, so a rerun that loads an RM
-        # which failed before must clear that run's partial status and its failed RMs.
+        # this run's outcome: record_stage drops the earlier run's message and failed RMs with it
         "status": "complete",
-        "message": "",
-        "failed_rms": {},
         **(extra or {}),
     }
     if checks:

@@ -256,7 +256,9 @@ class RunStore:
 
     def record_stage(self, stage: str, info: dict[str, Any]) -> StageRecord:
         """Merge ``info`` into the manifest section of ``stage``: the section's own fields (status,
-        options, message, settings_hash, verb, seconds) by name, any other key into its counters."""
+        options, message, settings_hash, verb, seconds) by name, any other key into its counters.
+        An info that states ``status`` records this run's outcome: it replaces the earlier run's
+        status, message and failure counters (``stage_record`` says which fields still merge)."""
         m = self.manifest
         rec = stage_record({**info, "finished": _now()}, m.stages.get(stage))
         stages = {k: v.model_dump(mode="json") for k, v in m.stages.items()}
