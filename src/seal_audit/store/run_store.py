@@ -270,6 +270,16 @@ class RunStore:
         """Record (or update) RMs scored in this run, each with its explicit role."""
         self.update_manifest(rms=rms)
 
+    def forget_rms(self, names: Iterable[str]) -> None:
+        """Drop RMs from the manifest: those a score stage recorded before loading them (so that a
+        killed run can be resumed) and that then could not be loaded."""
+        drop = set(names)
+        m = self.manifest
+        if not drop & set(m.rms):
+            return
+        keep = {n: r for n, r in m.rms.items() if n not in drop}
+        self._write_manifest(m.model_copy(update={"rms": keep, "updated": _now()}))
+
     def set_roles(self, roles: dict[str, str]) -> None:
         """Change recorded RMs' roles (``seal analyze --pre/--post/--baseline``)."""
         m = self.manifest
