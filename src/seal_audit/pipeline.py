@@ -24,7 +24,7 @@ from seal_audit.config import AuditConfig, DataConfig
 if TYPE_CHECKING:
     from seal_audit.report import Headline
     from seal_audit.stats import AnalysisResult
-from seal_audit.data.errors import InputError, SealError
+from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec, PreferencePair, RunManifest
 from seal_audit.data.redact import register_secret_env
 from seal_audit.store import RunStore, pairs_to_frame, settings_hash
@@ -204,9 +204,18 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
 
 # --- SCORE ------------------------------------------------------------------------------------------
 def rm_specs(cfg: AuditConfig) -> list[Any]:
-    """RMSpecs of the config's ``[[rms]]`` entries, each with its stated role and RM options."""
-    from seal_audit.backends.reward import RMSpec
+    """RMSpecs of the config's ``[[rms]]`` entries, each with its stated role and RM options.
 
+    Each spec is parsed here, before any stage runs: one that names no backend is a usage error
+    (exit 2) as ``seal score --rm`` makes it, not an RM that failed to load (a partial stage)."""
+    from seal_audit.backends.reward import RMSpec, split_spec
+    from seal_audit.backends.reward.base import options_from_mapping
+
+    for r in cfg.rms:
+        try:
+            options_from_mapping(split_spec(r.spec)[2], r.options())  # the spec's ?key=value too
+        except ConfigError as exc:
+            raise ConfigError(f"[[rms]] '{r.name}': {exc}") from None
     return [RMSpec(name=r.name, spec=r.spec, role=r.role, options=r.options()) for r in cfg.rms]
 
 
@@ -778,11 +787,12 @@ def run(
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     featurizers = featurizers_for(cfg)
     options = analysis_options(cfg)
+    configured_rms = rm_specs(cfg)
     store = RunStore(cfg.run.out, lock="run")
     try:
         store.update_manifest(config=cfg.model_dump(mode="json"), seed=cfg.run.seed)
         load_stage(store, cfg, say)
-        specs = [*train_stage(store, cfg, say), *rm_specs(cfg)]
+        specs = [*train_stage(store, cfg, say), *configured_rms]
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
         sc = score_stage(store, specs, cfg, say, progress, models)
