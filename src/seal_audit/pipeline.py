@@ -673,6 +673,43 @@ def analyze_stage(
     return result
 
 
+def record_table_analysis(
+    out_dir: Path,
+    inputs: Mapping[str, Path | None],
+    result: Any,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    seconds: float | None = None,
+) -> None:
+    """The manifest of ``seal analyze --pairs ... --out DIR``: the input tables (path and sha256, by
+    role), and the analyze stage as a run directory records it (options, roles, what was not
+    computed), so DIR says how its stats.json was made and from which bytes. DIR holds no pairs
+    or scores table of its own: it is the analysis of the tables named here, not a run to resume."""
+    failed = result.not_computed()
+    with RunStore(out_dir, lock="analyze") as store:
+        for role, path in inputs.items():
+            if path is not None:
+                store.record_input(str(path), f"{role} table")
+        store.record_stage(
+            "analyze",
+            {
+                "options": {
+                    "analysis": result.options.model_dump(mode="json"),
+                    "overrides": dict(overrides or {}),
+                },
+                "verb": "seal analyze",
+                "status": "complete",
+                "message": ("not computed: " + ", ".join(sorted(failed))) if failed else None,
+                "pre": result.inputs.pre,
+                "post": result.inputs.post,
+                "baselines": list(result.inputs.baselines),
+                "analyses_failed": len(failed),
+                "tables": sorted(result.tables()),
+                **({"seconds": round(seconds, 3)} if seconds is not None else {}),
+            },
+        )
+
+
 @dataclass(frozen=True)
 class Run:
     """A run directory read back typed: what ``seal_audit.run`` and ``seal_audit.open_run`` return."""
