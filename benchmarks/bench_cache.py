@@ -36,16 +36,6 @@ sys.path.insert(0, str(ROOT / "src"))
 DATA = ROOT.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
 BATCH = 500
 
-OLD_SCHEMA = """
-CREATE TABLE entries (
-    namespace TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (namespace, key)
-) WITHOUT ROWID;
-"""
-
 
 def read_entries(path: Path) -> list[tuple[str, str, Any]]:
     """Every (namespace, printable key, decoded value) of a cache file, through ``Cache``."""
@@ -64,11 +54,15 @@ def read_entries(path: Path) -> list[tuple[str, str, Any]]:
 
 
 def write_old(path: Path, entries: list[tuple[str, str, Any]]) -> None:
-    """The pre-issue-18 file: 4 KiB pages, printable keys, JSON text values, vectors base64 in JSON."""
+    """The pre-issue-18 file: 4 KiB pages, printable keys, JSON text values, vectors base64 in JSON
+    (the table is the store's own: the formats differ in what is written into it, and in the page
+    size; ``user_version`` stays 0, which is how ``Cache`` tells a format-0 file)."""
+    from seal_audit.store.cache import ENTRIES_SCHEMA
+
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA page_size=4096")
     con.execute("PRAGMA journal_mode=WAL")
-    con.executescript(OLD_SCHEMA)
+    con.executescript(ENTRIES_SCHEMA)
     now = time.time()
     for s in range(0, len(entries), BATCH):
         rows = []

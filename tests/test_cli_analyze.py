@@ -144,3 +144,38 @@ def test_analyze_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and "nope" in proc.stderr
+
+
+def test_table_mode_writes_a_manifest_of_its_inputs(tmp_path: Path) -> None:
+    """Before: `seal analyze --pairs ... --out DIR` wrote stats.json and tables but nothing said
+    which files (which bytes) and options they came from. DIR/manifest.json now does."""
+    import hashlib
+
+    hh = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf"
+    run = tmp_path / "run"
+    scored = CliRunner().invoke(
+        cli,
+        ["score", str(hh / "harmless-base-test.jsonl.gz"), "--limit", "300", "--out", str(run),
+         "--no-progress", "--rm", "a=length_chars", "--rm", "b=length_tokens"],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    out = tmp_path / "ana"
+    args = ["analyze", "--pairs", str(run / "pairs.parquet"), "--scores", str(run / "scores.parquet"),
+            "--pre", "a", "--post", "b", "--out", str(out), "--n-bootstrap", "0", "--quiet"]  # fmt: skip
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [(i["path"], i["format"]) for i in manifest["inputs"]] == [
+        (str(run / "pairs.parquet"), "pairs table"),
+        (str(run / "scores.parquet"), "scores table"),
+    ]
+    for i in manifest["inputs"]:
+        assert i["sha256"] == hashlib.sha256(Path(i["path"]).read_bytes()).hexdigest()
+    stage = manifest["stages"]["analyze"]
+    assert stage["verb"] == "seal analyze" and stage["status"] == "complete"
+    assert stage["options"]["overrides"] == {"n_bootstrap": 0}
+    assert stage["options"]["analysis"]["n_bootstrap"] == 0
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stage["options"]["analysis"] == stats["options"]
+    assert (stage["counters"]["pre"], stage["counters"]["post"]) == ("a", "b")
+    assert set(stage["counters"]["tables"]) == {p.stem for p in out.glob("*.parquet")}

@@ -38,6 +38,26 @@ def test_manifest_and_reopen(tmp_path: Path, hh_path: Path) -> None:
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["seal_audit_version"]
 
 
+def test_stage_outcome_describes_this_run(tmp_path: Path) -> None:
+    """A record that states a status replaces the earlier run's message and failure counters (a
+    rerun that succeeds must not keep a stale partial); one without a status keeps the outcome."""
+    store = RunStore(tmp_path / "run")
+    store.record_stage(
+        "score",
+        {"status": "partial", "message": "RM(s) failed to load: b", "failed_rms": {"b": "no such dir"},
+         "failed_rows": 4, "rms": {"a": 1}, "options": {"k": 1}},
+    )  # fmt: skip
+    store.record_stage("score", {"seconds": 2.0})  # the pipeline's timing, after the stage's own record
+    kept = store.manifest.stages["score"]
+    assert kept.status == "partial" and kept.message == "RM(s) failed to load: b"
+    assert kept.counters["failed_rms"] == {"b": "no such dir"} and kept.seconds == 2.0
+    store.record_stage("score", {"status": "complete", "rms": {"a": 1, "b": 2}})
+    rerun = store.manifest.stages["score"]
+    assert rerun.status == "complete" and rerun.message is None
+    assert rerun.counters == {"rms": {"a": 1, "b": 2}}, rerun.counters
+    assert rerun.options == {"k": 1}  # options still merge: a later verb reads them back
+
+
 def test_open_missing_run_without_create(tmp_path: Path) -> None:
     with pytest.raises(SealError, match="no such run directory"):
         RunStore(tmp_path / "nope", create=False)

@@ -24,7 +24,7 @@ from seal_audit.config import AuditConfig, DataConfig
 if TYPE_CHECKING:
     from seal_audit.report import Headline
     from seal_audit.stats import AnalysisResult
-from seal_audit.data.errors import InputError, SealError
+from seal_audit.data.errors import ConfigError, InputError, SealError
 from seal_audit.data.records import FeatureSpec, PreferencePair, RunManifest
 from seal_audit.data.redact import register_secret_env
 from seal_audit.store import RunStore, pairs_to_frame, settings_hash
@@ -192,21 +192,30 @@ def train_stage(store: RunStore, cfg: AuditConfig, say: Reporter = _quiet) -> li
                 {
                     "models": done,
                     "status": "partial" if left else "complete",
-                    "message": f"not yet checked or trained: {', '.join(left)}" if left else "",
+                    **({"message": f"not yet checked or trained: {', '.join(left)}"} if left else {}),
                 },
             )
             say(f"[train] {t.name}: {len(pairs)} pairs, validation accuracy {res.val_accuracy:.3f}")
         specs.append(RMSpec(name=t.name, spec=f"local:{out}", role=t.role))
     if trained or store.manifest.stage("train").status != "complete":
-        store.record_stage("train", {"models": done, "status": "complete", "message": ""})
+        store.record_stage("train", {"models": done, "status": "complete"})
     return specs
 
 
 # --- SCORE ------------------------------------------------------------------------------------------
 def rm_specs(cfg: AuditConfig) -> list[Any]:
-    """RMSpecs of the config's ``[[rms]]`` entries, each with its stated role and RM options."""
-    from seal_audit.backends.reward import RMSpec
+    """RMSpecs of the config's ``[[rms]]`` entries, each with its stated role and RM options.
 
+    Each spec is parsed here, before any stage runs: one that names no backend is a usage error
+    (exit 2) as ``seal score --rm`` makes it, not an RM that failed to load (a partial stage)."""
+    from seal_audit.backends.reward import RMSpec, split_spec
+    from seal_audit.backends.reward.base import options_from_mapping
+
+    for r in cfg.rms:
+        try:
+            options_from_mapping(split_spec(r.spec)[2], r.options())  # the spec's ?key=value too
+        except ConfigError as exc:
+            raise ConfigError(f"[[rms]] '{r.name}': {exc}") from None
     return [RMSpec(name=r.name, spec=r.spec, role=r.role, options=r.options()) for r in cfg.rms]
 
 
@@ -664,6 +673,43 @@ def analyze_stage(
     return result
 
 
+def record_table_analysis(
+    out_dir: Path,
+    inputs: Mapping[str, Path | None],
+    result: Any,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    seconds: float | None = None,
+) -> None:
+    """The manifest of ``seal analyze --pairs ... --out DIR``: the input tables (path and sha256, by
+    role), and the analyze stage as a run directory records it (options, roles, what was not
+    computed), so DIR says how its stats.json was made and from which bytes. DIR holds no pairs
+    or scores table of its own: it is the analysis of the tables named here, not a run to resume."""
+    failed = result.not_computed()
+    with RunStore(out_dir, lock="analyze") as store:
+        for role, path in inputs.items():
+            if path is not None:
+                store.record_input(str(path), f"{role} table")
+        store.record_stage(
+            "analyze",
+            {
+                "options": {
+                    "analysis": result.options.model_dump(mode="json"),
+                    "overrides": dict(overrides or {}),
+                },
+                "verb": "seal analyze",
+                "status": "complete",
+                "message": ("not computed: " + ", ".join(sorted(failed))) if failed else None,
+                "pre": result.inputs.pre,
+                "post": result.inputs.post,
+                "baselines": list(result.inputs.baselines),
+                "analyses_failed": len(failed),
+                "tables": sorted(result.tables()),
+                **({"seconds": round(seconds, 3)} if seconds is not None else {}),
+            },
+        )
+
+
 @dataclass(frozen=True)
 class Run:
     """A run directory read back typed: what ``seal_audit.run`` and ``seal_audit.open_run`` return."""
@@ -778,11 +824,12 @@ def run(
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     featurizers = featurizers_for(cfg)
     options = analysis_options(cfg)
+    configured_rms = rm_specs(cfg)
     store = RunStore(cfg.run.out, lock="run")
     try:
         store.update_manifest(config=cfg.model_dump(mode="json"), seed=cfg.run.seed)
         load_stage(store, cfg, say)
-        specs = [*train_stage(store, cfg, say), *rm_specs(cfg)]
+        specs = [*train_stage(store, cfg, say), *configured_rms]
         if not specs:
             raise SealError("the config names no RM ([[rms]] or [[train_rm]])")
         sc = score_stage(store, specs, cfg, say, progress, models)

@@ -33,6 +33,19 @@ class Exclaim(FunctionFeaturizer):
         super().__init__("exclaim", (spec,), lambda text: {"exclamations": float(text.count("!"))})
 
 
+def _words_unless_question(text: str) -> dict[str, float]:
+    if "?" in text:  # fault injection: fails on the real replies that ask something
+        raise ValueError("cannot read a question")
+    return {"words_x": float(len(text.split()))}
+
+
+class Flaky(FunctionFeaturizer):
+    def __init__(self) -> None:
+        spec = FeatureSpec(name="words_x", kind="numeric", role="spoiler",
+                           definition="words, failing on questions", source="plugin")
+        super().__init__("flaky", (spec,), _words_unless_question)
+
+
 class NotAFeaturizer:
     name = "broken"
 
@@ -163,3 +176,41 @@ def test_bad_plugins_are_one_line_errors(run_dir: Path, plugin_path: Path, name:
     res = seal("label", str(run_dir), "--featurizer", name, plugin_path=plugin_path)
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and message in res.stderr, res.stderr
+
+
+def test_an_offline_featurizer_that_fails_on_texts_is_a_partial_stage(
+    run_dir: Path, plugin_path: Path
+) -> None:
+    """Before: texts an offline featurizer failed on were rows with status 'failed', but the stage
+    said 'complete' and `seal label` exited 0. Now it is the LM-labeler's rule and option:
+    more failed texts than --max-failed (default none) is a partial stage and exit 3."""
+    res = seal(
+        "label", str(run_dir), "--featurizer", "python:seal_exclaim:Flaky", "--featurizer", "length",
+        plugin_path=plugin_path,
+    )  # fmt: skip
+    assert res.returncode == 3, res.stderr
+    df = pd.read_parquet(run_dir / "features.parquet")
+    flaky = df[df["featurizer"] == "flaky"]
+    failed = flaky[flaky["status"] == "failed"]
+    assert len(flaky) == 100 and 0 < len(failed) < 100  # every text has its row, the failed ones too
+    assert set(failed["error"]) == {"ValueError: cannot read a question"}
+    assert (df[df["featurizer"] == "length"]["status"] == "ok").all()
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, res.stderr
+    assert f"flaky: {len(failed)} of 100 texts failed (partial)" in errors[0]
+    stage = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["stages"]["label"]
+    assert stage["status"] == "partial" and stage["message"].startswith("flaky:"), stage
+    assert stage["counters"]["featurizers"]["flaky"]["failed"] == len(failed)
+    assert stage["counters"]["featurizers"]["length"]["status"] == "complete"
+    # the LM-labeler's --max-failed, given without --model, is the offline featurizers' allowance
+    allowed = seal(
+        "label", str(run_dir), "--featurizer", "python:seal_exclaim:Flaky", "--max-failed", "0.9",
+        plugin_path=plugin_path,
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    stage = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["stages"]["label"]
+    assert stage["status"] == "complete" and stage["message"] is None, stage
+    bad = seal(
+        "label", str(run_dir), "--featurizer", "length", "--max-failed", "2.5", plugin_path=plugin_path
+    )
+    assert bad.returncode == 2 and "--max-failed 2.5: a whole count" in bad.stderr, bad.stderr

@@ -70,3 +70,40 @@ def test_init_writes_the_paper_setup(tmp_path: Path) -> None:
         [sys.executable, "-m", "seal_audit", "init", str(target)], capture_output=True, text=True
     )
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "cause"),
+    [
+        ("no such spec", "RM spec 'no such spec': not a directory, hub id (owner/name) or known kind"),
+        ("length_chars?max_lenght=3", "unknown RM option 'max_lenght'"),
+    ],
+)
+def test_an_unparseable_rm_spec_is_a_usage_error_for_run_and_score(
+    tmp_path: Path, hh_path: Path, spec: str, cause: str
+) -> None:
+    """Before: `seal score --rm` refused it (exit 2) but `seal run` loaded the data, scored the other
+    RMs and then called it an RM that failed to load (a partial stage, exit 3)."""
+
+    def seal(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "seal_audit", *args],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(
+        f'[[data]]\npath = "{hh_path}"\nlimit = 200\n\n'
+        '[[rms]]\nname = "a"\nspec = "length_chars"\nrole = "pre"\n\n'
+        f'[[rms]]\nname = "b"\nspec = "{spec}"\nrole = "post"\n\n'
+        f'[run]\nout = "{tmp_path / "run"}"\n',
+        encoding="utf-8",
+    )
+    run = seal("run", str(cfg))
+    score = seal("score", str(hh_path), "--limit", "200", "--out", str(tmp_path / "scored"),
+                 "--rm", "a=length_chars", "--rm", f"b={spec}")  # fmt: skip
+    for res, where in ((run, "[[rms]] 'b': "), (score, "")):
+        errors = [line for line in res.stderr.splitlines() if line.strip()]
+        assert res.returncode == 2, res.stderr
+        assert len(errors) == 1 and errors[0].startswith(f"error: {where}") and cause in errors[0], errors
+    assert not (tmp_path / "run").exists()  # refused before any stage ran

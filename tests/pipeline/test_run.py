@@ -173,7 +173,7 @@ def test_run_killed_between_two_trained_models_is_not_a_complete_train_stage(
     out = _run(cfg)
     assert out.returncode == 0, out.stderr[-3000:]
     train = json.loads((run_dir / "manifest.json").read_text())["stages"]["train"]
-    assert train["status"] == "complete" and train["message"] == "", train
+    assert train["status"] == "complete" and not train["message"], train
     assert set(train["counters"]["models"]) == {"pre", "post"}
     assert (run_dir / "stats.json").read_bytes() == reference[1]
 

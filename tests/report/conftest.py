@@ -8,8 +8,12 @@ transcripts), with two hostile texts injected to check that dataset text never e
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -185,6 +189,44 @@ def chromium_or_skip() -> Path:
             "playwright (Python package) not installed: pip install playwright (never `playwright install`)"
         )
     return CHROMIUM
+
+
+@contextmanager
+def opened_report(run: Path, out_dir: Path, *, width: int = 1440) -> Iterator[dict[str, Any]]:
+    """The report of ``run``, built into ``out_dir`` and opened from file:// in headless chromium
+    once the explorer is ready (skips when chromium or playwright is absent): the page, its browser,
+    its URL, the run's stats.json, and what the page said -- ``errors`` (uncaught exceptions and
+    console errors), every ``console`` message, every ``requests`` URL. One setup for every
+    browser test module, each of which holds the page in a module-scoped fixture."""
+    chromium = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    from seal_audit.report import build_report
+
+    html = build_report(RunStore(run, create=False), out_dir / "report.html").html
+    url = html.as_uri()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        console: list[str] = []
+        requests: list[str] = []
+        errors: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url)
+        page.wait_for_selector("#explorer-app[data-ready='1']", timeout=20_000)
+        yield {
+            "page": page,
+            "browser": browser,
+            "url": url,
+            "console": console,
+            "requests": requests,
+            "errors": errors,
+            "stats": json.loads((run / "stats.json").read_text(encoding="utf-8")),
+        }
+        browser.close()
 
 
 @pytest.fixture(scope="session")

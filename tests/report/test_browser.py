@@ -6,18 +6,15 @@ the reason when that is absent. One browser and one page load serve all checks (
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from seal_audit.report import build_report
 from seal_audit.report._svg import pct
-from seal_audit.store import RunStore
 
-from .conftest import CHROMIUM_ARGS, XSS_IMG, XSS_SCRIPT, chromium_or_skip
+from .conftest import XSS_IMG, XSS_SCRIPT, opened_report
 
 pytestmark = pytest.mark.browser
 
@@ -25,31 +22,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def loaded(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The report opened from file:// with every console message and network request recorded."""
-    chromium = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    html = build_report(RunStore(run_dir, create=False), tmp_path_factory.mktemp("b") / "report.html").html
-    url = html.as_uri()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        console: list[str] = []
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(url)
-        page.wait_for_selector("#explorer-app[data-ready='1']", timeout=20_000)
-        yield {
-            "page": page,
-            "url": url,
-            "console": console,
-            "requests": requests,
-            "errors": errors,
-            "stats": json.loads((run_dir / "stats.json").read_text()),
-        }
-        browser.close()
+    with opened_report(run_dir, tmp_path_factory.mktemp("b"), width=1300) as opened:
+        yield opened
 
 
 def _count(page: Any) -> int:

@@ -15,10 +15,7 @@ from typing import Any
 
 import pytest
 
-from seal_audit.report import build_report
-from seal_audit.store import RunStore
-
-from .conftest import CHROMIUM_ARGS, XSS_IMG, chromium_or_skip
+from .conftest import XSS_IMG, chromium_or_skip, opened_report
 
 pytestmark = pytest.mark.browser
 
@@ -27,26 +24,8 @@ XSS_REWRITE = "<script>window.__pwned=2</script>"
 
 @pytest.fixture(scope="module")
 def browser_page(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    chromium = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    html = build_report(RunStore(run_dir, create=False), tmp_path_factory.mktemp("d") / "report.html").html
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(html.as_uri())
-        page.wait_for_selector("#explorer-app[data-ready='1']", timeout=20_000)
-        yield {
-            "page": page,
-            "browser": browser,
-            "url": html.as_uri(),
-            "errors": errors,
-            "stats": json.loads((run_dir / "stats.json").read_text()),
-        }
-        browser.close()
+    with opened_report(run_dir, tmp_path_factory.mktemp("d")) as opened:
+        yield opened
 
 
 def _count(page: Any) -> int:

@@ -18,7 +18,7 @@ from seal_audit.config import ReportOptions
 from seal_audit.report import build_report
 from seal_audit.store import RunStore
 
-from .conftest import CHROMIUM_ARGS, build_run, chromium_or_skip
+from .conftest import build_run, opened_report
 
 RMS = ["post", "pre", *(f"rm-{k}" for k in range(1, 8))]  # leaderboard order, baselines aside
 
@@ -77,19 +77,8 @@ def test_cli_flag_and_config_key_are_one_options_model(many_run: Path) -> None:
 
 @pytest.fixture(scope="module")
 def page(many_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    chromium = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    html = build_report(RunStore(many_run, create=False), tmp_path_factory.mktemp("p") / "r.html").html
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 900})
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(html.as_uri())
-        pg.wait_for_selector("#explorer-app[data-ready='1']", timeout=20_000)
-        yield {"page": pg, "browser": browser, "url": html.as_uri(), "errors": errors}
-        browser.close()
+    with opened_report(many_run, tmp_path_factory.mktemp("p")) as opened:
+        yield opened
 
 
 def _visible(pg: Any) -> list[str]:

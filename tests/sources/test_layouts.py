@@ -6,6 +6,7 @@ responses as exact strings), so a duplicated prompt, a lost system message or a 
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -348,13 +349,60 @@ def test_save_to_disk_dataset_dict_picks_the_split(
         }
     )
     dd.save_to_disk(str(tmp_path / "dd"))
-    same_texts(load(tmp_path / "dd").pairs, chat_pairs[:100])
+    same_texts(load(tmp_path / "dd", LoadOptions(split="train")).pairs, chat_pairs[:100])
     same_texts(load(tmp_path / "dd", LoadOptions(split="test")).pairs, chat_pairs[100:])
     with pytest.raises(InputError, match=r"no split 'validation'.*train, test"):
         load(tmp_path / "dd", LoadOptions(split="validation"))
     # in Python, Dataset and DatasetDict objects are sources too
     same_texts(load(dd["test"]).pairs, chat_pairs[100:])
     same_texts(load(dd, LoadOptions(split="test")).pairs, chat_pairs[100:])
+
+
+def test_dataset_dict_with_several_splits_and_no_split_is_an_error(tmp_path: Path, hh_path: Path) -> None:
+    """Before: with no --split a DatasetDict of several splits silently loaded 'train' (the default
+    split), so an audit of the test split could run on the training pairs. Now the user chooses;
+    a DatasetDict of one split loads it."""
+    datasets = pytest.importorskip("datasets")
+    with gzip.open(hh_path, "rt", encoding="utf-8") as fh:
+        raw = [json.loads(line) for _, line in zip(range(300), fh, strict=False)]
+    both = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(raw[:200]), "test": datasets.Dataset.from_list(raw[200:])}
+    )
+    both.save_to_disk(str(tmp_path / "dd"))
+    datasets.DatasetDict({"test": both["test"]}).save_to_disk(str(tmp_path / "one"))
+
+    def inspect(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "seal_audit", "data", "inspect", "--json", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    none = inspect(str(tmp_path / "dd"))
+    assert none.returncode == 2, none.stderr
+    assert next(line for line in none.stderr.splitlines() if line.strip()) == (
+        f"error: {tmp_path / 'dd'}: this DatasetDict has 2 splits (train, test) and no split was given; "
+        "choose one with --split"
+    ), none.stderr
+    assert "Traceback" not in none.stderr
+    for args, n in (((str(tmp_path / "dd"), "--split", "test"), 100), ((str(tmp_path / "one"),), 100)):
+        out = inspect(*args)
+        assert out.returncode == 0, out.stderr
+        (info,) = json.loads(out.stdout)["files"].values()
+        assert info["records_read"] == n and info["format"] == "hh-rlhf"
+    train = inspect(str(tmp_path / "dd"), "--split", "train")
+    assert (
+        train.returncode == 0
+        and next(iter(json.loads(train.stdout)["files"].values()))["records_read"] == 200
+    )
+    # in Python, a DatasetDict object: the same rule, the option named as in Python
+    with pytest.raises(
+        InputError, match=r"2 splits \(train, test\) and no split was given; choose one with split="
+    ):
+        load(both)
+    assert len(load(datasets.DatasetDict({"test": both["test"]})).pairs) == 100
 
 
 def test_parquet_folder_with_split_shards(
@@ -367,7 +415,9 @@ def test_parquet_folder_with_split_shards(
     for i in range(4):
         ds.shard(4, i, contiguous=True).to_parquet(str(data / f"train-{i:05d}-of-00004.parquet"))
     datasets.Dataset.from_list(hf_rows[100:]).to_parquet(str(data / "test-00000-of-00001.parquet"))
-    result = load(tmp_path / "repo")
+    with pytest.raises(InputError, match=r"this folder has 2 splits \(test, train\) and no split was given"):
+        load(tmp_path / "repo")
+    result = load(tmp_path / "repo", LoadOptions(split="train"))
     same_texts(result.pairs, chat_pairs[:100])
     assert result.pairs[-1].source.path.endswith("train-00003-of-00004.parquet")
     same_texts(load(tmp_path / "repo", LoadOptions(split="test")).pairs, chat_pairs[100:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,8 @@ def _write_tables(result: AnalysisResult, write: Any | None, csv_dir: Path | Non
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Output directory (table mode).",
+    help="Output directory (table mode): stats.json, one table per analysis, and a manifest.json "
+    "naming the input tables (path, sha256) and the options.",
 )
 @click.option("--csv", "write_csv", is_flag=True, help="Also write every table as CSV.")
 @click.option("--strict", is_flag=True, help="Exit 2 when any analysis could not be computed.")
@@ -229,6 +231,7 @@ def command(
             comparisons=tuple((c.a, c.b) for c in comparisons),
             sources={"pairs": str(pairs_path), "scores": str(scores_path), "features": str(features_path)},
         )
+        t0 = time.perf_counter()
         with console.status("computing SEAL statistics ..."):
             result = analyze(inputs, options)
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +240,21 @@ def command(
             result,
             lambda name, df: write_parquet_atomic(target_dir / f"{name}.parquet", df),
             target_dir if write_csv else None,
+        )
+        from seal_audit.pipeline import record_table_analysis
+
+        record_table_analysis(
+            target_dir,
+            {
+                "pairs": pairs_path,
+                "scores": scores_path,
+                "features": features_path,
+                "rewrites": rewrites_path,
+                "specs": specs_path,
+            },
+            result,
+            overrides=overrides,
+            seconds=time.perf_counter() - t0,
         )
     in_sample = {n: bool(r.in_sample) for n, r in store.manifest.rms.items()} if run_dir is not None else None
     if not quiet:

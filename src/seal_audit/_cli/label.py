@@ -50,6 +50,11 @@ still sees at most --concurrency requests in flight in total (and at most --max-
 second): one limiter actor per endpoint hands out the slots. Without --address a local Ray
 instance runs for the command; --address auto (or HOST:PORT) joins a running cluster. Results
 are cached by this process as they arrive, under the same keys as local runs.
+
+\b
+A featurizer that fails on more texts than --max-failed allows (default none; a count, or a
+fraction in (0, 1); the same option for the LM-labeler and the offline featurizers) leaves the
+stage 'partial' and exits 3; the failed texts are rows with status 'failed' and their error.
 """
 
 
@@ -96,6 +101,9 @@ def command(
         raise ConfigError("--address, --ray-workers and --max-rps need --engine ray")
     if not featurizers:
         raise ConfigError("give at least one --featurizer (e.g. --featurizer offline); --list shows them")
+    # --max-failed is the LM-labeler's option and also the offline featurizers' threshold: without
+    # --model (no LM) it is theirs alone, so it is taken out before the LM flags are checked
+    max_failed = opts.pop("max_failed") if opts.get("model") is None else None
     settings: LLMSettings | None = llm_settings_from_cli(
         opts, what="--featurizer lm", need_model="lm" in featurizers
     )
@@ -112,6 +120,7 @@ def command(
         max_cost=settings.max_cost if settings else None,
         batch_timeout_s=settings.batch_wait_s if settings else None,
         include_seal=False if opts["no_seal_taxonomy"] else None,
+        max_failed=max_failed,
     )
     items = None
     for f in fz:

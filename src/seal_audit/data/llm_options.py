@@ -35,6 +35,37 @@ DIALECTS: tuple[str, ...] = ("json_schema", "json_object_schema", "guided_json",
 """The dialects in the order ``auto`` tries them (most to least constrained)."""
 
 
+MAX_FAILED_DEFAULT: float = 0
+"""Failed texts a labeling or rewrite stage tolerates unless told otherwise (``--max-failed``, the
+``max_failed`` key): none, so a stage that lost texts says so."""
+
+
+def check_max_failed(v: float) -> float:
+    """``max_failed`` is a whole count >= 0 or a fraction in (0, 1); ValueError says so."""
+    if v < 0 or (v >= 1 and v != int(v)):
+        raise ValueError("max_failed: a whole count >= 1, or a fraction in (0, 1)")
+    return v
+
+
+def failed_allowed(max_failed: float, n_texts: int) -> int:
+    """How many of ``n_texts`` may fail before the stage counts as failed."""
+    if 0 < max_failed < 1:
+        return math.floor(max_failed * n_texts)
+    return int(max_failed)
+
+
+def failure_status(
+    n_texts: int, n_failed: int, max_failed: float, *, budget_stop: bool = False
+) -> StageStatus:
+    """The status rule of every stage that labels or rewrites texts one by one (the LM-labeler and
+    rewriter, the offline and column featurizers): more failed texts than ``max_failed`` allows is a
+    failure -- ``failed`` when none succeeded -- whatever else happened; a budget or stop request
+    that left texts unsent on purpose is ``stopped``."""
+    if n_failed > failed_allowed(max_failed, n_texts):
+        return "failed" if n_failed >= n_texts else "partial"
+    return "stopped" if budget_stop else "complete"
+
+
 class ModelPrice(BaseModel):
     """USD per million tokens, input and output."""
 
@@ -165,7 +196,7 @@ class LLMSettings(BaseModel):
     )
     """Stop sending before the spend (estimated for the calls in flight) would pass this."""
     max_failed: float = Field(
-        default=0,
+        default=MAX_FAILED_DEFAULT,
         ge=0,
         json_schema_extra=_cli(
             "--max-failed", "Failed texts tolerated: a count, or a fraction in (0, 1); more fails the stage."
@@ -226,23 +257,15 @@ class LLMSettings(BaseModel):
     @field_validator("max_failed")
     @classmethod
     def _count_or_fraction(cls, v: float) -> float:
-        if v >= 1 and v != int(v):
-            raise ValueError("max_failed: a whole count >= 1, or a fraction in (0, 1)")
-        return v
+        return check_max_failed(v)
 
     def failed_allowed(self, n_texts: int) -> int:
         """How many of ``n_texts`` may fail before the stage counts as failed."""
-        if 0 < self.max_failed < 1:
-            return math.floor(self.max_failed * n_texts)
-        return int(self.max_failed)
+        return failed_allowed(self.max_failed, n_texts)
 
     def stage_status(self, n_texts: int, n_failed: int, *, budget_stop: bool = False) -> StageStatus:
-        """The status rule of every LM stage (labeler and rewriter alike): more failed texts than
-        ``max_failed`` allows is a failure -- ``failed`` when none succeeded -- whatever else
-        happened; a budget or stop request that left texts unsent on purpose is ``stopped``."""
-        if n_failed > self.failed_allowed(n_texts):
-            return "failed" if n_failed >= n_texts else "partial"
-        return "stopped" if budget_stop else "complete"
+        """The status rule of every LM stage (labeler and rewriter alike): ``failure_status``."""
+        return failure_status(n_texts, n_failed, self.max_failed, budget_stop=budget_stop)
 
     def effective_price(self) -> ModelPrice | None:
         """The price used for cost figures: the override, else the built-in one, else unknown."""

@@ -91,8 +91,9 @@ class LoadOptions(BaseModel):
     the output)."""
     subset: str | None = None
     """Hugging Face dataset subset (for hf:NAME sources)."""
-    split: str = "train"
-    """Hugging Face dataset split (hf:NAME sources, save_to_disk DatasetDict folders)."""
+    split: str | None = None
+    """Hugging Face dataset split (hf:NAME sources, save_to_disk DatasetDict folders, folders of
+    split shards); default: the only split, and an error listing them when there are several."""
 
     @model_validator(mode="before")
     @classmethod

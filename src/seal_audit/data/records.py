@@ -260,13 +260,32 @@ class RunManifest(BaseModel):
 
 _STAGE_FIELDS = ("status", "options", "message", "settings_hash", "verb", "finished", "seconds")
 
+STAGE_FAILURE_COUNTERS: tuple[str, ...] = ("failed_rms", "failed_rows")
+"""Counters that list or count what failed in one run of a stage (score's RMs that did not load, the
+label stage's failed rows). Like ``status`` and ``message`` they are an outcome: a record
+that states a status replaces them, so they never describe an earlier run."""
+
 
 def stage_record(info: dict[str, Any], earlier: StageRecord | None = None) -> StageRecord:
     """Merge a stage's info dict into its record: the record's own fields by name, every other key
-    into ``counters`` (so a stage can report any count without a schema change)."""
+    into ``counters`` (so a stage can report any count without a schema change).
+
+    An info that states ``status`` is the outcome of THIS run of the stage: its ``message`` and its
+    failure counters (``STAGE_FAILURE_COUNTERS``) replace the earlier record's, and one it does not
+    state is cleared -- a rerun that succeeds must not keep the last run's ``partial``, its message
+    or its list of failed RMs. An info without ``status`` adds to the record of the run in progress
+    and keeps its outcome: a stage is recorded in more than one step (its own record, then the
+    pipeline's ``seconds``, then the label options). Options, settings_hash, verb and the other
+    counters merge key by key in both cases, because some describe more than the last run on purpose:
+    a resumed stage's finished parts (train's ``models``, rewrite's ``transforms``, each merged by
+    its caller) and the run's ``options`` that a later verb (``seal rewrite``) reads back."""
     base = earlier.model_dump(mode="json") if earlier is not None else {}
     counters = dict(base.get("counters", {}))
     out = {k: v for k, v in base.items() if k != "counters"}
+    if "status" in info:
+        out.pop("message", None)
+        for key in STAGE_FAILURE_COUNTERS:
+            counters.pop(key, None)
     for key, value in info.items():
         if key in _STAGE_FIELDS:
             out[key] = value

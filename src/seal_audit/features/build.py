@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from seal_audit.backends.llm import LLMSettings
 from seal_audit.data.errors import ConfigError
+from seal_audit.data.llm_options import MAX_FAILED_DEFAULT, check_max_failed
 from seal_audit.features.base import Featurizer, get_featurizer, offline_featurizer_names
 from seal_audit.features.specs import UserFeatures, lm_feature_set
 
@@ -32,9 +33,25 @@ def build_featurizers(
     max_cost: float | None = None,
     batch_timeout_s: float | None = None,
     include_seal: bool | None = None,
+    max_failed: float | None = None,
 ) -> list[Featurizer]:
-    """Build the named featurizers; column features defined by the user always join (they are free)."""
+    """Build the named featurizers; column features defined by the user always join (they are free).
+
+    ``max_failed`` (default: the LM settings' ``max_failed``, else none) is the failed texts every
+    offline and column featurizer tolerates: one option, the LM-labeler's ``--max-failed``, so a
+    featurizer that fails on texts ends the stage ``partial`` and the command exit 3 as an LM does."""
+    from seal_audit.features.columns import ColumnFeaturizer
     from seal_audit.features.lm import LMLabeler
+    from seal_audit.features.offline import FunctionFeaturizer
+
+    if max_failed is None:
+        max_failed = lm_settings.max_failed if lm_settings is not None else MAX_FAILED_DEFAULT
+    try:
+        check_max_failed(max_failed)
+    except ValueError:
+        raise ConfigError(
+            f"--max-failed {max_failed:g}: a whole count >= 1, or a fraction in (0, 1)"
+        ) from None
 
     wanted = expand_names(names)
     if user and user.columns and "columns" not in wanted:
@@ -53,4 +70,7 @@ def build_featurizers(
             fz.append(get_featurizer("columns", specs=col_specs, columns=user.columns if user else {}))
         else:
             fz.append(get_featurizer(n))
+    for f in fz:
+        if isinstance(f, FunctionFeaturizer | ColumnFeaturizer):
+            f.max_failed = max_failed
     return fz

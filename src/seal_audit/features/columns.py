@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from seal_audit.data.errors import ConfigError
+from seal_audit.data.llm_options import MAX_FAILED_DEFAULT, failure_status
 from seal_audit.data.records import FeatureSpec
 from seal_audit.features.base import (
     FeaturizerOutcome,
@@ -62,6 +63,9 @@ class ColumnFeaturizer:
     feature_specs: tuple[FeatureSpec, ...]
     columns: Mapping[str, ColumnSource]
     name: str = "columns"
+    max_failed: float = field(default=MAX_FAILED_DEFAULT, kw_only=True)
+    """Texts with a missing or bad value tolerated (a count, or a fraction in (0, 1)); more makes
+    the status ``partial`` (``failed`` when none had one), as for the LM-labeler's ``--max-failed``."""
 
     def __post_init__(self) -> None:
         missing = [s.name for s in self.feature_specs if s.name not in self.columns]
@@ -133,7 +137,12 @@ class ColumnFeaturizer:
             failed_texts += any_failed
         ctx.progress(Progress(self.name, len(items), len(items), failed_texts, 0))
         return FeaturizerOutcome(
-            self.name, tuple(rows), len(items), failed_texts, reasons=reason_counts(errors)
+            self.name,
+            tuple(rows),
+            len(items),
+            failed_texts,
+            status=failure_status(len(items), failed_texts, self.max_failed),
+            reasons=reason_counts(errors),
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from seal_audit.data.errors import MissingDependencyError
+from seal_audit.data.llm_options import MAX_FAILED_DEFAULT, failure_status
 from seal_audit.data.records import FeatureSpec, text_hash
 from seal_audit.features.base import (
     FeaturizerOutcome,
@@ -53,6 +54,10 @@ class FunctionFeaturizer:
     fn: ValueFn
     code: str | None = field(init=False, default=None)
     """Hash of the source file of ``fn`` when the featurizer was built (part of its cache key)."""
+    max_failed: float = field(default=MAX_FAILED_DEFAULT, kw_only=True)
+    """Failed texts tolerated (a count, or a fraction in (0, 1)): more makes this featurizer's
+    status ``partial`` (``failed`` when none was labeled) and ``seal label`` exit 3, as the
+    LM-labeler's ``--max-failed`` does (``build_featurizers`` sets it from the same option)."""
 
     def __post_init__(self) -> None:
         self.code = _source_hash(self.fn)
@@ -117,7 +122,13 @@ class FunctionFeaturizer:
             cache.put(CACHE_NAMESPACE, key, np.ascontiguousarray(computed, dtype="<f8").tobytes())
         # the reasons reach the terminal (`seal label` prints them) and the manifest, not only the table
         return FeaturizerOutcome(
-            self.name, tuple(rows), len(items), failed, n_cached=n_cached, reasons=reason_counts(errors)
+            self.name,
+            tuple(rows),
+            len(items),
+            failed,
+            n_cached=n_cached,
+            status=failure_status(len(items), failed, self.max_failed),
+            reasons=reason_counts(errors),
         )
 
     def cache_settings(self) -> dict[str, Any] | None:

@@ -202,10 +202,12 @@ def label_run(
     out = label_items(items, featurizers, store=store, on_progress=on_progress, stop=stop)
     merged = merge_features(store, out.frame, [f.name for f in featurizers], [variant], out.specs)
     n_failed_rows = int((out.frame["status"] == "failed").sum())
+    failures = out.failures()
     store.record_stage(
         "label",
         {
             "status": out.status,
+            **({"message": " | ".join(failures)} if failures else {}),
             "options": label_options(featurizers),
             "featurizers": out.summary(),
             "texts": len(items),

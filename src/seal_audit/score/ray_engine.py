@@ -39,6 +39,7 @@ from seal_audit.score.stage import (
     RMRunInfo,
     ScoreRunResult,
     pair_items,
+    record_requested_rms,
     rm_manifest_entry,
     rm_run_info,
     write_score_stage,
@@ -342,6 +343,7 @@ def score_run_ray(
         raise ConfigError(f"ray batch size must be at least 1 (got {batch_size})")
     pairs = store.read_pairs()
     items = pair_items(pairs)
+    pending = record_requested_rms(store, rms)  # before any load: a killed run can be resumed
     all_scores: list[Score] = []
     infos: list[RMRunInfo] = []
     manifest_rms: dict[str, Any] = {}
@@ -371,6 +373,7 @@ def score_run_ray(
             all_scores.extend(scores)
             infos.append(info)
             manifest_rms[spec.name] = entry
+    store.forget_rms(pending & failed.keys())
     if failed and not infos:
         raise SealError("no RM could be loaded: " + "; ".join(f"{n}: {r}" for n, r in failed.items()))
     extra: dict[str, Any] = {

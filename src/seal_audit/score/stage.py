@@ -175,6 +175,7 @@ def score_run(
         raise SealError(f"RM names must be unique, got {names}")
     pairs = store.read_pairs()
     items = pair_items(pairs)
+    pending = record_requested_rms(store, rms)
     infos: list[RMRunInfo] = []
     checks: list[SelfCheckResult] = []
     all_scores: list[Score] = []
@@ -206,6 +207,7 @@ def score_run(
             )
         del done
         gc.collect()
+    store.forget_rms(pending & failed.keys())
     if failed and not infos:
         raise SealError("no RM could be loaded: " + "; ".join(f"{n}: {r}" for n, r in failed.items()))
     extra: dict[str, Any] = {}
@@ -217,6 +219,23 @@ def score_run(
         }
     res = write_score_stage(store, len(pairs), all_scores, infos, checks, manifest_rms, extra)
     return dataclasses.replace(res, failed_rms=failed)
+
+
+def record_requested_rms(store: RunStore, rms: Sequence[RMSpec]) -> frozenset[str]:
+    """Record the RMs about to be scored (spec, role, options; the identity follows once loaded)
+    before any is loaded: a run killed before its first batch is then resumed by ``seal score RUN``
+    (which scores the RMs the manifest names) instead of failing with "no reward model given".
+    Returns the names that were not recorded before; those of them that then fail to load are
+    forgotten again (``RunStore.forget_rms``), so the manifest names no RM that was never loaded."""
+    have = store.manifest.rms
+    new = {
+        s.name: RMRecord(spec=s.spec, role=s.role, options=s.options.recorded())
+        for s in rms
+        if s.name not in have
+    }
+    if new:
+        store.record_rms(new)
+    return frozenset(new)
 
 
 def rm_run_info(spec: RMSpec, st: ScoreStats, *, loaded: bool = True) -> RMRunInfo:
@@ -255,11 +274,8 @@ def write_score_stage(
         "n_rows": len(df),
         "truncated": {i.name: i.n_truncated for i in infos},
         "rms": {i.name: asdict(i) for i in infos},
-        # Stated every time: the record merges into the earlier one, so a rerun that loads an RM
-        # which failed before must clear that run's partial status and its failed RMs.
+        # this run's outcome: record_stage drops the earlier run's message and failed RMs with it
         "status": "complete",
-        "message": "",
-        "failed_rms": {},
         **(extra or {}),
     }
     if checks:

@@ -89,7 +89,7 @@ _HINT = (
 )
 
 
-def _hf_records(name: str, subset: str | None, split: str) -> Iterator[RawRecord]:
+def _hf_records(name: str, subset: str | None, split: str | None) -> Iterator[RawRecord]:
     """Records of a Hugging Face dataset by id: from the hub, or from the local cache when offline."""
     try:
         import datasets
@@ -397,7 +397,8 @@ def load_multi_variant(
 
 
 def load_hf_dataset(
-    name: str, subset: str | None = None, split: str = "train", **options: Any
+    name: str, subset: str | None = None, split: str | None = None, **options: Any
 ) -> list[PreferencePair]:
-    """A Hugging Face dataset by id (the hub, or the local cache when offline) or a local folder."""
+    """A Hugging Face dataset by id (the hub, or the local cache when offline) or a local folder
+    (``split``: see ``LoadOptions.split``)."""
     return load_pairs(f"hf:{name}", subset=subset, split=split, **options)

@@ -12,7 +12,7 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -314,7 +314,29 @@ def _split_of(folder: Path, f: Path) -> str:
     return f.parent.name if f.parent != folder else ""
 
 
-def _pick_split(folder: Path, files: list[Path], split: str) -> list[Path]:
+def choose_split(splits: Sequence[str], split: str | None, what: str, name: str, flag: str) -> str:
+    """The split to read: the one asked for, else the only one. With several and none asked for,
+    an error naming the source and listing them (reading ``train`` silently audited another set of
+    pairs than the user may have meant)."""
+    if split is None:
+        if len(splits) == 1:
+            return splits[0]
+        raise InputError(
+            f"this {what} has {len(splits)} splits ({', '.join(splits)}) and no split was given; "
+            f"choose one with {flag}",
+            file=name,
+            kind="format",
+        )
+    if split not in splits:
+        raise InputError(
+            f"no split '{split}' in this {what} (splits: {', '.join(splits)}); choose one with {flag}",
+            file=name,
+            kind="format",
+        )
+    return split
+
+
+def _pick_split(folder: Path, files: list[Path], split: str | None) -> list[Path]:
     """Files of the wanted split when the folder holds several (``train-00000-of-00002.parquet``,
     ``test.jsonl.gz``, a ``test/`` folder: the hub's layouts); all files when it holds one."""
     splits: dict[str, list[Path]] = {}
@@ -323,27 +345,16 @@ def _pick_split(folder: Path, files: list[Path], split: str) -> list[Path]:
     named = {k for k in splits if k}
     if len(splits) <= 1 or not named:
         return files
-    if split in splits:
-        return splits[split]
-    raise InputError(
-        f"no split '{split}' in this folder (splits: {', '.join(sorted(named))}); choose one with --split",
-        file=str(folder),
-        kind="format",
-    )
+    return splits[choose_split(sorted(named), split, "folder", str(folder), "--split")]
 
 
-def iter_hf_folder(folder: Path, split: str = "train") -> Iterator[RawRecord]:
+def iter_hf_folder(folder: Path, split: str | None = None) -> Iterator[RawRecord]:
     """A ``save_to_disk`` folder (Dataset or DatasetDict), or a folder of parquet/arrow shards."""
     dict_file = folder / "dataset_dict.json"
     if dict_file.is_file():
-        splits = json.loads(dict_file.read_text(encoding="utf-8")).get("splits", [])
-        if split not in splits:
-            raise InputError(
-                f"no split '{split}' in this DatasetDict (splits: {', '.join(splits)}); choose one with --split",
-                file=str(folder),
-                kind="format",
-            )
-        return iter_hf_folder(folder / split, split)
+        splits = [str(x) for x in json.loads(dict_file.read_text(encoding="utf-8")).get("splits", [])]
+        chosen = choose_split(splits, split, "DatasetDict", str(folder), "--split")
+        return iter_hf_folder(folder / chosen, chosen)
     state = folder / "state.json"
     if state.is_file():
         files = [folder / f["filename"] for f in json.loads(state.read_text(encoding="utf-8"))["_data_files"]]
@@ -370,20 +381,14 @@ def iter_hf_folder(folder: Path, split: str = "train") -> Iterator[RawRecord]:
     return _shards(_pick_split(folder, files, split))
 
 
-def iter_dataset(ds: Any, split: str = "train", name: str = "<dataset>") -> Iterator[RawRecord]:
+def iter_dataset(ds: Any, split: str | None = None, name: str = "<dataset>") -> Iterator[RawRecord]:
     """Rows of an in-memory ``datasets.Dataset`` or ``DatasetDict`` (the split option picks one)."""
     if hasattr(ds, "keys") and not hasattr(ds, "features"):
-        if split not in ds:
-            raise InputError(
-                f"no split '{split}' in this DatasetDict (splits: {', '.join(ds.keys())}); choose one with split=",
-                file=name,
-                kind="format",
-            )
-        ds = ds[split]
+        ds = ds[choose_split([str(k) for k in ds], split, "DatasetDict", name, "split=")]
     return _rows(iter(ds))
 
 
-def iter_records(path: Path, fmt: str | None = None, split: str = "train") -> Iterator[RawRecord]:
+def iter_records(path: Path, fmt: str | None = None, split: str | None = None) -> Iterator[RawRecord]:
     """Records of a pairs file or dataset folder of any supported format (chosen from the name)."""
     if not path.exists():
         raise InputError("file not found", file=str(path), kind="missing")

@@ -36,7 +36,7 @@ FORMAT = 2
 """``PRAGMA user_version`` of cache files with binary keys; files written before issue 18 have 0."""
 _KEY = re.compile(r"([^|]*)\|([0-9a-f]{16})\|([0-9a-f]{64})")
 
-_SCHEMA = """
+ENTRIES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS entries (
     PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 """
+"""The cache table, the same in every format (SQLite keeps a BLOB in a TEXT column as it is): format
+2 changed the keys and values written into it, not the table (benchmarks/bench_cache.py builds a
+format-0 file with it)."""
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
@@ -149,7 +152,7 @@ class Cache:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             if not self._has_table():
-                self._conn.execute(_SCHEMA)
+                self._conn.execute(ENTRIES_SCHEMA)
                 self._conn.execute(f"PRAGMA user_version={FORMAT}")
             self._conn.execute("COMMIT")
         except BaseException:

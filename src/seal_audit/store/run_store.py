@@ -256,7 +256,9 @@ class RunStore:
 
     def record_stage(self, stage: str, info: dict[str, Any]) -> StageRecord:
         """Merge ``info`` into the manifest section of ``stage``: the section's own fields (status,
-        options, message, settings_hash, verb, seconds) by name, any other key into its counters."""
+        options, message, settings_hash, verb, seconds) by name, any other key into its counters.
+        An info that states ``status`` records this run's outcome: it replaces the earlier run's
+        status, message and failure counters (``stage_record`` says which fields still merge)."""
         m = self.manifest
         rec = stage_record({**info, "finished": _now()}, m.stages.get(stage))
         stages = {k: v.model_dump(mode="json") for k, v in m.stages.items()}
@@ -267,6 +269,16 @@ class RunStore:
     def record_rms(self, rms: dict[str, RMRecord]) -> None:
         """Record (or update) RMs scored in this run, each with its explicit role."""
         self.update_manifest(rms=rms)
+
+    def forget_rms(self, names: Iterable[str]) -> None:
+        """Drop RMs from the manifest: those a score stage recorded before loading them (so that a
+        killed run can be resumed) and that then could not be loaded."""
+        drop = set(names)
+        m = self.manifest
+        if not drop & set(m.rms):
+            return
+        keep = {n: r for n, r in m.rms.items() if n not in drop}
+        self._write_manifest(m.model_copy(update={"rms": keep, "updated": _now()}))
 
     def set_roles(self, roles: dict[str, str]) -> None:
         """Change recorded RMs' roles (``seal analyze --pre/--post/--baseline``)."""
