@@ -57,6 +57,22 @@ def test_plan_batches_respects_budget_and_sorts() -> None:
     assert batches[0][0] in (1, 3)  # longest first
 
 
+def test_plan_batches_weighs_padding_against_more_batches() -> None:
+    # three length groups fit one 4,096-token batch, padded to 27 each (810 tokens for 600 real);
+    # a batch costs 64 tokens here (4096 // BATCH_OVERHEAD_SHARE), so one per group is cheaper
+    lengths = [13, 27, 20] * 10
+    batches = plan_batches(lengths, batch_tokens=4096, max_batch=512)
+    assert sorted(i for b in batches for i in b) == list(range(30))
+    assert [sorted({lengths[i] for i in b}) for b in batches] == [[27], [20], [13]]
+    # a handful of near-equal lengths is not worth a forward pass of its own
+    near = [40, 39, 38, 37] * 4
+    assert len(plan_batches(near, batch_tokens=4096, max_batch=512)) == 1
+    # tiny budgets and max_batch still bound every batch; an over-long item runs alone
+    for b in plan_batches([300, 5, 5, 5, 90, 90], batch_tokens=100, max_batch=2):
+        assert len(b) <= 2 and (len(b) == 1 or len(b) * max([300, 5, 5, 5, 90, 90][i] for i in b) <= 100)
+    assert plan_batches([], batch_tokens=100, max_batch=2) == []
+
+
 def test_text_pair_ids_equal_tokenizer_call(tiny_rm: Path, hh_pairs: list) -> None:
     from transformers import AutoTokenizer
 

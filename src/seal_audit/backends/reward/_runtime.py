@@ -24,8 +24,26 @@ _DTYPES = {
 }
 
 
+OMP_WAIT_POLICY = "PASSIVE"
+"""OpenMP wait policy set (unless the user set one) before torch is first imported.
+
+torch's CPU kernels run each op as an OpenMP parallel region; by default libgomp's idle threads
+spin for up to 300,000 iterations at every barrier. When the cores are shared (other jobs, Ray
+actors, the tokenizer), the spinning threads take the CPU from the thread that still has work, and
+an encoder forward of ~100 ops waits a scheduler time slice at many of them. Measured with
+``benchmarks/bench_score.py`` on 2 shared cores (load average 4-6): MiniLM on short texts went from
+18-22% to 35-62% of the same run's 2048^3 matmul rate, long texts from 41% to 65-70%. Sleeping
+at a barrier costs a futex wake-up (microseconds) per op, small next to a batch's milliseconds.
+libgomp reads the variable when it is loaded, so it has no effect if torch was imported first."""
+
+
 def import_torch() -> Any:
-    """torch, or the one clear "install the [hf] extra" error."""
+    """torch, or the one clear "install the [hf] extra" error (see ``OMP_WAIT_POLICY``)."""
+    import os
+    import sys
+
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
