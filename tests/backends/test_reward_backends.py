@@ -201,3 +201,19 @@ def test_python_callable_rm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         bad.score_batch(bad.encode([("a", "b"), ("c", "d")]))
     with pytest.raises(ConfigError, match="cannot import"):
         load_reward_model("python:no_such_module_xyz:f")
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_import_torch_sets_omp_wait_policy_unless_given(given: str | None, expected: str) -> None:
+    """A fresh interpreter: the policy must be in the environment before libgomp loads with torch."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = (
+        "import os, sys; from seal_audit.backends.reward._runtime import import_torch; import_torch(); "
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected, "True"]
