@@ -13,6 +13,9 @@ for attention) against two yardsticks measured in the same repetition: a 2048^3 
 fp32, and the encoder's own GEMM shapes (hidden 384) at one forward's token budget. Every method
 runs ``--reps`` times, interleaved with the yardsticks, and medians are reported, because the
 machine is shared; "forward passes only" is ours on pre-tokenized texts (tokenizer excluded).
+The FLOP count is the same for every method (padding is work a method chooses to do, so it is
+not counted as useful), and torch is imported through seal-audit's ``import_torch`` so that the
+yardsticks and all three methods run under the same OpenMP settings as ``seal score``.
 
 Workloads (``--workload``; the figure depends on it, so the README names it):
 
@@ -153,8 +156,9 @@ def main() -> None:
     ap.add_argument("--skip-reference", action="store_true", help="leave out the slow (a) loop")
     args = ap.parse_args()
 
-    import torch
+    from seal_audit.backends.reward._runtime import import_torch
 
+    torch = import_torch()  # as the CLI imports it: the same OpenMP wait policy for every method
     if args.threads:
         torch.set_num_threads(args.threads)
     from seal_audit.backends.reward import RMOptions, load_reward_model, plan_batches
@@ -177,6 +181,13 @@ def main() -> None:
             f"attention {getattr(cfg, '_attn_implementation', '?')}, {len(items)} texts, "
             f"{sum(tokens)} tokens (mean {np.mean(tokens):.0f}, max {max(tokens)}), "
             f"max_length {enc.max_length}, batch_tokens {model.batch_tokens}, {args.reps} repetitions"
+        )
+        plan = plan_batches(tokens, model.batch_tokens, model.max_batch)
+        padded = sum(len(b) * max(tokens[i] for i in b) for b in plan)
+        padded8 = sum(max(tokens[s : s + 8]) * len(tokens[s : s + 8]) for s in range(0, len(tokens), 8))
+        print(
+            f"ours: {len(plan)} forward passes over {padded} padded tokens; fixed batches of 8: "
+            f"{padded8}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"
         )
         print(f"load average at start: {os.getloadavg()[0]:.2f} (other processes share these cores)")
         print(f"useful GFLOP per pass over the texts: {useful / 1e9:.1f} (see flops_per_text)")

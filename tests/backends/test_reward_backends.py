@@ -57,6 +57,22 @@ def test_plan_batches_respects_budget_and_sorts() -> None:
     assert batches[0][0] in (1, 3)  # longest first
 
 
+def test_plan_batches_weighs_padding_against_more_batches() -> None:
+    # three length groups fit one 4,096-token batch, padded to 27 each (810 tokens for 600 real);
+    # a batch costs 64 tokens here (4096 // BATCH_OVERHEAD_SHARE), so one per group is cheaper
+    lengths = [13, 27, 20] * 10
+    batches = plan_batches(lengths, batch_tokens=4096, max_batch=512)
+    assert sorted(i for b in batches for i in b) == list(range(30))
+    assert [sorted({lengths[i] for i in b}) for b in batches] == [[27], [20], [13]]
+    # a handful of near-equal lengths is not worth a forward pass of its own
+    near = [40, 39, 38, 37] * 4
+    assert len(plan_batches(near, batch_tokens=4096, max_batch=512)) == 1
+    # tiny budgets and max_batch still bound every batch; an over-long item runs alone
+    for b in plan_batches([300, 5, 5, 5, 90, 90], batch_tokens=100, max_batch=2):
+        assert len(b) <= 2 and (len(b) == 1 or len(b) * max([300, 5, 5, 5, 90, 90][i] for i in b) <= 100)
+    assert plan_batches([], batch_tokens=100, max_batch=2) == []
+
+
 def test_text_pair_ids_equal_tokenizer_call(tiny_rm: Path, hh_pairs: list) -> None:
     from transformers import AutoTokenizer
 
@@ -185,3 +201,19 @@ def test_python_callable_rm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         bad.score_batch(bad.encode([("a", "b"), ("c", "d")]))
     with pytest.raises(ConfigError, match="cannot import"):
         load_reward_model("python:no_such_module_xyz:f")
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_import_torch_sets_omp_wait_policy_unless_given(given: str | None, expected: str) -> None:
+    """A fresh interpreter: the policy must be in the environment before libgomp loads with torch."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = (
+        "import os, sys; from seal_audit.backends.reward._runtime import import_torch; import_torch(); "
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected, "True"]
