@@ -90,6 +90,9 @@ def many(
     tmp = tmp_path_factory.mktemp("many")
     ngram = tmp / "ngram-rm"
     train_reward_model(planted_pairs(hh_pairs[:200]), ngram, TrainConfig(kind="ngram", seed=2))
+    # a folder with no model in it: the spec parses (so `seal run` starts), the load fails; a path that
+    # does not exist is a usage error before any stage (exit 2), not a failed load
+    (tmp / "empty-rm").mkdir()
     cfg = tmp / "seal.toml"
     cfg.write_text(
         CONFIG.format(
@@ -98,7 +101,7 @@ def many(
             embed=planted_embed_rm[0],
             tiny=tiny_rm,
             ngram=ngram,
-            missing=tmp / "no-such-rm",
+            missing=tmp / "empty-rm",
             **globals(),
         )
     )
@@ -115,11 +118,11 @@ def _stats(run: Path) -> dict:
 def test_an_rm_that_fails_to_load_is_reported_and_the_others_are_kept(many: tuple) -> None:
     run, first = many
     assert first.returncode == 3, first.stderr[-2000:]  # the stage did not do all its work
-    assert BROKEN in first.stderr and "no-such-rm" in first.stderr
+    assert BROKEN in first.stderr and "empty-rm" in first.stderr
     scored = set(pd.read_parquet(run / "scores.parquet")["rm"].astype(str))
     assert scored == {PRE, POST, NGRAM, LEN, LEN2}
     st = _stats(run)
-    assert BROKEN in st["inputs"]["absent_rms"] and "no-such-rm" in st["inputs"]["absent_rms"][BROKEN]
+    assert BROKEN in st["inputs"]["absent_rms"] and "empty-rm" in st["inputs"]["absent_rms"][BROKEN]
     rows = {r["rm"]: r for r in st["leaderboard"]["rows"]}
     assert rows[BROKEN]["status"] == "absent" and rows[POST]["status"] == "ok"
     md = (run / "report.md").read_text(encoding="utf-8")
