@@ -144,3 +144,43 @@ def test_analyze_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and "nope" in proc.stderr
+
+
+def test_analyze_run_directory_refuses_table_mode_flags(tmp_path: Path) -> None:
+    """`seal analyze RUN --out DIR` used to ignore --out (stats.json went to RUN, DIR was never made)."""
+    import subprocess
+    import sys
+
+    from seal_audit.store import RunStore
+
+    sim = _simulate(tmp_path)
+    run = tmp_path / "run"
+    store = RunStore(run)
+    for name in ("pairs", "scores"):
+        store.write_table(name, pd.read_parquet(sim / f"{name}.parquet"))
+    store.record_rms({"post": RMRecord(spec="python:x:post", role="post")})
+    out = tmp_path / "elsewhere"
+    for flags, named in (
+        (["--out", str(out)], "--out"),
+        (["--rewrites", str(sim / "rewrites.parquet")], "--rewrites"),
+    ):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "seal_audit",
+                "analyze",
+                str(run),
+                *flags,
+                "--n-bootstrap",
+                "50",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2, proc.stderr
+        body = json.loads(proc.stdout)
+        assert body["ok"] is False and named in body["error"] and "table mode" in body["error"]
+        assert "Traceback" not in proc.stderr
+    assert not out.exists() and not (run / "stats.json").exists()
