@@ -184,3 +184,34 @@ def test_analyze_run_directory_refuses_table_mode_flags(tmp_path: Path) -> None:
         assert body["ok"] is False and named in body["error"] and "table mode" in body["error"]
         assert "Traceback" not in proc.stderr
     assert not out.exists() and not (run / "stats.json").exists()
+
+
+def test_strict_with_json_still_prints_the_json_object(tmp_path: Path) -> None:
+    """`seal analyze RUN --strict --json` exiting 2 (an analysis not computed) printed nothing on stdout."""
+    import subprocess
+    import sys
+
+    hh = (
+        Path(__file__).resolve().parents[1].parent
+        / "shared"
+        / "data"
+        / "hh-rlhf"
+        / "harmless-base-test.jsonl.gz"
+    )
+    run = tmp_path / "run"
+    rms = ["--rm", "pre=length_tokens", "--rm", "post=length_chars", "--pre", "pre", "--post", "post"]
+    for args in (
+        ["score", str(hh), "--limit", "3", *rms, "--out", str(run), "-q"],
+        ["label", str(run), "--featurizer", "offline", "-q"],
+        ["analyze", str(run), "--n-bootstrap", "20", "--strict", "--json"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "seal_audit", *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+    assert proc.returncode == 2, proc.stderr
+    body = json.loads(proc.stdout)  # exactly one JSON object
+    assert body["verb"] == "analyze" and body["exit_code"] == 2 and body["ok"] is False
+    assert body["not_computed"] and body["stats"].endswith("stats.json")
