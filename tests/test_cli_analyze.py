@@ -179,3 +179,74 @@ def test_table_mode_writes_a_manifest_of_its_inputs(tmp_path: Path) -> None:
     assert stage["options"]["analysis"] == stats["options"]
     assert (stage["counters"]["pre"], stage["counters"]["post"]) == ("a", "b")
     assert set(stage["counters"]["tables"]) == {p.stem for p in out.glob("*.parquet")}
+
+
+def test_analyze_run_directory_refuses_table_mode_flags(tmp_path: Path) -> None:
+    """`seal analyze RUN --out DIR` used to ignore --out (stats.json went to RUN, DIR was never made)."""
+    import subprocess
+    import sys
+
+    from seal_audit.store import RunStore
+
+    sim = _simulate(tmp_path)
+    run = tmp_path / "run"
+    store = RunStore(run)
+    for name in ("pairs", "scores"):
+        store.write_table(name, pd.read_parquet(sim / f"{name}.parquet"))
+    store.record_rms({"post": RMRecord(spec="python:x:post", role="post")})
+    out = tmp_path / "elsewhere"
+    for flags, named in (
+        (["--out", str(out)], "--out"),
+        (["--rewrites", str(sim / "rewrites.parquet")], "--rewrites"),
+    ):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "seal_audit",
+                "analyze",
+                str(run),
+                *flags,
+                "--n-bootstrap",
+                "50",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2, proc.stderr
+        body = json.loads(proc.stdout)
+        assert body["ok"] is False and named in body["error"] and "table mode" in body["error"]
+        assert "Traceback" not in proc.stderr
+    assert not out.exists() and not (run / "stats.json").exists()
+
+
+def test_strict_with_json_still_prints_the_json_object(tmp_path: Path) -> None:
+    """`seal analyze RUN --strict --json` exiting 2 (an analysis not computed) printed nothing on stdout."""
+    import subprocess
+    import sys
+
+    hh = (
+        Path(__file__).resolve().parents[1].parent
+        / "shared"
+        / "data"
+        / "hh-rlhf"
+        / "harmless-base-test.jsonl.gz"
+    )
+    run = tmp_path / "run"
+    rms = ["--rm", "pre=length_tokens", "--rm", "post=length_chars", "--pre", "pre", "--post", "post"]
+    for args in (
+        ["score", str(hh), "--limit", "3", *rms, "--out", str(run), "-q"],
+        ["label", str(run), "--featurizer", "offline", "-q"],
+        ["analyze", str(run), "--n-bootstrap", "20", "--strict", "--json"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "seal_audit", *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+    assert proc.returncode == 2, proc.stderr
+    body = json.loads(proc.stdout)  # exactly one JSON object
+    assert body["verb"] == "analyze" and body["exit_code"] == 2 and body["ok"] is False
+    assert body["not_computed"] and body["stats"].endswith("stats.json")

@@ -118,6 +118,17 @@ def test_feedback_forensics(run: Path) -> None:
     assert "regime" in doc["metadata"]["available_metadata_keys_per_comparison"]
 
 
+def test_feedback_forensics_without_lm_labels_has_no_lm_annotator(run: Path) -> None:
+    """The run is labeled offline only: no pair has a γ, so no 'LM-labeler' that never votes."""
+    res = seal("export", str(run), "--to", "feedback-forensics", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    doc = json.loads(Path(summary["files"][0]).read_text(encoding="utf-8"))
+    assert "LM-labeler" not in {info["name"] for info in doc["annotators"].values()}
+    assert "gamma" not in doc["metadata"]["available_metadata_keys_per_comparison"]
+    assert all("gamma" not in c["metadata"] for c in doc["comparisons"])
+
+
 def test_rewardbench_matches_the_analysis(run: Path) -> None:
     res = seal("export", str(run), "--to", "rewardbench", "--subset", "hh-harmless", "--json")
     assert res.returncode == 0, res.stderr

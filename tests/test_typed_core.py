@@ -104,8 +104,10 @@ def test_roles_are_the_recorded_ones_never_the_names(odd_run: Path) -> None:
         "post": "baseline",
     }
     # the terminal headline says the same as report.md
+    from seal_audit.report._svg import md_text  # report.md writes them as literal Markdown text
+
     lines = run.headline().lines()
-    assert all(f"- {line}" in md for line in lines)
+    assert all(f"- {md_text(line)}" in md for line in lines)
 
 
 def test_analyze_flags_override_and_the_override_is_recorded(odd_run: Path, tmp_path: Path) -> None:

@@ -33,3 +33,25 @@ def test_a_name_is_one_code_span_in_a_table_cell(name: str) -> None:
     assert len(cells) == 2  # the name did not split or break the row
     want = name.replace("\x07", "\u2407")
     assert _code_spans(md) == [want]
+
+
+SENTENCES = [
+    "agreement of post-D RM 'x**b**`c`<i>y': 55.0% [41.6, 67.9], 95% CI",
+    "caveat: whether the post-D RM '[x](javascript:alert(1))' was trained on D is not recorded",
+    "strongest post-D imprints: refusal_pattern +0.252 [+0.133, +0.37], _lead_ +1, a\\*b &amp; ~~s~~ <b>",
+]
+
+
+@pytest.mark.parametrize("line", SENTENCES)
+def test_a_headline_sentence_renders_as_its_own_text(line: str) -> None:
+    """report.md's headline bullets quote names as given: rendered, each is exactly its text (no
+    emphasis, code span, link or raw HTML), and word-inner underscores are left unescaped."""
+    from seal_audit.report._svg import md_text
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(f"- {md_text(line)}\n")
+    inline = [t for t in tokens if t.type == "inline"]
+    assert len(inline) == 1
+    children = inline[0].children or []
+    assert {c.type for c in children} == {"text"}, [c.type for c in children]
+    assert "".join(c.content for c in children) == line
+    assert "refusal\\_pattern" not in md_text(line)

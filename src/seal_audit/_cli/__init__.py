@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         rv = cli.main(args=argv, prog_name="seal", standalone_mode=False)
         if isinstance(rv, int) and rv != 0:  # a verb's ctx.exit(code) / Exit(code)
+            _output.emit(rv)  # --json: the one object, as on every other exit (analyze --strict had none)
             sys.exit(rv)
         return rv
     except SealError as exc:

@@ -179,8 +179,20 @@ def command(
     comparisons = [CompareSpec.parse(c) for c in compare]
     role_map = _parse_roles(roles)
     if run_dir is not None:
-        if pairs_path or scores_path or features_path:
-            raise ConfigError("give either RUN_DIR or --pairs/--scores/--features, not both")
+        table_mode = {
+            "--pairs": pairs_path,
+            "--scores": scores_path,
+            "--features": features_path,
+            "--rewrites": rewrites_path,
+            "--specs": specs_path,
+            "--out": out_dir,
+        }
+        given = [flag for flag, value in table_mode.items() if value is not None]
+        if given:  # ignored, they would leave the user looking for results that were written elsewhere
+            raise ConfigError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for table mode: give either "
+                f"RUN_DIR (results go to RUN_DIR/{STATS}) or --pairs/--scores/... --out DIR, not both"
+            )
         from seal_audit.pipeline import analyze_stage
 
         store = writer_store(run_dir, "analyze")

@@ -92,7 +92,12 @@ def feedback_forensics(view: RunView, dataset_name: str | None = None) -> dict[s
             "type": "reward_model",
         }
     lm = annotator_id("lm", "gamma")
-    has_gamma = view.diagnostics is not None and "gamma" in view.diagnostics.columns
+    # the column is there (empty) in every analyzed run; without an LM-labeler it is not an annotator
+    has_gamma = (
+        view.diagnostics is not None
+        and "gamma" in view.diagnostics.columns
+        and bool(view.diagnostics["gamma"].isin(["c", "r", "i"]).any())
+    )
     if has_gamma:
         annotators[lm] = {
             "name": "LM-labeler",

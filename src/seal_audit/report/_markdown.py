@@ -11,7 +11,7 @@ from typing import Any
 
 from seal_audit.report._data import ReportData, rm_roles, skip_reason
 from seal_audit.report._leaderboard import markdown_lines
-from seal_audit.report._svg import md_code, num, pct, visible_controls
+from seal_audit.report._svg import md_code, md_text, num, pct, visible_controls
 from seal_audit.stats import AnalysisResult
 from seal_audit.stats._common import Skipped
 from seal_audit.stats.imprint import ImprintResult
@@ -55,7 +55,7 @@ def _headline(data: ReportData, res: AnalysisResult, level: str) -> list[str]:
     ]
     lines += ["## Headline", ""]
     if data.headline is not None:
-        lines += [f"- {line}" for line in data.headline.lines()] + [""]
+        lines += [f"- {md_text(line)}" for line in data.headline.lines()] + [""]
     rows = []
     for rm, ag in sorted(
         res.agreement.items(), key=lambda kv: ({"post": 0, "pre": 1}.get(roles.get(kv[0], ""), 2), kv[0])

@@ -48,6 +48,18 @@ def md_code(text: object) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
+_MD_INLINE = re.compile(r"[\\`*~<>&]|\](?=[(\[])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def md_text(text: object) -> str:
+    """``text`` as literal Markdown inline text: the headline sentences quote RM and feature names
+    as they were given, and a name such as ``x**b**`c`<i>`` must not turn into emphasis, a code
+    span, a link or raw HTML in report.md. Only what can start markup is escaped (an underscore
+    inside a word, as in ``refusal_pattern``, cannot), so the file stays readable as plain text."""
+    s = visible_controls(str(text)).replace("\r", " ").replace("\n", " ")
+    return _MD_INLINE.sub(lambda m: "\\" + m.group(0), s)
+
+
 def esc(value: object) -> str:
     """Escape any value for HTML text and attribute context (quotes included); controls made visible."""
     return visible_controls(html.escape(str(value), quote=True))
