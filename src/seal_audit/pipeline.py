@@ -935,9 +935,14 @@ def demo_findings(result: Run) -> list[str]:
         ):
             c = coefs.get(term)
             if c:
+                # the interval that goes with the verdict: the multiplicity-adjusted one when the fit
+                # has it (a raw 95% CI clear of 0 beside "not significant" reads as a contradiction)
                 sig = "significant" if c.significant else "not significant"
+                adjusted = bool(post.regression.adjusted_ci)
+                lo, hi = (c.ci_low_adjusted, c.ci_high_adjusted) if adjusted else (c.ci_low, c.ci_high)
+                kind = f" ({post.regression.correction}-adjusted CI)" if adjusted else ""
                 lines.append(
-                    f"post-D imprint of {term} ({what}): {c.estimate:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}], {sig}"
+                    f"post-D imprint of {term} ({what}): {c.estimate:+.3f} [{lo:+.3f}, {hi:+.3f}]{kind}, {sig}"
                 )
     if "suspicious_pairs" in result.table_names:
         sus = result.to_pandas("suspicious_pairs")

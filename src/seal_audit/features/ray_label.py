@@ -631,7 +631,7 @@ def label_run_ray(
                 for f in featurizers
                 if isinstance(f, LMLabeler)
             )
-            log(f"ray: {workers} worker task(s) of {shard_size} requests{limit}")
+            log(f"ray: {workers} worker task(s), up to {shard_size} requests each{limit}")
         return label_run(
             store,
             [_fanned_out(f, fanout) for f in featurizers],

@@ -291,10 +291,10 @@ def caveats(
         notes.append(f"whether the post-D RM {post!r} was trained on D is not recorded")
     unknown = sorted(rm for rm, v in ins.items() if v is None and rm != post)
     if unknown:
-        notes.append(f"training on D not recorded for: {unknown}")
+        notes.append(f"training on D not recorded for: {', '.join(map(repr, unknown))}")
     unscored = sorted(set(given) - set(rms))
     if unscored:
-        notes.append(f"in_sample names RM(s) without scores (ignored): {unscored}")
+        notes.append(f"in_sample names RM(s) without scores (ignored): {', '.join(map(repr, unscored))}")
     share: dict[str, float] = {}
     for rm in rms:
         k = int(n_truncated.get(rm, 0))
