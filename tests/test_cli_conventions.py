@@ -119,10 +119,19 @@ def test_an_rm_that_cannot_load_is_3_and_one_line(tmp_path: Path) -> None:
     assert [r["name"] for r in doc["rms"]] == ["pre"]
 
 
-def test_ctrl_c_is_130_interrupted_and_resumable(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "msg"),
+    [
+        ("SIGINT", 130, "interrupted: finished work is stored; run the same command again to resume"),
+        ("SIGTERM", 143, "stopped by SIGTERM: finished work is stored; run the same command again to resume"),
+    ],
+)
+def test_ctrl_c_is_130_interrupted_and_resumable(tmp_path: Path, sig: str, code: int, msg: str) -> None:
     """SIGINT while a slow RM scores: exit 130, the documented "interrupted" line (click reports a
     Ctrl-C during a verb as an Abort, which used to print "aborted"), the --json object says the
-    same, and the same command then finishes from the cache."""
+    same, and the same command then finishes from the cache. SIGTERM (a plain ``kill``) takes the
+    same path with exit 143: it used to end the process at once, silently, leaving the run's lock
+    for the next command to take over as stale."""
     import signal
     import time
 
@@ -141,17 +150,17 @@ def test_ctrl_c_is_130_interrupted_and_resumable(tmp_path: Path) -> None:
         time.sleep(0.2)
     time.sleep(2.0)  # a few batches in (150 pairs take ~12 s)
     assert proc.poll() is None, "scoring finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    msg = "interrupted: finished work is stored; run the same command again to resume"
+    assert proc.returncode == code, err
     assert err.strip().splitlines()[-1] == msg
     doc = json.loads(out)
-    assert doc["exit_code"] == 130 and doc["ok"] is False and doc["error"] == msg
+    assert doc["exit_code"] == code and doc["ok"] is False and doc["error"] == msg
     again = subprocess.run(
         args, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL
     )
     assert again.returncode == 0, again.stderr
+    assert "stale lock" not in again.stderr  # the stopped command released it
     (rm,) = json.loads(again.stdout)["rms"]
     assert rm["cached"] > 0 and rm["cached"] + rm["computed"] == 300, rm
 

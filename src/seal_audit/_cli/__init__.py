@@ -152,11 +152,41 @@ def _error(message: str, code: int) -> None:
 
 
 _INTERRUPTED = "interrupted: finished work is stored; run the same command again to resume"
+_TERMINATED = "stopped by SIGTERM: finished work is stored; run the same command again to resume"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM raised in the main thread as a KeyboardInterrupt, so that every path that stores
+    finished work and releases the run's lock on Ctrl-C runs for a plain ``kill`` too (Python's
+    default for SIGTERM ends the process at once: no message, and a lock left to be taken over)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _stop_code(exc: BaseException | None) -> tuple[int, str]:
+    if isinstance(exc, Terminated):
+        return _output.EXIT_TERMINATED, _TERMINATED
+    return _output.EXIT_INTERRUPTED, _INTERRUPTED
+
+
+def _install_sigterm() -> None:
+    """Only where nobody else handles SIGTERM (an embedding program keeps its own handler)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        None,
+    ):
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: runs the group and turns seal-audit's own errors into one line, no traceback,
     with the documented exit codes (``_output.EXIT_CODES``)."""
+    _install_sigterm()
     try:
         rv = cli.main(args=argv, prog_name="seal", standalone_mode=False)
         if isinstance(rv, int) and rv != 0:  # a verb's ctx.exit(code) / Exit(code)
@@ -173,10 +203,10 @@ def main(argv: list[str] | None = None) -> Any:
         # click turns a Ctrl-C during a verb into Abort (from the KeyboardInterrupt); one at a
         # prompt is an Abort from None: the first is an interrupted run, the second "aborted"
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
-        msg = _INTERRUPTED if interrupted else "aborted"
-        _output.emit(_output.EXIT_INTERRUPTED, error=msg)
+        code, msg = _stop_code(exc.__cause__) if interrupted else (_output.EXIT_INTERRUPTED, "aborted")
+        _output.emit(code, error=msg)
         click.echo(msg, err=True)
-        sys.exit(_output.EXIT_INTERRUPTED)
+        sys.exit(code)
     except click.ClickException as exc:
         _output.emit(exc.exit_code, error=exc.format_message())
         exc.show()
@@ -184,7 +214,8 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         _output.emit(exc.exit_code)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:  # outside click's own handling (between parsing and the verb)
-        _output.emit(_output.EXIT_INTERRUPTED, error=_INTERRUPTED)
-        click.echo(_INTERRUPTED, err=True)
-        sys.exit(_output.EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # outside click's own handling (between parsing and the verb)
+        code, msg = _stop_code(exc)
+        _output.emit(code, error=msg)
+        click.echo(msg, err=True)
+        sys.exit(code)

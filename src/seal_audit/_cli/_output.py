@@ -29,6 +29,9 @@ EXIT_STAGE_FAILED = 3
 """A stage ran and failed more of its work than allowed (``max_failed``); what finished is stored."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C / SIGINT, or Ctrl-C at a prompt); finished work is stored."""
+EXIT_TERMINATED = 143
+"""Stopped by SIGTERM (a plain ``kill``, a scheduler's stop): handled as Ctrl-C is, so finished
+work is stored and the run's lock released; 128 + 15, the shell's code for it."""
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "ok",
@@ -36,6 +39,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INPUT: "usage or input error (bad flag, config, input record, locked run, disk, cost not confirmed)",
     EXIT_STAGE_FAILED: "a stage failed more of its work than allowed (finished work is stored)",
     EXIT_INTERRUPTED: "interrupted (finished work is stored; run the same command again to resume)",
+    EXIT_TERMINATED: "stopped by SIGTERM (finished work is stored; run the same command again to resume)",
 }
 """The documented exit codes (``seal --help`` prints them; the README repeats them)."""
 
