@@ -383,10 +383,15 @@ def score_rewrites(
     info: dict[str, Any] = {}
     all_scores = []
     for spec in specs:
-        scores = score_spec(spec, score_items, cache=store.cache).scores  # loads the RM only on a miss
+        got = score_spec(spec, score_items, cache=store.cache)  # loads the RM only on a miss
+        scores = got.scores
         all_scores.extend(scores)
         info[spec.name] = len(scores)
-        say(f"scored {len(scores)} texts with {spec.name}")
+        st = got.stats
+        how = (
+            "all from the cache" if st.n_computed == 0 else f"{st.n_computed} computed, {st.n_cached} cached"
+        )
+        say(f"scored {len(scores)} texts with {spec.name} ({how})")
     merge_scores(store, all_scores)
     return info
 

@@ -45,6 +45,9 @@ def test_demo_end_to_end_then_warm(tmp_path: Path) -> None:
     warm = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert warm.returncode == 0, warm.stderr[-3000:]
     assert "[train:" not in warm.stderr
+    # the rewrite step's scoring says where its rewards came from (it said "scored N texts" either way)
+    said = re.findall(r"scored \d+ texts with (\S+) \(([^)]*)\)", warm.stdout + warm.stderr)
+    assert said and all(how == "all from the cache" for _rm, how in said), said
     manifest = json.loads((out / "manifest.json").read_text())
     assert all(r["n_computed"] == 0 for r in manifest["stages"]["score"]["counters"]["rms"].values())
     assert json.loads((out / "stats.json").read_text()) == stats
