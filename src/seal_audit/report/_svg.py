@@ -36,11 +36,17 @@ def visible_controls(text: str) -> str:
     return text.translate(_CONTROL_PICTURES)
 
 
+def _md_line(text: object) -> str:
+    """One line of Markdown: controls made visible, line breaks as spaces (a break would end a
+    table row or a list item)."""
+    return visible_controls(str(text)).replace("\r", " ").replace("\n", " ")
+
+
 def md_code(text: object) -> str:
     """``text`` as one Markdown code span whatever it holds: a name with backticks (an RM called
     ``a`b``) gets a fence one backtick longer than its longest run, padded when it starts or ends
     with one (CommonMark strips one space each side); newlines become spaces, controls visible."""
-    s = visible_controls(str(text)).replace("\r", " ").replace("\n", " ")
+    s = _md_line(text)
     runs = [len(m) for m in re.findall(r"`+", s)]
     fence = "`" * (max(runs, default=0) + 1)
     stripped = s.startswith(" ") and s.endswith(" ") and bool(s.strip())
@@ -56,7 +62,7 @@ def md_text(text: object) -> str:
     as they were given, and a name such as ``x**b**`c`<i>`` must not turn into emphasis, a code
     span, a link or raw HTML in report.md. Only what can start markup is escaped (an underscore
     inside a word, as in ``refusal_pattern``, cannot), so the file stays readable as plain text."""
-    s = visible_controls(str(text)).replace("\r", " ").replace("\n", " ")
+    s = _md_line(text)
     return _MD_INLINE.sub(lambda m: "\\" + m.group(0), s)
 
 
@@ -236,6 +242,17 @@ class Panel:
     """Row label → estimate; rows without one show 'n/a'."""
 
 
+def _row_groups(rows: Sequence[ForestRow]) -> list[tuple[str, list[ForestRow]]]:
+    """Consecutive rows of one group, as (group, rows): the bands both forest plots draw."""
+    groups: list[tuple[str, list[ForestRow]]] = []
+    for r in rows:
+        if groups and groups[-1][0] == r.group:
+            groups[-1][1].append(r)
+        else:
+            groups.append((r.group, [r]))
+    return groups
+
+
 def forest(
     rows: Sequence[ForestRow], panels: Sequence[Panel], *, x_title: str, label: str, shared_scale: bool = True
 ) -> str:
@@ -251,12 +268,7 @@ def forest(
     row_h = 19.0
     head_h = 22.0
     top = 30.0
-    groups: list[tuple[str, list[ForestRow]]] = []
-    for r in rows:
-        if groups and groups[-1][0] == r.group:
-            groups[-1][1].append(r)
-        else:
-            groups.append((r.group, [r]))
+    groups = _row_groups(rows)
     n_rows = len(rows)
     height = top + len(groups) * head_h + n_rows * row_h + 48
     width = label_w + len(panels) * panel_w + (len(panels) - 1) * gap + 12
@@ -348,12 +360,7 @@ def forest_overlay(
     offsets as :func:`overlay_offsets` (``transform`` of each group), so the file and the script agree.
     """
     label_w, panel_w, row_h, head_h, top = 190.0, 560.0, max(19.0, OVERLAY_STEP * len(series) + 6), 22.0, 12.0
-    groups: list[tuple[str, list[ForestRow]]] = []
-    for r in rows:
-        if groups and groups[-1][0] == r.group:
-            groups[-1][1].append(r)
-        else:
-            groups.append((r.group, [r]))
+    groups = _row_groups(rows)
     width = label_w + panel_w + 12
     ys: dict[str, float] = {}
     y = top
