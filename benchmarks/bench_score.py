@@ -3,9 +3,13 @@
 Compares, in one process on the same texts and the same model weights:
 
 - ours: ``seal_audit.score.Scorer`` (tokenize outside the model, sort by length, token-budget
-  batches, ``torch.inference_mode``), cache off so every text is computed;
+  batches, ``torch.inference_mode``, the padding-free packed forward of
+  ``seal_audit.backends.embed.packed``), cache off so every text is computed;
+- ours with the Hugging Face forward (``TextEncoder(packed=False)``: padded batches planned by
+  ``plan_batches``' padding trade-off), the same weights: what the packed forward adds;
 - (a) reference style: one text per forward pass, fp32, no inference mode (autograd on);
-- (b) fixed batches of 8 in file order (padding to each batch's longest text), inference mode;
+- (b) fixed batches of 8 in file order (padding to each batch's longest text, the Hugging Face
+  forward), inference mode;
 
 and reports texts/s, the ratios, and achieved GFLOP/s (useful FLOPs of the encoder forward on
 the real, unpadded tokens: 2 x non-embedding parameters x tokens + 4 x L^2 x hidden per layer
@@ -32,6 +36,7 @@ Usage: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_score.py [--pairs 200]
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import os
@@ -161,7 +166,7 @@ def main() -> None:
     torch = import_torch()  # as the CLI imports it: the same OpenMP wait policy for every method
     if args.threads:
         torch.set_num_threads(args.threads)
-    from seal_audit.backends.reward import RMOptions, load_reward_model, plan_batches
+    from seal_audit.backends.reward import RMOptions, is_padding_free, load_reward_model, plan_batches
     from seal_audit.score import ScoreItem, Scorer
 
     items = workload_items(args.workload, args.pairs)
@@ -171,6 +176,10 @@ def main() -> None:
         )
         enc = model.encoder
         hf_model, tokenizer = enc.model, enc.tokenizer
+        # the same RM and weights on the Hugging Face forward (shallow copies share the tensors)
+        hf_rm = copy.copy(model)
+        hf_rm.encoder = copy.copy(enc)
+        hf_rm.encoder.packed = None
         cfg = hf_model.config
         params = sum(p.numel() for n, p in hf_model.named_parameters() if not n.startswith("embeddings"))
         encoded = model.encode(items)
@@ -182,11 +191,15 @@ def main() -> None:
             f"{sum(tokens)} tokens (mean {np.mean(tokens):.0f}, max {max(tokens)}), "
             f"max_length {enc.max_length}, batch_tokens {model.batch_tokens}, {args.reps} repetitions"
         )
-        plan = plan_batches(tokens, model.batch_tokens, model.max_batch)
-        padded = sum(len(b) * max(tokens[i] for i in b) for b in plan)
+        packed = is_padding_free(model)
+        plan = plan_batches(tokens, model.batch_tokens, model.max_batch, padding_free=packed)
+        plan_hf = plan_batches(tokens, model.batch_tokens, model.max_batch)
+        padded = sum(tokens) if packed else sum(len(b) * max(tokens[i] for i in b) for b in plan)
         padded8 = sum(max(tokens[s : s + 8]) * len(tokens[s : s + 8]) for s in range(0, len(tokens), 8))
         print(
-            f"ours: {len(plan)} forward passes over {padded} padded tokens; fixed batches of 8: "
+            f"ours: {len(plan)} forward passes over {padded} {'packed' if packed else 'padded'} tokens; "
+            f"Hugging Face forward: {len(plan_hf)} over "
+            f"{sum(len(b) * max(tokens[i] for i in b) for b in plan_hf)} padded; fixed batches of 8: "
             f"{padded8}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}"
         )
         print(f"load average at start: {os.getloadavg()[0]:.2f} (other processes share these cores)")
@@ -195,6 +208,7 @@ def main() -> None:
         # warm-up of every path on a few texts
         model.score_batch(encoded[:4])
         Scorer(model=model).score([ScoreItem("w", "chosen", c, r) for c, r in items[:8]])
+        hf_rm.score_batch(hf_rm.encode(items[:4]))
         w = torch.from_numpy(model.w)
         mean, scale = torch.from_numpy(model.mean), torch.from_numpy(model.scale)
 
@@ -207,9 +221,15 @@ def main() -> None:
             ]
             return time.perf_counter() - t, out, scorer.stats
 
+        def run_hf_forward() -> float:
+            t = time.perf_counter()
+            Scorer(model=hf_rm, rm="bench-hf").score(
+                [ScoreItem(str(i), "chosen", c, r) for i, (c, r) in enumerate(items)]
+            )
+            return time.perf_counter() - t
+
         def run_forward_only() -> float:
             """Ours without the tokenizer: the planned batches of pre-tokenized texts."""
-            plan = plan_batches(tokens, model.batch_tokens, model.max_batch)
             t = time.perf_counter()
             for idx in plan:
                 model.score_batch([encoded[i] for i in idx])
@@ -218,9 +238,9 @@ def main() -> None:
         def run_fixed8() -> tuple[float, list[float]]:
             t = time.perf_counter()
             fixed: list[float] = []
-            enc_b = model.encode(items)
+            enc_b = hf_rm.encode(items)
             for s in range(0, len(enc_b), 8):
-                fixed.extend(model.score_batch(enc_b[s : s + 8]))
+                fixed.extend(hf_rm.score_batch(enc_b[s : s + 8]))
             return time.perf_counter() - t, fixed
 
         def run_reference() -> float:
@@ -233,7 +253,7 @@ def main() -> None:
                 float((((e - mean) / scale) @ w.float()).item())
             return time.perf_counter() - t
 
-        rows: dict[str, list[float]] = {k: [] for k in ("ours", "forward", "fixed8", "reference")}
+        rows: dict[str, list[float]] = {k: [] for k in ("ours", "hf", "forward", "fixed8", "reference")}
         share_sq: list[float] = []
         share_gemm: list[float] = []
         peaks: list[float] = []
@@ -249,6 +269,7 @@ def main() -> None:
             rows["ours"].append(sec)
             tok_s.append(sec - stats.seconds_model)
             rows["forward"].append(run_forward_only())
+            rows["hf"].append(run_hf_forward())
             sec_b, fixed = run_fixed8()
             rows["fixed8"].append(sec_b)
             if not args.skip_reference:
@@ -274,6 +295,7 @@ def main() -> None:
         labels = (
             ("ours", "ours (sorted, token budget), end to end"),
             ("forward", "ours, forward passes only (pre-tokenized)"),
+            ("hf", "ours on the Hugging Face forward, end to end"),
             ("fixed8", "(b) fixed batches of 8, file order"),
             ("reference", "(a) reference: 1 text/forward"),
         )
@@ -291,6 +313,7 @@ def main() -> None:
         if rows["reference"]:
             print(f"speed-up vs (a): {median(rows['reference']) / median(rows['ours']):.2f}x")
         print(f"speed-up vs (b): {median(rows['fixed8']) / median(rows['ours']):.2f}x")
+        print(f"speed-up vs the Hugging Face forward: {median(rows['hf']) / median(rows['ours']):.2f}x")
         dev_b = float(np.max(np.abs(np.array(ours) - np.array(fixed))))
         print(f"max |ours - fixed8| = {dev_b:.2e}; {stats.n_forward} forward passes")
 

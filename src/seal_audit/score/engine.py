@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from seal_audit.backends.reward import CachesEmbeddings, Encoded, RewardModel, plan_batches
+from seal_audit.backends.reward import CachesEmbeddings, Encoded, RewardModel, is_padding_free, plan_batches
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import Score, Side, text_hash
 from seal_audit.store.cache import Cache, cache_key
@@ -129,7 +129,10 @@ class Scorer:
         if todo:
             encoded = self.model.encode([(first[k].context, first[k].response) for k in todo])
             for idx in plan_batches(
-                [e.length for e in encoded], self.model.batch_tokens, self.model.max_batch
+                [e.length for e in encoded],
+                self.model.batch_tokens,
+                self.model.max_batch,
+                padding_free=is_padding_free(self.model),
             ):
                 batch = [encoded[i] for i in idx]
                 rewards = self._forward(batch)

@@ -46,7 +46,10 @@ class Embedder:
         encoded = self.encoder.encode_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for idx in plan_batches(
-            [e.length for e in encoded], self.encoder.batch_tokens, self.encoder.max_batch
+            [e.length for e in encoded],
+            self.encoder.batch_tokens,
+            self.encoder.max_batch,
+            padding_free=self.encoder.padding_free,
         ):
             out[idx] = self.encoder.embed_batch([encoded[i] for i in idx])
         return out

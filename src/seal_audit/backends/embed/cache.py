@@ -126,7 +126,12 @@ def embed_pairs(
         todo = [i for i, k in enumerate(ckeys) if k not in hits]
     if todo:
         encoded = encoder.encode_pairs([keys[i] for i in todo])
-        for idx in plan_batches([e.length for e in encoded], encoder.batch_tokens, encoder.max_batch):
+        for idx in plan_batches(
+            [e.length for e in encoded],
+            encoder.batch_tokens,
+            encoder.max_batch,
+            padding_free=encoder.padding_free,
+        ):
             vecs = encoder.embed_batch([encoded[j] for j in idx])
             rows = [todo[j] for j in idx]
             feats[rows] = vecs

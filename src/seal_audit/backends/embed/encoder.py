@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from seal_audit.backends.embed.packed import PackedBert, supported_reason
 from seal_audit.backends.reward._runtime import (
     choose_device,
     choose_dtype,
@@ -22,6 +23,7 @@ from seal_audit.backends.reward._runtime import (
     import_torch,
     import_transformers,
     read_json,
+    tune_cpu_allocator,
 )
 from seal_audit.backends.reward._tokenize import FastTokenizer
 from seal_audit.backends.reward.base import Encoded, offline_mode
@@ -86,7 +88,11 @@ class TextEncoder:
         max_length: int | None = None,
         batch_tokens: int | None = None,
         max_batch: int = 512,
+        packed: bool | None = None,
     ) -> None:
+        """``packed``: None runs the padding-free forward (``packed.PackedBert``) wherever it
+        computes what the model does (a float32 ``BertModel`` on the CPU) and the Hugging Face
+        forward elsewhere; False always the latter; True requires the former (else ConfigError)."""
         import_torch()
         transformers = import_transformers()
         self.path = resolve_encoder(spec)
@@ -107,6 +113,20 @@ class TextEncoder:
         self.use_token_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])
         self.fingerprint = dir_fingerprint(self.path)
         self.dim = int(self.model.config.hidden_size)
+        self.packed: PackedBert | None = None
+        if packed is not False:
+            why_not = supported_reason(self.model, self.device, self.dtype)
+            if why_not is None:
+                self.packed = PackedBert(self.model)
+            elif packed:
+                raise ConfigError(f"encoder {self.path}: no packed forward for {why_not}")
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
+
+    @property
+    def padding_free(self) -> bool:
+        """A batch costs the sum of its texts' tokens (the packed forward pads nothing)."""
+        return self.packed is not None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -116,6 +136,8 @@ class TextEncoder:
             "max_length": self.max_length,
             "pooling": "mean",
             "dtype": dtype_name(self.dtype),
+            # the two forwards agree to ~3e-7, not bit for bit: their embeddings are cached apart
+            **({"forward": "packed"} if self.packed is not None else {}),
         }
 
     def encode_texts(self, texts: Sequence[str]) -> list[Encoded]:
@@ -130,6 +152,13 @@ class TextEncoder:
         from seal_audit.backends.reward.hf import pad_batch
 
         torch = import_torch()
+        if self.packed is not None:
+            seqs = [e.data[0] for e in batch]
+            pooled = self.packed.mean_pooled(
+                seqs, [e.data[1] for e in batch] if self.use_token_types else None
+            )
+            normed = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return normed.numpy().astype(np.float32, copy=False)  # type: ignore[no-any-return]
         ids, types, mask = pad_batch(batch, self.pad_id)
         t_mask = torch.from_numpy(mask).to(self.device)
         inputs: dict[str, Any] = {

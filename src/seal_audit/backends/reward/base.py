@@ -128,6 +128,21 @@ class CachesEmbeddings(Protocol):
         ...
 
 
+@runtime_checkable
+class PaddingFree(Protocol):
+    """A model (or encoder) whose forward lays a batch's tokens end to end, padding nothing."""
+
+    @property
+    def padding_free(self) -> bool:
+        """True when a batch costs the sum of its items' lengths, not count x longest."""
+        ...
+
+
+def is_padding_free(model: object) -> bool:
+    """Whether ``plan_batches`` should budget ``model``'s batches by their summed lengths."""
+    return isinstance(model, PaddingFree) and bool(model.padding_free)
+
+
 BATCH_OVERHEAD_SHARE = 64
 """A forward pass's fixed cost (op dispatch, thread barriers, small-GEMM inefficiency) is counted as
 ``batch_tokens // BATCH_OVERHEAD_SHARE`` padded tokens when the planner weighs padding against more
@@ -137,7 +152,12 @@ relatively more. Measured on the short-text benchmark (``bench_score.py --worklo
 
 
 def plan_batches(
-    lengths: Sequence[int], batch_tokens: int, max_batch: int, *, sort: bool = True
+    lengths: Sequence[int],
+    batch_tokens: int,
+    max_batch: int,
+    *,
+    sort: bool = True,
+    padding_free: bool = False,
 ) -> list[list[int]]:
     """Group item indices into batches whose padded size (count x longest) fits the token budget.
 
@@ -148,10 +168,15 @@ def plan_batches(
     pads short texts to the longest of a wide length range (27% extra work on short texts), while
     cutting at every length change would run many tiny forwards. An item longer than the budget
     still gets a batch of its own. ``sort=False`` keeps input order and fills batches greedily.
+
+    ``padding_free`` (a model for which ``is_padding_free`` holds): a batch costs the sum of its
+    lengths, so the length-sorted items simply fill each batch up to the budget.
     """
     if not sort:
         return _greedy_batches(list(range(len(lengths))), lengths, batch_tokens, max_batch)
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    if padding_free:
+        return _filled_batches(order, lengths, batch_tokens, max_batch)
     n = len(order)
     if n == 0:
         return []
@@ -176,6 +201,24 @@ def plan_batches(
         batches.append(order[j:end])
         end = j
     batches.reverse()
+    return batches
+
+
+def _filled_batches(
+    order: list[int], lengths: Sequence[int], batch_tokens: int, max_batch: int
+) -> list[list[int]]:
+    batches: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for i in order:
+        n = max(1, lengths[i])
+        if current and (total + n > batch_tokens or len(current) >= max_batch):
+            batches.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += n
+    if current:
+        batches.append(current)
     return batches
 
 

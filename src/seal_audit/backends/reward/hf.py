@@ -25,6 +25,7 @@ from seal_audit.backends.reward._runtime import (
     dtype_name,
     import_torch,
     import_transformers,
+    tune_cpu_allocator,
 )
 from seal_audit.backends.reward._tokenize import FastTokenizer
 from seal_audit.backends.reward.base import INPUT_FORMATS, Encoded, RMOptions, offline_mode
@@ -110,6 +111,8 @@ class HFRewardModel:
             revision = getattr(model.config, "_commit_hash", None)
         self.revision = revision
         self.model = model.to(self.device).eval()
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
         n_labels = int(getattr(model.config, "num_labels", 1))
         if not 0 <= opts.logit_index < n_labels:
             raise ConfigError(

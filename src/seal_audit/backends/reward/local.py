@@ -132,6 +132,10 @@ class EmbedBTRewardModel:
     def max_batch(self) -> int:
         return self.encoder.max_batch
 
+    @property
+    def padding_free(self) -> bool:
+        return self.encoder.padding_free
+
     def attach_cache(self, cache: Cache | None) -> Cache | None:
         """Read and write embeddings through ``cache`` (None detaches); returns the previous cache."""
         from seal_audit.backends.embed.cache import EmbeddingCache
