@@ -85,8 +85,17 @@ def _random_bert(tmp: Path | None = None, **overrides: object) -> object:
     return model
 
 
-def test_random_bert_with_token_types_and_nonzero_biases() -> None:
+@pytest.mark.parametrize("fold_limit", [0.0, float("inf")])
+def test_random_bert_with_token_types_and_nonzero_biases(
+    fold_limit: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of adding a GEMM's bias: kept (``addmm``), and folded into the weights."""
+    import seal_audit.backends.embed.packed as packed_module
+
+    monkeypatch.setattr(packed_module, "MAX_FOLD_AMPLIFICATION", fold_limit)
     model = _random_bert()
+    folded = [p["b_qkv"] is None for p in PackedBert(model).layers]
+    assert folded == [fold_limit > 0] * 3
     assert supported_reason(model, torch.device("cpu"), torch.float32) is None
     rng = np.random.default_rng(1)
     lengths = [17, 5, 17, 1, 30, 5, 5, 12]
@@ -116,6 +125,26 @@ def test_random_bert_with_token_types_and_nonzero_biases() -> None:
     with_empty = PackedBert(model).mean_pooled([[], *ids], [[], *types]).numpy()
     assert np.all(with_empty[0] == 0.0)
     assert float(np.abs(with_empty[1:] - got).max()) < 1e-6
+
+
+def test_fold_bias_is_exact_on_layer_norm_outputs_and_refuses_cancelling_betas() -> None:
+    from seal_audit.backends.embed.packed import _fold_bias
+
+    g = torch.Generator().manual_seed(5)
+    hidden, out = 64, 96
+    gamma = torch.rand(hidden, generator=g, dtype=torch.float64) + 0.5
+    beta = torch.randn(hidden, generator=g, dtype=torch.float64) * 0.3 + 0.2
+    w_t = torch.randn(hidden, out, generator=g, dtype=torch.float64)
+    bias = torch.randn(out, generator=g, dtype=torch.float64)
+    z = torch.randn(200, hidden, generator=g, dtype=torch.float64) * 3 + 1
+    x = torch.nn.functional.layer_norm(z, (hidden,), gamma, beta, 1e-12)
+    w_folded, rest = _fold_bias(gamma, beta, w_t, bias)
+    assert rest is None
+    assert float((x @ w_folded - (x @ w_t + bias)).abs().max()) < 1e-10
+    # beta / gamma summing to almost zero: folding would amplify rounding, so the bias is kept
+    beta_cancel = beta - (beta / gamma).mean() * gamma
+    assert _fold_bias(gamma, beta_cancel, w_t, bias)[1] is bias
+    assert _fold_bias(torch.zeros(hidden, dtype=torch.float64), beta, w_t, bias)[1] is bias
 
 
 @pytest.mark.parametrize(
