@@ -4,8 +4,8 @@ Why not the Hugging Face forward: on a CPU every padded token is paid for in ful
 and the short ops between the GEMMs (bias copies, residual adds, mask handling) are memory-bound
 passes that weigh as much as the attention itself at hidden size 384. Measured on the project's
 scoring benchmark (``benchmarks/bench_score.py``, MiniLM, 2 cores, quiet machine): the HF forward
-ran short texts at 53-55 % and 256-token texts at 61-72 % of the same run's fp32 matmul rate;
-this one at 72 % and 77-78 % (see the README's scoring section).
+ran short texts at 53-55 % and 256-token texts at 61-71 % of the same run's fp32 matmul rate;
+this one at 71-72 % and 74-77 % (see the README's scoring section).
 
 What it does differently, all exact in real arithmetic (fp32 results agree with the HF forward to
 about 3e-7 on the L2-normalised embeddings, checked by the tests on the real MiniLM weights):

@@ -51,9 +51,13 @@ def import_torch() -> Any:
     return torch
 
 
-CPU_ALLOCATOR_KEEP_BYTES = 1 << 30
-"""Freed memory glibc keeps for reuse (and the size below which it serves allocations from its heap)
-while a model runs on the CPU; see ``tune_cpu_allocator``."""
+CPU_ALLOCATOR_MMAP_BYTES = 128 << 20
+"""Allocations below this come from glibc's heap (and are reused) while a model runs on the CPU:
+above every activation of the models here (MiniLM at 4,096 tokens: 25 MB; DeBERTa-v3-large's FFN
+at 4,096 tokens: 64 MB), below the big arrays of the analysis, which still go back to the kernel."""
+
+CPU_ALLOCATOR_TRIM_BYTES = 512 << 20
+"""Free memory at the top of the heap kept for reuse rather than returned to the kernel."""
 
 _allocator_tuned = False
 
@@ -64,13 +68,14 @@ def tune_cpu_allocator() -> bool:
     torch's CPU tensors come from glibc ``malloc``. By default it serves each large allocation
     (over 128 KiB to 32 MiB, adjusted as it goes) with a fresh ``mmap`` and gives it back on free,
     so every activation of every forward pass is page-faulted and zero-filled by the kernel
-    again: a memory-bound op on a fresh 25 MB buffer ran at a quarter of its speed on a reused one
-    (``clone`` of a 50 MB tensor, 11.9 ms vs 3.0 ms). ``mallopt`` raises both thresholds to
-    ``CPU_ALLOCATOR_KEEP_BYTES``, so freed buffers are reused: the MiniLM forward on 256-token texts
-    went from 61-64 % to 70-72 % of the same run's matmul rate (Hugging Face forward,
-    ``bench_score.py --workload long``). This is what Intel's PyTorch CPU guide gets with jemalloc
-    or tcmalloc, done in-process. The cost: up to that much freed memory stays in the process's
-    RSS until it exits (peak RSS is unchanged). Linux/glibc only; elsewhere a no-op (False).
+    again: a memory-bound op on a fresh buffer ran at a quarter of its speed on a reused one
+    (``clone`` of a 50 MB tensor, 11.9 ms vs 3.0 ms). ``mallopt`` raises the mmap threshold to
+    ``CPU_ALLOCATOR_MMAP_BYTES`` and the trim threshold to ``CPU_ALLOCATOR_TRIM_BYTES``, so freed
+    buffers are reused: the MiniLM forward on 256-token texts went from 61-64 % to 68-71 % of the
+    same run's matmul rate (Hugging Face forward, ``bench_score.py --workload long``). This is what
+    Intel's PyTorch CPU guide gets with jemalloc or tcmalloc, done in-process, for the rest of the
+    process's life. The cost: up to the trim threshold of freed memory stays in the process's RSS
+    (peak RSS is unchanged). Linux/glibc only; elsewhere a no-op (False).
     """
     global _allocator_tuned
     if _allocator_tuned:
@@ -86,8 +91,8 @@ def tune_cpu_allocator() -> bool:
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = bool(mallopt(m_mmap_threshold, CPU_ALLOCATOR_KEEP_BYTES)) and bool(
-        mallopt(m_trim_threshold, CPU_ALLOCATOR_KEEP_BYTES)
+    ok = bool(mallopt(m_mmap_threshold, CPU_ALLOCATOR_MMAP_BYTES)) and bool(
+        mallopt(m_trim_threshold, CPU_ALLOCATOR_TRIM_BYTES)
     )
     _allocator_tuned = ok
     return ok
