@@ -65,7 +65,7 @@ def test_identity_names_the_forward(encoders: tuple) -> None:
     assert packed.padding_free and not plain.padding_free
 
 
-def _random_bert(tmp: Path | None = None, **overrides: object) -> object:
+def _random_bert(**overrides: object) -> object:
     cfg = transformers.BertConfig(
         vocab_size=97,
         hidden_size=48,

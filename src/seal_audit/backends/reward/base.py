@@ -176,7 +176,7 @@ def plan_batches(
         return _greedy_batches(list(range(len(lengths))), lengths, batch_tokens, max_batch)
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     if padding_free:
-        return _filled_batches(order, lengths, batch_tokens, max_batch)
+        return _greedy_batches(order, lengths, batch_tokens, max_batch, padding_free=True)
     n = len(order)
     if n == 0:
         return []
@@ -204,38 +204,21 @@ def plan_batches(
     return batches
 
 
-def _filled_batches(
-    order: list[int], lengths: Sequence[int], batch_tokens: int, max_batch: int
-) -> list[list[int]]:
-    batches: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for i in order:
-        n = max(1, lengths[i])
-        if current and (total + n > batch_tokens or len(current) >= max_batch):
-            batches.append(current)
-            current, total = [], 0
-        current.append(i)
-        total += n
-    if current:
-        batches.append(current)
-    return batches
-
-
 def _greedy_batches(
-    order: list[int], lengths: Sequence[int], batch_tokens: int, max_batch: int
+    order: list[int], lengths: Sequence[int], batch_tokens: int, max_batch: int, *, padding_free: bool = False
 ) -> list[list[int]]:
+    """Fill batches in ``order`` while the cost (count x longest, or summed lengths) fits the budget."""
     batches: list[list[int]] = []
     current: list[int] = []
-    longest = 0
+    longest = total = 0
     for i in order:
         n = max(1, lengths[i])
-        new_longest = max(longest, n)
-        if current and ((len(current) + 1) * new_longest > batch_tokens or len(current) >= max_batch):
+        cost = total + n if padding_free else (len(current) + 1) * max(longest, n)
+        if current and (cost > batch_tokens or len(current) >= max_batch):
             batches.append(current)
-            current, new_longest = [], n
+            current, longest, total = [], 0, 0
         current.append(i)
-        longest = new_longest
+        longest, total = max(longest, n), total + n
     if current:
         batches.append(current)
     return batches
