@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from seal_audit.backends.reward import CachesEmbeddings, Encoded, RewardModel, is_padding_free, plan_batches
+from seal_audit.backends.reward import CachesEmbeddings, Encoded, RewardModel, plan_for
 from seal_audit.data.errors import SealError
 from seal_audit.data.records import Score, Side, text_hash
 from seal_audit.store.cache import Cache, cache_key
@@ -128,12 +128,7 @@ class Scorer:
         todo = [k for k in unique if k not in values]
         if todo:
             encoded = self.model.encode([(first[k].context, first[k].response) for k in todo])
-            for idx in plan_batches(
-                [e.length for e in encoded],
-                self.model.batch_tokens,
-                self.model.max_batch,
-                padding_free=is_padding_free(self.model),
-            ):
+            for idx in plan_for(self.model, [e.length for e in encoded]):
                 batch = [encoded[i] for i in idx]
                 rewards = self._forward(batch)
                 new = {

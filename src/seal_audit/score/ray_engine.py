@@ -30,14 +30,7 @@ from typing import Any
 import pandas as pd
 
 from seal_audit.backends.ray_session import ray_session
-from seal_audit.backends.reward import (
-    Encoded,
-    RMOptions,
-    RMSpec,
-    is_padding_free,
-    load_reward_model,
-    plan_batches,
-)
+from seal_audit.backends.reward import Encoded, RMOptions, RMSpec, load_reward_model, plan_for
 from seal_audit.data.errors import ConfigError, SealError
 from seal_audit.data.records import RMRecord, Score
 from seal_audit.score.engine import NAMESPACE, ScoreItem, Scorer, ScoreStats, forward_split_on_oom
@@ -185,12 +178,7 @@ class RewardActor:
         encoded = self.model.encode(texts)
         rewards = [0.0] * len(encoded)
         n_forward = 0
-        for idx in plan_batches(
-            [e.length for e in encoded],
-            self.model.batch_tokens,
-            self.model.max_batch,
-            padding_free=is_padding_free(self.model),
-        ):
+        for idx in plan_for(self.model, [e.length for e in encoded]):
             values = forward_split_on_oom(self.model, [encoded[i] for i in idx])
             n_forward += 1
             for i, v in zip(idx, values, strict=True):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from seal_audit.backends.embed.encoder import DEFAULT_ENCODER
-from seal_audit.backends.reward.base import plan_batches
+from seal_audit.backends.reward.base import plan_for
 
 if TYPE_CHECKING:
     from seal_audit.backends.embed.encoder import TextEncoder
@@ -45,12 +45,7 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         encoded = self.encoder.encode_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for idx in plan_batches(
-            [e.length for e in encoded],
-            self.encoder.batch_tokens,
-            self.encoder.max_batch,
-            padding_free=self.encoder.padding_free,
-        ):
+        for idx in plan_for(self.encoder, [e.length for e in encoded]):
             out[idx] = self.encoder.embed_batch([encoded[i] for i in idx])
         return out
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seal_audit.backends.reward.base import plan_batches
+from seal_audit.backends.reward.base import plan_for
 from seal_audit.data.records import text_hash
 from seal_audit.store.cache import Cache, cache_key
 
@@ -126,12 +126,7 @@ def embed_pairs(
         todo = [i for i, k in enumerate(ckeys) if k not in hits]
     if todo:
         encoded = encoder.encode_pairs([keys[i] for i in todo])
-        for idx in plan_batches(
-            [e.length for e in encoded],
-            encoder.batch_tokens,
-            encoder.max_batch,
-            padding_free=encoder.padding_free,
-        ):
+        for idx in plan_for(encoder, [e.length for e in encoded]):
             vecs = encoder.embed_batch([encoded[j] for j in idx])
             rows = [todo[j] for j in idx]
             feats[rows] = vecs

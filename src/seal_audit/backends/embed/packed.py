@@ -44,11 +44,11 @@ from seal_audit.backends.reward._runtime import import_torch
 def supported_reason(model: Any, device: Any, dtype: Any) -> str | None:
     """None when ``PackedBert`` computes exactly what ``model`` does; else why it does not."""
     torch = import_torch()
-    cfg = getattr(model, "config", None)
-    if cfg is None or getattr(cfg, "model_type", None) != "bert":
-        return f"model type {getattr(cfg, 'model_type', None)!r} (only 'bert')"
-    if type(model).__name__ != "BertModel":
+    from transformers import BertModel
+
+    if type(model) is not BertModel:  # a subclass may change the forward: only the class itself
         return f"{type(model).__name__} (only a bare BertModel)"
+    cfg = model.config
     if getattr(device, "type", None) != "cpu":
         return f"device {device} (the packed forward is for CPU)"
     if dtype != torch.float32:
@@ -154,9 +154,9 @@ class PackedBert:
                 x.addmm_(inner, p["w_out"])
             w, b, eps = self.norm_final
             x = f.layer_norm(x, (h,), w, b, eps)
-            seg = torch.repeat_interleave(torch.arange(n), torch.tensor(lengths, dtype=torch.int64))
-            sums = torch.zeros(n, h).index_add_(0, seg, x)
-            sums /= torch.tensor(lengths, dtype=torch.float32).clamp(min=1.0)[:, None]
+            counts = torch.tensor(lengths, dtype=torch.int64)
+            sums = torch.zeros(n, h).index_add_(0, torch.repeat_interleave(torch.arange(n), counts), x)
+            sums /= counts.clamp(min=1).to(torch.float32)[:, None]
             pooled = torch.empty_like(sums)
             pooled[torch.tensor(order)] = sums
         return pooled

@@ -35,6 +35,7 @@ from seal_audit.backends.reward.base import (
     is_padding_free,
     options_from_mapping,
     plan_batches,
+    plan_for,
 )
 from seal_audit.data.errors import ConfigError
 
@@ -52,6 +53,7 @@ __all__ = [
     "load_reward_model",
     "parse_rm_arg",
     "plan_batches",
+    "plan_for",
     "register_reward_model",
     "split_spec",
 ]

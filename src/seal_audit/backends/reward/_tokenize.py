@@ -64,10 +64,8 @@ class FastTokenizer:
 
         budget = max(1, max_length - self.single_specials)
         resp = self.plain([r for _, r in items])
-        if self.word_local and self.single_affix is not None:
-            ctx = self._context_tails([c for c, _ in items], resp, budget)
-            return _joined_ids(ctx, resp, budget, self.single_affix)
-        ctx = self.plain([c for c, _ in items])
+        contexts = [c for c, _ in items]
+        ctx = self._context_tails(contexts, resp, budget) if self.word_local else self.plain(contexts)
         if self.single_affix is not None:
             return _joined_ids(ctx, resp, budget, self.single_affix)
         out: list[Encoded] = []

@@ -143,6 +143,21 @@ def is_padding_free(model: object) -> bool:
     return isinstance(model, PaddingFree) and bool(model.padding_free)
 
 
+class Budgeted(Protocol):
+    """What ``plan_for`` reads: an RM, or the encoder of an embedder."""
+
+    @property
+    def batch_tokens(self) -> int: ...
+
+    @property
+    def max_batch(self) -> int: ...
+
+
+def plan_for(model: Budgeted, lengths: Sequence[int]) -> list[list[int]]:
+    """``plan_batches`` with ``model``'s own budget, batch cap and padding (one rule for every caller)."""
+    return plan_batches(lengths, model.batch_tokens, model.max_batch, padding_free=is_padding_free(model))
+
+
 BATCH_OVERHEAD_SHARE = 64
 """A forward pass's fixed cost (op dispatch, thread barriers, small-GEMM inefficiency) is counted as
 ``batch_tokens // BATCH_OVERHEAD_SHARE`` padded tokens when the planner weighs padding against more
