@@ -4,7 +4,10 @@ Compares, in one process on the same texts and the same model weights:
 
 - ours: ``seal_audit.score.Scorer`` (tokenize outside the model, sort by length, token-budget
   batches, ``torch.inference_mode``, the padding-free packed forward of
-  ``seal_audit.backends.embed.packed``), cache off so every text is computed;
+  ``seal_audit.backends.embed.packed`` with the C attention kernel of ``native.py``), cache off
+  so every text is computed;
+- ours with torch's attention (``scaled_dot_product_attention`` per equal-length group) in place
+  of the C kernel: what the kernel adds;
 - ours with the Hugging Face forward (``TextEncoder(packed=False)``: padded batches planned by
   ``plan_batches``' padding trade-off), the same weights: what the packed forward adds;
 - (a) reference style: one text per forward pass, fp32, no inference mode (autograd on);
@@ -12,8 +15,9 @@ Compares, in one process on the same texts and the same model weights:
   forward), inference mode;
 
 and reports texts/s, the ratios, and achieved GFLOP/s (useful FLOPs of the encoder forward on
-the real, unpadded tokens: 2 x non-embedding parameters x tokens + 4 x L^2 x hidden per layer
-for attention) against two yardsticks measured in the same repetition: a 2048^3 ``torch.matmul``
+the real, unpadded tokens: 2 x the encoder layers' parameters x tokens + 4 x L^2 x hidden per
+layer for attention; neither the embeddings, which are looked up, nor BERT's pooler, which mean
+pooling never runs, are counted) against two yardsticks measured in the same repetition: a 2048^3 ``torch.matmul``
 fp32, and the encoder's own GEMM shapes (hidden 384) at one forward's token budget. Every method
 runs ``--reps`` times, interleaved with the yardsticks, and medians are reported, because the
 machine is shared; "forward passes only" is ours on pre-tokenized texts (tokenizer excluded).
@@ -166,6 +170,7 @@ def main() -> None:
     torch = import_torch()  # as the CLI imports it: the same OpenMP wait policy for every method
     if args.threads:
         torch.set_num_threads(args.threads)
+    from seal_audit.backends.embed.native import unavailable_reason
     from seal_audit.backends.reward import RMOptions, is_padding_free, load_reward_model, plan_batches
     from seal_audit.score import ScoreItem, Scorer
 
@@ -180,8 +185,19 @@ def main() -> None:
         hf_rm = copy.copy(model)
         hf_rm.encoder = copy.copy(enc)
         hf_rm.encoder.packed = None
+        # and on the packed forward with torch's attention in place of the C kernel (native.py)
+        sdpa_rm = copy.copy(model)
+        sdpa_rm.encoder = copy.copy(enc)
+        if enc.packed is not None:
+            sdpa_rm.encoder.packed = copy.copy(enc.packed)
+            sdpa_rm.encoder.packed.native = None
+        native = enc.packed is not None and enc.packed.native is not None
         cfg = hf_model.config
-        params = sum(p.numel() for n, p in hf_model.named_parameters() if not n.startswith("embeddings"))
+        # the encoder's weights a mean-pooled forward uses: not the embeddings (looked up, not
+        # multiplied) and not BERT's pooler (a CLS head that mean pooling never runs)
+        params = sum(
+            p.numel() for n, p in hf_model.named_parameters() if not n.startswith(("embeddings", "pooler"))
+        )
         encoded = model.encode(items)
         tokens = [e.n_tokens for e in encoded]
         useful = sum(flops_per_text(t, params, cfg.num_hidden_layers, cfg.hidden_size) for t in tokens)
@@ -191,6 +207,7 @@ def main() -> None:
             f"{sum(tokens)} tokens (mean {np.mean(tokens):.0f}, max {max(tokens)}), "
             f"max_length {enc.max_length}, batch_tokens {model.batch_tokens}, {args.reps} repetitions"
         )
+        print(f"attention: {'the C kernel (native.py)' if native else 'torch, ' + str(unavailable_reason())}")
         packed = is_padding_free(model)
         plan = plan_batches(tokens, model.batch_tokens, model.max_batch, padding_free=packed)
         plan_hf = plan_batches(tokens, model.batch_tokens, model.max_batch)
@@ -209,6 +226,7 @@ def main() -> None:
         model.score_batch(encoded[:4])
         Scorer(model=model).score([ScoreItem("w", "chosen", c, r) for c, r in items[:8]])
         hf_rm.score_batch(hf_rm.encode(items[:4]))
+        sdpa_rm.score_batch(sdpa_rm.encode(items[:4]))
         w = torch.from_numpy(model.w)
         mean, scale = torch.from_numpy(model.mean), torch.from_numpy(model.scale)
 
@@ -224,6 +242,13 @@ def main() -> None:
         def run_hf_forward() -> float:
             t = time.perf_counter()
             Scorer(model=hf_rm, rm="bench-hf").score(
+                [ScoreItem(str(i), "chosen", c, r) for i, (c, r) in enumerate(items)]
+            )
+            return time.perf_counter() - t
+
+        def run_sdpa() -> float:
+            t = time.perf_counter()
+            Scorer(model=sdpa_rm, rm="bench-sdpa").score(
                 [ScoreItem(str(i), "chosen", c, r) for i, (c, r) in enumerate(items)]
             )
             return time.perf_counter() - t
@@ -253,7 +278,9 @@ def main() -> None:
                 float((((e - mean) / scale) @ w.float()).item())
             return time.perf_counter() - t
 
-        rows: dict[str, list[float]] = {k: [] for k in ("ours", "hf", "forward", "fixed8", "reference")}
+        rows: dict[str, list[float]] = {
+            k: [] for k in ("ours", "sdpa", "hf", "forward", "fixed8", "reference")
+        }
         share_sq: list[float] = []
         share_gemm: list[float] = []
         peaks: list[float] = []
@@ -269,6 +296,8 @@ def main() -> None:
             rows["ours"].append(sec)
             tok_s.append(sec - stats.seconds_model)
             rows["forward"].append(run_forward_only())
+            if native:
+                rows["sdpa"].append(run_sdpa())
             rows["hf"].append(run_hf_forward())
             sec_b, fixed = run_fixed8()
             rows["fixed8"].append(sec_b)
@@ -295,6 +324,7 @@ def main() -> None:
         labels = (
             ("ours", "ours (sorted, token budget), end to end"),
             ("forward", "ours, forward passes only (pre-tokenized)"),
+            ("sdpa", "ours with torch's attention, end to end"),
             ("hf", "ours on the Hugging Face forward, end to end"),
             ("fixed8", "(b) fixed batches of 8, file order"),
             ("reference", "(a) reference: 1 text/forward"),
@@ -314,6 +344,8 @@ def main() -> None:
             print(f"speed-up vs (a): {median(rows['reference']) / median(rows['ours']):.2f}x")
         print(f"speed-up vs (b): {median(rows['fixed8']) / median(rows['ours']):.2f}x")
         print(f"speed-up vs the Hugging Face forward: {median(rows['hf']) / median(rows['ours']):.2f}x")
+        if rows["sdpa"]:
+            print(f"speed-up vs torch's attention: {median(rows['sdpa']) / median(rows['ours']):.2f}x")
         dev_b = float(np.max(np.abs(np.array(ours) - np.array(fixed))))
         print(f"max |ours - fixed8| = {dev_b:.2e}; {stats.n_forward} forward passes")
 

@@ -61,20 +61,24 @@ def test_packed_rows_follow_input_order_and_batch_does_not_matter(encoders: tupl
 def test_identity_names_the_forward(encoders: tuple) -> None:
     packed, plain = encoders
     assert packed.identity["forward"] == "packed"
+    assert packed.identity["attention"] == "native"  # MiniLM's head size 32 suits the C kernel
     assert "forward" not in plain.identity  # the Hugging Face forward keeps its old cache keys
+    assert "attention" not in plain.identity
     assert packed.padding_free and not plain.padding_free
 
 
 def _random_bert(**overrides: object) -> object:
+    shape: dict[str, object] = {
+        "hidden_size": 48,
+        "num_attention_heads": 4,
+    }  # head size 12: torch's attention
     cfg = transformers.BertConfig(
         vocab_size=97,
-        hidden_size=48,
         num_hidden_layers=3,
-        num_attention_heads=4,
         intermediate_size=80,
         max_position_embeddings=64,
         type_vocab_size=2,
-        **overrides,
+        **{**shape, **overrides},
     )
     torch.manual_seed(0)
     model = transformers.BertModel(cfg, add_pooling_layer=False).eval()
@@ -85,23 +89,33 @@ def _random_bert(**overrides: object) -> object:
     return model
 
 
-@pytest.mark.parametrize("fold_limit", [0.0, float("inf")])
+@pytest.mark.parametrize(
+    ("fold_limit", "heads"),
+    [(0.0, 4), (float("inf"), 4), (float("inf"), 2)],
+    ids=["bias-kept", "bias-folded", "native-attention"],
+)
 def test_random_bert_with_token_types_and_nonzero_biases(
-    fold_limit: float, monkeypatch: pytest.MonkeyPatch
+    fold_limit: float, heads: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both ways of adding a GEMM's bias: kept (``addmm``), and folded into the weights."""
+    """Both ways of adding a GEMM's bias: kept (``addmm``), and folded into the weights; and the
+    C attention kernel (head size 64 / 2 = 32) where it builds, torch's attention otherwise."""
+    import seal_audit.backends.embed.native as native
     import seal_audit.backends.embed.packed as packed_module
 
     monkeypatch.setattr(packed_module, "MAX_FOLD_AMPLIFICATION", fold_limit)
-    model = _random_bert()
-    folded = [p["b_qkv"] is None for p in PackedBert(model).layers]
+    model = _random_bert(**({"hidden_size": 64, "num_attention_heads": 2} if heads == 2 else {}))
+    kernel = native.load()
+    folded = [p["b_qkv"] is None for p in PackedBert(model, kernel).layers]
     assert folded == [fold_limit > 0] * 3
+    if heads == 2:
+        assert kernel is not None, native.unavailable_reason()  # this project's CI has a compiler
+    assert (PackedBert(model, kernel).native is not None) == (heads == 2)
     assert supported_reason(model, torch.device("cpu"), torch.float32) is None
     rng = np.random.default_rng(1)
     lengths = [17, 5, 17, 1, 30, 5, 5, 12]
     ids = [rng.integers(1, 97, size=n).tolist() for n in lengths]
     types = [(np.arange(n) >= n // 2).astype(int).tolist() for n in lengths]
-    got = PackedBert(model).mean_pooled(ids, types).numpy()
+    got = PackedBert(model, kernel).mean_pooled(ids, types).numpy()
     longest = max(lengths)
     pad_ids = torch.zeros(len(ids), longest, dtype=torch.long)
     pad_types = torch.zeros_like(pad_ids)
@@ -116,13 +130,13 @@ def test_random_bert_with_token_types_and_nonzero_biases(
         want = ((hidden * m).sum(1) / m.sum(1)).numpy()
     assert float(np.abs(got - want).max()) < 1e-4 * float(np.abs(want).max())
     # without token types the model's own default (type 0 everywhere) is used
-    no_types = PackedBert(model).mean_pooled(ids, None).numpy()
+    no_types = PackedBert(model, kernel).mean_pooled(ids, None).numpy()
     with torch.inference_mode():
         h0 = model(input_ids=pad_ids, attention_mask=mask).last_hidden_state
         want0 = ((h0 * m).sum(1) / m.sum(1)).numpy()
     assert float(np.abs(no_types - want0).max()) < 1e-4 * float(np.abs(want0).max())
     # an empty sequence pools to zeros and does not disturb the others
-    with_empty = PackedBert(model).mean_pooled([[], *ids], [[], *types]).numpy()
+    with_empty = PackedBert(model, kernel).mean_pooled([[], *ids], [[], *types]).numpy()
     assert np.all(with_empty[0] == 0.0)
     assert float(np.abs(with_empty[1:] - got).max()) < 1e-6
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from seal_audit.backends.embed import native as native_attention
 from seal_audit.backends.embed.packed import PackedBert, supported_reason
 from seal_audit.backends.reward._runtime import (
     choose_device,
@@ -89,10 +90,13 @@ class TextEncoder:
         batch_tokens: int | None = None,
         max_batch: int = 512,
         packed: bool | None = None,
+        native: bool | None = None,
     ) -> None:
         """``packed``: None runs the padding-free forward (``packed.PackedBert``) wherever it
         computes what the model does (a float32 ``BertModel`` on the CPU) and the Hugging Face
-        forward elsewhere; False always the latter; True requires the former (else ConfigError)."""
+        forward elsewhere; False always the latter; True requires the former (else ConfigError).
+        ``native``: the packed forward's attention by the C kernel of ``native.py`` where it builds
+        and the head size suits it (None), never (False), or required (True, else ConfigError)."""
         import_torch()
         transformers = import_transformers()
         self.path = resolve_encoder(spec)
@@ -117,9 +121,16 @@ class TextEncoder:
         if packed is not False:
             why_not = supported_reason(self.model, self.device, self.dtype)
             if why_not is None:
-                self.packed = PackedBert(self.model)
+                self.packed = PackedBert(self.model, None if native is False else native_attention.load())
             elif packed:
                 raise ConfigError(f"encoder {self.path}: no packed forward for {why_not}")
+        if native and (self.packed is None or self.packed.native is None):
+            why = native_attention.unavailable_reason() or (
+                "it runs in the packed forward only"
+                if self.packed is None
+                else "the head size is not a multiple of 16"
+            )
+            raise ConfigError(f"encoder {self.path}: no native attention kernel: {why}")
         if self.device.type == "cpu":
             tune_cpu_allocator()
 
@@ -138,6 +149,8 @@ class TextEncoder:
             "dtype": dtype_name(self.dtype),
             # the two forwards agree to ~3e-7, not bit for bit: their embeddings are cached apart
             **({"forward": "packed"} if self.packed is not None else {}),
+            # the C kernel and torch's attention agree to ~1e-6, not bit for bit: cached apart
+            **({"attention": "native"} if self.packed is not None and self.packed.native is not None else {}),
         }
 
     def encode_texts(self, texts: Sequence[str]) -> list[Encoded]:

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from seal_audit.backends.embed.native import NativeAttention, supports
 from seal_audit.backends.reward._runtime import import_torch
 
 
@@ -67,13 +68,16 @@ def supported_reason(model: Any, device: Any, dtype: Any) -> str | None:
 
 
 class PackedBert:
-    """Mean-pooled last hidden states of a ``BertModel``, computed on packed tokens (see module)."""
+    """Mean-pooled last hidden states of a ``BertModel``, computed on packed tokens (see module).
 
-    def __init__(self, model: Any) -> None:
+    ``native``: the attention kernel of ``native.py``, or None for torch's attention per group."""
+
+    def __init__(self, model: Any, native: NativeAttention | None = None) -> None:
         torch = import_torch()
         cfg = model.config
         self.hidden = int(cfg.hidden_size)
         self.heads = int(cfg.num_attention_heads)
+        self.native = native if native is not None and supports(self.hidden, self.heads) else None
         emb = model.embeddings
         self.word = emb.word_embeddings.weight.detach()
         self.position = emb.position_embeddings.weight.detach()
@@ -136,16 +140,22 @@ class PackedBert:
             flat_types = torch.zeros(total, dtype=torch.int64)
         positions = torch.from_numpy(np.concatenate([np.arange(k, dtype=np.int64) for k in lengths]))
         groups = _equal_length_groups(lengths)
+        counts = torch.tensor(lengths, dtype=torch.int64)
+        starts = torch.cumsum(counts, 0) - counts
+        threads = torch.get_num_threads()
         with torch.inference_mode():
             z = self.word[flat_ids] + self.token_type[flat_types]
             z += self.position[positions]
-            ctx_buf = torch.empty(total, h) if len(groups) > 1 else None
+            ctx_buf = torch.empty(total, h) if len(groups) > 1 or self.native is not None else None
             x = z
             for p in self.layers:
                 w, b, eps = p["norm_in"]
                 x = f.layer_norm(x, (h,), w, b, eps)  # the residual, + b_att
                 qkv = _linear(x, p["w_qkv"], p["b_qkv"])
-                ctx = _attention(qkv, groups, heads, h, ctx_buf)
+                if self.native is not None and self.native(qkv, ctx_buf, starts, counts, heads, threads):
+                    ctx = ctx_buf
+                else:  # torch's attention (also where the kernel could not run: out of memory)
+                    ctx = _attention(qkv, groups, heads, h, ctx_buf)
                 x.addmm_(ctx, p["w_att"])
                 w, b, eps = p["norm_att"]
                 x = f.layer_norm(x, (h,), w, b, eps)  # the residual, + b_ffn
@@ -154,7 +164,6 @@ class PackedBert:
                 x.addmm_(inner, p["w_out"])
             w, b, eps = self.norm_final
             x = f.layer_norm(x, (h,), w, b, eps)
-            counts = torch.tensor(lengths, dtype=torch.int64)
             sums = torch.zeros(n, h).index_add_(0, torch.repeat_interleave(torch.arange(n), counts), x)
             sums /= counts.clamp(min=1).to(torch.float32)[:, None]
             pooled = torch.empty_like(sums)
