@@ -17,13 +17,15 @@ Compares, in one process on the same texts and the same model weights:
 and reports texts/s, the ratios, and achieved GFLOP/s (useful FLOPs of the encoder forward on
 the real, unpadded tokens: 2 x the encoder layers' parameters x tokens + 4 x L^2 x hidden per
 layer for attention; neither the embeddings, which are looked up, nor BERT's pooler, which mean
-pooling never runs, are counted) against two yardsticks measured in the same repetition: a 2048^3 ``torch.matmul``
-fp32, and the encoder's own GEMM shapes (hidden 384) at one forward's token budget. Every method
-runs ``--reps`` times, interleaved with the yardsticks, and medians are reported, because the
-machine is shared; "forward passes only" is ours on pre-tokenized texts (tokenizer excluded).
+pooling never runs, are counted) against two yardsticks measured in the same repetition: a 2048^3
+``torch.matmul`` fp32 (run right before and right after ours, the two rates averaged), and the
+encoder's own GEMM shapes (hidden 384) at one forward's token budget. Every method runs
+``--reps`` times, interleaved with the yardsticks, and medians are reported, because the machine
+is shared; the best repetition against the best matmul is printed too (noise only slows a run
+down). "Forward passes only" is ours on pre-tokenized texts (tokenizer excluded).
 The FLOP count is the same for every method (padding is work a method chooses to do, so it is
 not counted as useful), and torch is imported through seal-audit's ``import_torch`` so that the
-yardsticks and all three methods run under the same OpenMP settings as ``seal score``.
+yardsticks and every method run under the same OpenMP settings as ``seal score``.
 
 Workloads (``--workload``; the figure depends on it, so the README names it):
 
@@ -290,9 +292,12 @@ def main() -> None:
         fixed: list[float] = []
         plan_tokens = min(model.batch_tokens, sum(tokens))
         for _ in range(args.reps):
-            peak = matmul_gflops(torch)
             gemm = model_gemm_gflops(torch, plan_tokens, cfg.hidden_size, cfg.intermediate_size)
+            # the square matmul right before and right after ours, averaged: the machine's rate in
+            # the seconds ours ran (shared hosts drift by tens of percent within a minute)
+            before = matmul_gflops(torch)
             sec, ours, stats = run_ours()
+            peak = (before + matmul_gflops(torch)) / 2
             rows["ours"].append(sec)
             tok_s.append(sec - stats.seconds_model)
             rows["forward"].append(run_forward_only())
@@ -335,6 +340,11 @@ def main() -> None:
             sec = median(rows[key])
             gf = useful / sec / 1e9
             print(f"{label:<44}{n / sec:>10.1f}{gf:>10.1f}{100 * gf / peak:>9.0f}%{100 * gf / gemm:>9.0f}%")
+        best = useful / min(rows["ours"]) / 1e9
+        print(
+            f"best of {args.reps}: ours {best:.1f} GFLOP/s = {100 * best / max(peaks):.0f}% of the best "
+            f"square matmul ({max(peaks):.1f} GFLOP/s)"
+        )
         print(
             f"ours: {100 * median(share_sq):.0f}% of the same repetition's square matmul, "
             f"{100 * median(share_gemm):.0f}% of its model-shaped GEMMs (medians; goal >= 75%); "

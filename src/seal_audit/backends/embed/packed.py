@@ -11,8 +11,10 @@ What it does differently, all exact in real arithmetic (fp32 results agree with 
 about 3e-7 on the L2-normalised embeddings, checked by the tests on the real MiniLM weights):
 
 - **Packed tokens.** The batch's texts are laid end to end as one ``(tokens, hidden)`` matrix, so
-  the GEMMs see no padding at all. Attention runs per group of equal-length texts (the batch is
-  sorted by length), each group a strided view of the packed Q/K/V: no mask, no padded copy.
+  the GEMMs see no padding at all. Attention is one call per layer to the C kernel of
+  ``native.py`` where it builds (any lengths, output written in place); otherwise torch's attention
+  runs per group of equal-length texts (the batch is sorted by length), each group a strided view
+  of the packed Q/K/V: no mask, no padded copy.
 - **One QKV GEMM** (the three projections concatenated) instead of three.
 - **Residual adds folded into the GEMMs.** ``o = x + W ctx + b`` becomes an in-place
   ``x.addmm_(ctx, W)`` on a residual that already holds ``b``: the bias of the attention output is
