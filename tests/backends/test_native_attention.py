@@ -9,6 +9,7 @@ callers; the build's failure paths are driven with a missing compiler and a brok
 from __future__ import annotations
 
 import multiprocessing
+import stat
 import threading
 from pathlib import Path
 
@@ -186,6 +187,24 @@ def test_builds_are_cached_per_source_and_failures_say_why(
     assert built.path.parent == tmp_path / "cache" / "seal-audit" / "native"
     assert [p.name for p in built.path.parent.iterdir()] == [built.path.name]  # no temporary left
     assert native._build_and_check().path == built.path  # the second load reuses the build
+    assert stat.S_IMODE(built.path.stat().st_mode) == 0o755  # loadable by others sharing the cache
+    # a damaged build (cut short, as by a full disk) is found by its digest and rebuilt, never loaded:
+    # dlopen of a truncated library can kill the process with SIGBUS
+    data = built.path.read_bytes()
+    cut = built.path.with_suffix(".cut")
+    cut.write_bytes(data[:1000])
+    cut.replace(
+        built.path
+    )  # a new file: this process has the old one mapped, truncating it would SIGBUS here
+    rebuilt = native._build_and_check()
+    assert rebuilt.path.read_bytes() == data or native.self_check(rebuilt) < native.SELF_CHECK_TOLERANCE
+    assert [p.name for p in rebuilt.path.parent.iterdir()] == [rebuilt.path.name]
+    assert rebuilt.path.stat().st_size > 1000
+    monkeypatch.setenv("CC", "ccache-that-is-not-installed gcc")
+    with pytest.raises(
+        native._Unavailable, match="no C compiler: 'ccache-that-is-not-installed' \\(from CC\\)"
+    ):
+        native._build_and_check()
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     with pytest.raises(native._Unavailable, match="no C compiler"):
         native._build_and_check()

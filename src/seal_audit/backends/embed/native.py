@@ -6,7 +6,8 @@ Where there is no working C compiler (or the build, the load or the self-check f
 forward keeps torch's ``scaled_dot_product_attention``; ``load()`` returns None and
 ``unavailable_reason()`` says why. The built library is cached under the user's cache directory,
 keyed by the source, the compiler, its flags and the CPU, so a shared home directory on a cluster
-with mixed CPUs never loads a library built for another CPU.
+with mixed CPUs never loads a library built for another CPU; its name carries a digest of its
+content, checked before it is loaded, so a damaged file is rebuilt instead of crashing ``dlopen``.
 
 Every build is checked before use: the kernel's output on a few random problems must match a
 float64 NumPy reference (``SELF_CHECK_TOLERANCE``), so a miscompiled library is refused, not used.
@@ -132,10 +133,15 @@ class _Unavailable(Exception):
 
 
 def _compiler() -> str:
-    cc = os.environ.get("CC") or next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
-    if cc is None or shutil.which(cc.split()[0]) is None:
+    cc = os.environ.get("CC")
+    if cc:
+        if shutil.which(cc.split()[0]) is None:
+            raise _Unavailable(f"no C compiler: {cc.split()[0]!r} (from CC) is not found")
+        return cc
+    found = next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    if found is None:
         raise _Unavailable("no C compiler (set CC, or install gcc or clang)")
-    return cc
+    return found
 
 
 def _cpu_signature() -> str:
@@ -163,9 +169,7 @@ def _build_and_check() -> NativeAttention:
             [source, cc.encode(), version.encode(), " ".join(CFLAGS).encode(), _cpu_signature().encode()]
         )
     ).hexdigest()[:20]
-    target = cache_dir() / f"attention-{key}.so"
-    if not target.exists():
-        _build(cc, target)
+    target = _cached(key) or _build(cc, key)
     try:
         kernel = NativeAttention(ctypes.CDLL(str(target)), target)
     except OSError as exc:
@@ -176,13 +180,35 @@ def _build_and_check() -> NativeAttention:
     return kernel
 
 
-def _build(cc: str, target: Path) -> None:
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _cached(key: str) -> Path | None:
+    """A cached build for ``key`` whose content matches the digest in its name, or None.
+
+    Why the digest: ``dlopen`` of a truncated or overwritten library can kill the process with
+    SIGBUS, which no Python code can catch. A file that does not match is deleted and rebuilt."""
+    for path in sorted(cache_dir().glob(f"attention-{key}-*.so")):
+        try:
+            if _digest(path) == path.stem.rsplit("-", 1)[1]:
+                return path
+            path.unlink()
+            log.info("native attention kernel: deleted the damaged build %s", path)
+        except OSError:
+            continue
+    return None
+
+
+def _build(cc: str, key: str) -> Path:
+    """Compile ``SOURCE`` into the cache as ``attention-<key>-<digest>.so``; its path."""
+    folder = cache_dir()
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.stem, suffix=".so.tmp", dir=target.parent)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"attention-{key}", suffix=".so.tmp", dir=folder)
         os.close(fd)
     except OSError as exc:
-        raise _Unavailable(f"cannot write to {target.parent}: {exc}") from exc
+        raise _Unavailable(f"cannot write to {folder}: {exc}") from exc
     try:
         done = subprocess.run(
             [*cc.split(), *CFLAGS, "-o", tmp, str(SOURCE)],
@@ -193,7 +219,12 @@ def _build(cc: str, target: Path) -> None:
         if done.returncode != 0:
             first = next((ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr.strip()[:200])
             raise _Unavailable(f"{cc} could not build {SOURCE.name}: {first}")
+        os.chmod(
+            tmp, 0o755
+        )  # mkstemp's 0600 would survive the link: others sharing the cache could not load it
+        target = folder / f"attention-{key}-{_digest(Path(tmp))}.so"
         os.replace(tmp, target)  # atomic: concurrent builders (test workers, Ray actors) race safely
+        return target
     except (OSError, subprocess.SubprocessError) as exc:
         raise _Unavailable(f"building {SOURCE.name} with {cc} failed: {exc}") from exc
     finally:
