@@ -33,6 +33,26 @@ def hh_pairs(hh_path: Path) -> list:  # type: ignore[type-arg]
     return load_pairs(hh_path)
 
 
+@pytest.fixture(scope="session")
+def native_kernel() -> object:
+    """The C attention kernel (``backends/embed/native.py``). Skipped only on a machine with no C
+    compiler at all (the kernel is optional there); where one exists, a kernel that does not build
+    or pass its self-check fails the test. This project's CI image has gcc."""
+    import shutil
+
+    from seal_audit.backends.embed import native
+
+    cc = os.environ.get("CC", "")
+    if not (shutil.which(cc.split()[0]) if cc else any(shutil.which(c) for c in ("cc", "gcc", "clang"))):
+        pytest.skip("no C compiler on this machine: the native attention kernel cannot be built here")
+    kernel = native.load()
+    if kernel is None:
+        pytest.fail(
+            f"a C compiler is here but the native attention kernel is unavailable: {native.unavailable_reason()}"
+        )
+    return kernel
+
+
 HEAVY = ("tests/llamaserver/", "tests/ray/")
 """One pytest-xdist worker runs every real-server and Ray test, one after another and first. Why: the
 llama.cpp server answers one request at a time on one thread, so while it works the other core runs the
