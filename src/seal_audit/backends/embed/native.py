@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from seal_audit.backends.reward._runtime import import_torch
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("attention.c")
@@ -80,8 +82,6 @@ class NativeAttention:
 
 
 def _check_layout(qkv: Any, out: Any, starts: Any, lens: Any, heads: int) -> None:
-    from seal_audit.backends.reward._runtime import import_torch
-
     torch = import_torch()
     tokens, hidden = (int(x) for x in out.shape)
     if tuple(qkv.shape) != (tokens, 3 * hidden) or heads <= 0 or hidden % heads:
@@ -250,8 +250,6 @@ def reference(qkv: np.ndarray, starts: np.ndarray, lens: np.ndarray, heads: int)
 
 def self_check(kernel: NativeAttention) -> float:
     """Largest error of ``kernel`` against ``reference`` on texts of 1-70 tokens, two head sizes."""
-    from seal_audit.backends.reward._runtime import import_torch
-
     torch = import_torch()
     rng = np.random.default_rng(0)
     worst = 0.0
